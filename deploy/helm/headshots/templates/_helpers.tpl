@@ -1,0 +1,305 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* ===================================================================== */}}
+{{/* Names                                                                  */}}
+{{/* ===================================================================== */}}
+
+{{/*
+Chart name, truncated to 63 characters (DNS label limit).
+*/}}
+{{- define "headshots.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Fully qualified app name: <release>-<chart>, or just <release> when the release
+name already contains the chart name. Truncated to 63 characters.
+*/}}
+{{- define "headshots.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Name of one component's objects: <fullname>-<component>.
+Usage: {{ include "headshots.componentName" (dict "component" "gateway-web" "context" $) }}
+*/}}
+{{- define "headshots.componentName" -}}
+{{- printf "%s-%s" (include "headshots.fullname" .context) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Chart name and version, as used by the helm.sh/chart label.
+*/}}
+{{- define "headshots.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Name of the ServiceAccount the workloads run as.
+*/}}
+{{- define "headshots.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "headshots.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Name of the RayService, and of the serve Service KubeRay creates for it.
+*/}}
+{{- define "headshots.renderer.rayServiceName" -}}
+{{- include "headshots.componentName" (dict "component" "renderer" "context" .) -}}
+{{- end -}}
+
+{{- define "headshots.renderer.serveServiceName" -}}
+{{- printf "%s-serve-svc" (include "headshots.renderer.rayServiceName" .) -}}
+{{- end -}}
+
+{{/*
+Name of the Strimzi Kafka cluster the chart creates (kafka.strimzi.enabled).
+*/}}
+{{- define "headshots.kafka.clusterName" -}}
+{{- default (include "headshots.componentName" (dict "component" "kafka" "context" .)) .Values.kafka.strimzi.clusterName -}}
+{{- end -}}
+
+{{/*
+Kafka bootstrap servers: the Strimzi cluster's bootstrap Service when the chart
+creates the cluster, the external kafka.bootstrapServers otherwise.
+*/}}
+{{- define "headshots.kafka.bootstrapServers" -}}
+{{- if .Values.kafka.strimzi.enabled -}}
+{{- printf "%s-kafka-bootstrap:9092" (include "headshots.kafka.clusterName" .) -}}
+{{- else -}}
+{{- required "kafka.bootstrapServers is required when kafka.strimzi.enabled is false" .Values.kafka.bootstrapServers -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Strimzi cluster that owns the KafkaTopic resources (strimzi.io/cluster label),
+or empty when no KafkaTopic is rendered.
+*/}}
+{{- define "headshots.kafka.topicsClusterName" -}}
+{{- if .Values.kafka.topics.strimzi.enabled -}}
+{{- if .Values.kafka.topics.strimzi.clusterName -}}
+{{- .Values.kafka.topics.strimzi.clusterName -}}
+{{- else if .Values.kafka.strimzi.enabled -}}
+{{- include "headshots.kafka.clusterName" . -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ===================================================================== */}}
+{{/* Labels                                                                 */}}
+{{/* ===================================================================== */}}
+
+{{/*
+Labels on every object.
+*/}}
+{{- define "headshots.labels" -}}
+helm.sh/chart: {{ include "headshots.chart" . }}
+{{ include "headshots.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: headshots
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Selector labels shared by every pod of the release (NetworkPolicy default deny).
+*/}}
+{{- define "headshots.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "headshots.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Labels of one component's objects.
+Usage: {{ include "headshots.componentLabels" (dict "component" "trainer" "context" $) }}
+*/}}
+{{- define "headshots.componentLabels" -}}
+{{ include "headshots.labels" .context }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/*
+Selector labels of one component's pods.
+*/}}
+{{- define "headshots.componentSelectorLabels" -}}
+{{ include "headshots.selectorLabels" .context }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/*
+Common annotations (commonAnnotations), rendered as a YAML map or nothing.
+*/}}
+{{- define "headshots.annotations" -}}
+{{- with .Values.commonAnnotations }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* ===================================================================== */}}
+{{/* Images                                                                 */}}
+{{/* ===================================================================== */}}
+
+{{/*
+Full image reference of a component: [registry/]repository(:tag|@digest).
+The tag falls back to global.imageTag, then to the chart appVersion, so every
+component runs the same tag unless its own image.tag overrides it.
+Usage: {{ include "headshots.image" (dict "image" .Values.trainer.image "context" $) }}
+*/}}
+{{- define "headshots.image" -}}
+{{- $registry := .context.Values.global.imageRegistry | default .image.registry -}}
+{{- $tag := .image.tag | default .context.Values.global.imageTag | default .context.Chart.AppVersion | toString -}}
+{{- $repository := .image.repository -}}
+{{- if $registry -}}
+{{- $repository = printf "%s/%s" $registry $repository -}}
+{{- end -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" $repository .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ===================================================================== */}}
+{{/* Pods                                                                   */}}
+{{/* ===================================================================== */}}
+
+{{/*
+Pod-level settings shared by every workload: service account (token not
+mounted), pull secrets and the pod security context.
+*/}}
+{{- define "headshots.podCommon" -}}
+serviceAccountName: {{ include "headshots.serviceAccountName" . }}
+automountServiceAccountToken: false
+{{ include "headshots.podSecurity" . | trim }}
+{{- end -}}
+
+{{/*
+Pull secrets and pod security context, without the service account.
+*/}}
+{{- define "headshots.podSecurity" -}}
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end -}}
+
+{{/*
+Container security context shared by every container.
+*/}}
+{{- define "headshots.containerSecurityContext" -}}
+securityContext:
+  {{- toYaml .Values.containerSecurityContext | nindent 2 }}
+{{- end -}}
+
+{{/*
+The root filesystem is read-only: /tmp is an emptyDir.
+*/}}
+{{- define "headshots.tmpVolume" -}}
+- name: tmp
+  emptyDir: {}
+{{- end -}}
+
+{{- define "headshots.tmpVolumeMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{/*
+Timing fields of a probe from its values (enabled is not a probe field).
+Usage: {{ include "headshots.probeTiming" .Values.gateway.web.livenessProbe | nindent 4 }}
+*/}}
+{{- define "headshots.probeTiming" -}}
+{{- toYaml (omit . "enabled" "command") -}}
+{{- end -}}
+
+{{/* ===================================================================== */}}
+{{/* Shared configuration                                                   */}}
+{{/* ===================================================================== */}}
+
+{{/*
+Environment shared by every component: the same variable names everywhere.
+Secrets are only referenced (existingSecret); the chart never creates them.
+*/}}
+{{- define "headshots.env.common" -}}
+{{- $config := .Values.config -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "config.database.existingSecret is required" $config.database.existingSecret }}
+      key: {{ $config.database.urlKey }}
+- name: DJANGO_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "config.django.existingSecret is required" $config.django.existingSecret }}
+      key: {{ $config.django.secretKeyKey }}
+- name: HEADSHOTS_KAFKA_BOOTSTRAP
+  value: {{ include "headshots.kafka.bootstrapServers" . | quote }}
+- name: HEADSHOTS_BLOB_URL
+  value: {{ $config.blob.url | quote }}
+{{- with $config.blob.s3 }}
+{{- if .existingSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .accessKeyIdKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .secretAccessKeyKey }}
+{{- end }}
+{{- if .endpointUrl }}
+- name: AWS_ENDPOINT_URL
+  value: {{ .endpointUrl | quote }}
+{{- end }}
+{{- if .region }}
+- name: AWS_DEFAULT_REGION
+  value: {{ .region | quote }}
+{{- end }}
+{{- end }}
+- name: HEADSHOTS_BASE_MODEL
+  value: {{ $config.baseModel.id | quote }}
+- name: HEADSHOTS_BASE_MODEL_ARCH
+  value: {{ $config.baseModel.arch | quote }}
+- name: HOME
+  value: /tmp
+{{- with $config.extraEnvVars }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Resources of a GPU container: the values' requests/limits plus
+<gpu.resourceName>: <gpu.count> in limits (extended resources are requested
+through limits). Values are deep-copied, never mutated.
+Usage: {{ include "headshots.gpuResources" (dict "resources" .Values.trainer.resources "gpu" .Values.trainer.gpu) }}
+*/}}
+{{- define "headshots.gpuResources" -}}
+{{- $resources := deepCopy .resources -}}
+{{- $limits := get $resources "limits" | default dict -}}
+{{- if gt (int .gpu.count) 0 -}}
+{{- $_ := set $limits .gpu.resourceName (int .gpu.count) -}}
+{{- end -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- toYaml $resources -}}
+{{- end -}}

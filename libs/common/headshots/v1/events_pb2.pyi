@@ -1,0 +1,135 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from headshots.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class FailureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FAILURE_REASON_UNSPECIFIED: _ClassVar[FailureReason]
+    FAILURE_REASON_BAD_PHOTOS: _ClassVar[FailureReason]
+    FAILURE_REASON_OUT_OF_MEMORY: _ClassVar[FailureReason]
+    FAILURE_REASON_CANCELLED: _ClassVar[FailureReason]
+    FAILURE_REASON_INTERNAL: _ClassVar[FailureReason]
+    FAILURE_REASON_ADAPTER_UNAVAILABLE: _ClassVar[FailureReason]
+FAILURE_REASON_UNSPECIFIED: FailureReason
+FAILURE_REASON_BAD_PHOTOS: FailureReason
+FAILURE_REASON_OUT_OF_MEMORY: FailureReason
+FAILURE_REASON_CANCELLED: FailureReason
+FAILURE_REASON_INTERNAL: FailureReason
+FAILURE_REASON_ADAPTER_UNAVAILABLE: FailureReason
+
+class Event(_message.Message):
+    __slots__ = ("event_id", "occur_time", "order_id", "order_submitted", "order_deleted", "training_progress", "training_completed", "training_failed", "render_progress", "render_completed", "render_failed")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCUR_TIME_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    ORDER_DELETED_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_FAILED_FIELD_NUMBER: _ClassVar[int]
+    RENDER_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RENDER_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    RENDER_FAILED_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occur_time: _timestamp_pb2.Timestamp
+    order_id: str
+    order_submitted: OrderSubmitted
+    order_deleted: OrderDeleted
+    training_progress: TrainingProgress
+    training_completed: TrainingCompleted
+    training_failed: TrainingFailed
+    render_progress: RenderProgress
+    render_completed: RenderCompleted
+    render_failed: RenderFailed
+    def __init__(self, event_id: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order_id: _Optional[str] = ..., order_submitted: _Optional[_Union[OrderSubmitted, _Mapping]] = ..., order_deleted: _Optional[_Union[OrderDeleted, _Mapping]] = ..., training_progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., training_completed: _Optional[_Union[TrainingCompleted, _Mapping]] = ..., training_failed: _Optional[_Union[TrainingFailed, _Mapping]] = ..., render_progress: _Optional[_Union[RenderProgress, _Mapping]] = ..., render_completed: _Optional[_Union[RenderCompleted, _Mapping]] = ..., render_failed: _Optional[_Union[RenderFailed, _Mapping]] = ...) -> None: ...
+
+class OrderSubmitted(_message.Message):
+    __slots__ = ("tenant_id", "photo_keys", "subject_class", "training_profile", "render_spec")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_KEYS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_CLASS_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    RENDER_SPEC_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    photo_keys: _containers.RepeatedScalarFieldContainer[str]
+    subject_class: str
+    training_profile: _common_pb2.TrainingProfile
+    render_spec: _common_pb2.RenderSpec
+    def __init__(self, tenant_id: _Optional[str] = ..., photo_keys: _Optional[_Iterable[str]] = ..., subject_class: _Optional[str] = ..., training_profile: _Optional[_Union[_common_pb2.TrainingProfile, str]] = ..., render_spec: _Optional[_Union[_common_pb2.RenderSpec, _Mapping]] = ...) -> None: ...
+
+class OrderDeleted(_message.Message):
+    __slots__ = ("tenant_id",)
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    def __init__(self, tenant_id: _Optional[str] = ...) -> None: ...
+
+class TrainingProgress(_message.Message):
+    __slots__ = ("step", "total_steps", "loss", "eta_seconds")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    total_steps: int
+    loss: float
+    eta_seconds: float
+    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., loss: _Optional[float] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
+
+class TrainingCompleted(_message.Message):
+    __slots__ = ("adapter_key", "manifest_key", "base_model", "subject_phrase", "steps", "seconds", "render_spec")
+    ADAPTER_KEY_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_PHRASE_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RENDER_SPEC_FIELD_NUMBER: _ClassVar[int]
+    adapter_key: str
+    manifest_key: str
+    base_model: str
+    subject_phrase: str
+    steps: int
+    seconds: float
+    render_spec: _common_pb2.RenderSpec
+    def __init__(self, adapter_key: _Optional[str] = ..., manifest_key: _Optional[str] = ..., base_model: _Optional[str] = ..., subject_phrase: _Optional[str] = ..., steps: _Optional[int] = ..., seconds: _Optional[float] = ..., render_spec: _Optional[_Union[_common_pb2.RenderSpec, _Mapping]] = ...) -> None: ...
+
+class TrainingFailed(_message.Message):
+    __slots__ = ("reason", "message")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    reason: FailureReason
+    message: str
+    def __init__(self, reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RenderProgress(_message.Message):
+    __slots__ = ("images_done", "images_total", "eta_seconds")
+    IMAGES_DONE_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    images_done: int
+    images_total: int
+    eta_seconds: float
+    def __init__(self, images_done: _Optional[int] = ..., images_total: _Optional[int] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
+
+class RenderCompleted(_message.Message):
+    __slots__ = ("headshots",)
+    HEADSHOTS_FIELD_NUMBER: _ClassVar[int]
+    headshots: _containers.RepeatedCompositeFieldContainer[_common_pb2.Headshot]
+    def __init__(self, headshots: _Optional[_Iterable[_Union[_common_pb2.Headshot, _Mapping]]] = ...) -> None: ...
+
+class RenderFailed(_message.Message):
+    __slots__ = ("reason", "message")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    reason: FailureReason
+    message: str
+    def __init__(self, reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ...) -> None: ...

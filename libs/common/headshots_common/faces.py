@@ -1,0 +1,102 @@
+"""Offline face detection, landmarks and 128-d identity embeddings (dlib models).
+
+One analyser serves the gateway's photo checks, the trainer's face crops and
+the renderer's likeness scores, so all three agree on what a face is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# Two faces closer than this (Euclidean, dlib embedding) are the same person;
+# dlib's documented operating point.
+SAME_PERSON_DISTANCE = 0.6
+
+
+@dataclass(frozen=True)
+class Face:
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+
+def _models_dir() -> Path:
+    # face_recognition_models imports pkg_resources on import; locate its data without importing it.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the face-recognition-models package is not installed")
+    return Path(spec.submodule_search_locations[0]) / "models"
+
+
+class FaceAnalyzer:
+    """Thread-safe wrapper around dlib's HOG detector, 5-point shape predictor and ResNet embedder."""
+
+    def __init__(self) -> None:
+        import dlib
+
+        models = _models_dir()
+        self._detector = dlib.get_frontal_face_detector()
+        self._shape_predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        self._embedder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self._rectangle = dlib.rectangle
+        self._lock = threading.Lock()
+
+    def detect(self, image: Image.Image, upsample: int = 1) -> list[Face]:
+        pixels = np.asarray(image.convert("RGB"))
+        with self._lock:
+            rects = self._detector(pixels, upsample)
+        return [Face(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
+
+    def embed(self, image: Image.Image, face: Face) -> np.ndarray:
+        pixels = np.asarray(image.convert("RGB"))
+        rect = self._rectangle(face.left, face.top, face.right, face.bottom)
+        with self._lock:
+            shape = self._shape_predictor(pixels, rect)
+            return np.asarray(self._embedder.compute_face_descriptor(pixels, shape), dtype=np.float32)
+
+    def embed_largest(self, image: Image.Image, upsample: int = 1) -> np.ndarray | None:
+        """Embedding of the largest face, or None when no face is found."""
+        faces = self.detect(image, upsample)
+        if not faces:
+            return None
+        return self.embed(image, max(faces, key=lambda f: f.width * f.height))
+
+
+@cache
+def face_analyzer() -> FaceAnalyzer:
+    """The process-wide analyser (models load once, ~100 MB)."""
+    return FaceAnalyzer()
+
+
+def likeness(embedding: np.ndarray, references: list[np.ndarray]) -> float:
+    """Similarity in [0, 1] to the closest reference: 1 identical, 0.5 at the same-person threshold."""
+    if not references:
+        return 0.0
+    distance = min(float(np.linalg.norm(embedding - ref)) for ref in references)
+    return max(0.0, 1.0 - distance / (2 * SAME_PERSON_DISTANCE))
+
+
+def crop_around_face(image: Image.Image, face: Face, size: int, margin: float = 0.6) -> Image.Image:
+    """A square crop centred on the face with `margin` of the face size on each side, resized to `size`."""
+    cx, cy = (face.left + face.right) / 2, (face.top + face.bottom) / 2
+    half = max(face.width, face.height) * (0.5 + margin)
+    half = min(half, cx, cy, image.width - cx, image.height - cy, max(image.width, image.height))
+    half = max(half, max(face.width, face.height) / 2)
+    box = (int(cx - half), int(cy - half), int(cx + half), int(cy + half))
+    return image.crop(box).resize((size, size), Image.Resampling.LANCZOS)

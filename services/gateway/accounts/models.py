@@ -1,0 +1,30 @@
+import uuid
+
+from django.db import models
+
+
+class Tenant(models.Model):
+    """Who owns orders: a B2B partner organisation or a consumer."""
+
+    class Kind(models.TextChoices):
+        PARTNER = "partner"
+        CONSUMER = "consumer"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.kind}:{self.name}"
+
+
+class ApiKey(models.Model):
+    """A bearer key; only its SHA-256 is stored (keys are long random secrets, so a fast hash is enough)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    prefix = models.CharField(max_length=16, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,43 @@
+"""The gateway's configuration, read once from environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from headshots_common.settings import SharedSettings, env_bool, env_int, env_str
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    shared: SharedSettings
+    database_url: str
+    secret_key: str
+    debug: bool
+    allowed_hosts: list[str]
+    partner_grpc_port: int
+    max_photo_bytes: int
+    min_photos: int
+    max_photos: int
+    min_face_px: int
+    relay_batch_size: int
+
+
+def load() -> GatewayConfig:
+    shared = SharedSettings.from_env()
+    return GatewayConfig(
+        shared=shared,
+        # SQLite is the zero-setup default; production and CI use PostgreSQL.
+        database_url=env_str("DATABASE_URL", f"sqlite:///{shared.var_dir / 'gateway.sqlite3'}"),
+        secret_key=env_str("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me"),
+        debug=env_bool("DJANGO_DEBUG", False),
+        allowed_hosts=env_str("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(","),
+        partner_grpc_port=env_int("HEADSHOTS_PARTNER_GRPC_PORT", 50051),
+        max_photo_bytes=env_int("HEADSHOTS_MAX_PHOTO_BYTES", 15 * 1024 * 1024),
+        min_photos=env_int("HEADSHOTS_MIN_PHOTOS", 5),
+        max_photos=env_int("HEADSHOTS_MAX_PHOTOS", 20),
+        min_face_px=env_int("HEADSHOTS_MIN_FACE_PX", 96),
+        relay_batch_size=env_int("HEADSHOTS_RELAY_BATCH_SIZE", 100),
+    )
+
+
+CONFIG = load()

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from orders import views
+
+urlpatterns = [
+    path("styles", views.StyleListView.as_view()),
+    path("orders", views.OrderListView.as_view()),
+    path("orders/<uuid:order_id>", views.OrderDetailView.as_view()),
+    path("orders/<uuid:order_id>/photos", views.OrderPhotosView.as_view()),
+    path("orders/<uuid:order_id>/submit", views.OrderSubmitView.as_view()),
+    path("orders/<uuid:order_id>/headshots", views.HeadshotListView.as_view()),
+    path("orders/<uuid:order_id>/headshots/<uuid:headshot_id>.png", views.HeadshotDownloadView.as_view()),
+]

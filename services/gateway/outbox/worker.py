@@ -1,0 +1,82 @@
+"""The gateway's background worker: the outbox relay and the pipeline-event consumer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from django.db import close_old_connections
+
+from gateway.config import CONFIG
+from headshots_common import bus
+from orders.services import apply_pipeline_event
+from outbox import services as outbox
+
+log = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "headshots-gateway"
+# The worker touches this file while its loops run; the liveness probe reads its age.
+HEARTBEAT_FILE = Path(CONFIG.shared.var_dir) / "gateway-worker.heartbeat"
+
+
+def _beat() -> None:
+    HEARTBEAT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    HEARTBEAT_FILE.touch()
+
+
+def run_relay(stop: threading.Event, idle_sleep_s: float = 0.2) -> None:
+    producer = bus.make_producer(CONFIG.shared.kafka_bootstrap)
+    try:
+        while not stop.is_set():
+            close_old_connections()
+            try:
+                sent = outbox.relay_batch(producer, CONFIG.relay_batch_size)
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                stop.wait(2.0)
+            if sent:
+                log.info("relayed %d outbox messages", sent)
+            else:
+                stop.wait(idle_sleep_s)
+            _beat()
+    finally:
+        producer.close()
+
+
+def run_consumer(stop: threading.Event) -> None:
+    consumer = bus.make_consumer(CONFIG.shared.kafka_bootstrap, CONSUMER_GROUP, [bus.TRAINING_TOPIC, bus.RENDERING_TOPIC])
+    try:
+        while not stop.is_set():
+            batches = consumer.poll(timeout_ms=500)
+            close_old_connections()
+            for messages in batches.values():
+                for message in messages:
+                    event = bus.decode_event(message.value)
+                    outbox.consume_once(event, apply_pipeline_event)
+            if batches:
+                consumer.commit()  # only after every event above is durably applied
+            _beat()
+    finally:
+        consumer.close()
+
+
+def run_worker(stop: threading.Event) -> None:
+    bus.wait_for_broker(CONFIG.shared.kafka_bootstrap, timeout_s=60)
+    threads = [threading.Thread(target=loop, args=(stop,), name=loop.__name__, daemon=True)
+               for loop in (run_relay, run_consumer)]
+    for thread in threads:
+        thread.start()
+    while not stop.is_set():
+        if not all(t.is_alive() for t in threads):
+            stop.set()
+            raise RuntimeError("a worker loop died; exiting so the supervisor restarts the worker")
+        stop.wait(1.0)
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+def is_healthy(max_age_s: float = 30.0) -> bool:
+    return HEARTBEAT_FILE.exists() and time.time() - HEARTBEAT_FILE.stat().st_mtime < max_age_s

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class PartnerGrpcConfig(AppConfig):
+    name = "partner_grpc"

@@ -1,0 +1,25 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from gateway.config import CONFIG
+from partner_grpc.server import build_server
+
+
+class Command(BaseCommand):
+    help = "Serve the gRPC partner API (with grpc.health.v1) until SIGTERM/SIGINT."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=CONFIG.partner_grpc_port)
+        parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a container")
+
+    def handle(self, port, host, **options):
+        server = build_server(port, host)
+        server.start()
+        self.stderr.write(f"partner gRPC API on {host}:{port}")
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+        server.stop(grace=5).wait()

@@ -1,0 +1,36 @@
+"""The renderer's configuration, read once from environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from headshots_common.settings import SharedSettings, env_float, env_int, env_str
+
+
+@dataclass(frozen=True)
+class RendererConfig:
+    shared: SharedSettings
+    grpc_port: int
+    http_port: int
+    grpc_target: str
+    consumer_group: str
+    num_inference_steps: int
+    guidance_scale: float
+    max_batch: int
+    device: str
+
+
+def load() -> RendererConfig:
+    grpc_port = env_int("HEADSHOTS_RENDERER_GRPC_PORT", 9000)
+    return RendererConfig(
+        shared=SharedSettings.from_env(),
+        grpc_port=grpc_port,
+        # Ray Serve's HTTP proxy; moved off 8000, which the gateway uses.
+        http_port=env_int("HEADSHOTS_RENDERER_HTTP_PORT", 8100),
+        grpc_target=env_str("HEADSHOTS_RENDERER_GRPC_TARGET", f"127.0.0.1:{grpc_port}"),
+        consumer_group=env_str("HEADSHOTS_RENDERER_GROUP", "headshots-renderer"),
+        num_inference_steps=env_int("HEADSHOTS_RENDER_STEPS", 12),
+        guidance_scale=env_float("HEADSHOTS_RENDER_GUIDANCE", 5.0),
+        max_batch=env_int("HEADSHOTS_RENDER_MAX_BATCH", 8),
+        device=env_str("HEADSHOTS_DEVICE", "auto"),
+    )

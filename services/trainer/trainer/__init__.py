@@ -1,0 +1,1 @@
+"""Headshots trainer: turns an order's selfies into a per-person LoRA adapter."""
