@@ -7,11 +7,13 @@ file in VAR/run/ so `down` can stop what an earlier `up` started.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -68,6 +70,8 @@ class Stack:
         self.var_dir = Path(self.var_dir).resolve()
         self.logs_dir = self.var_dir / "logs"
         self.run_dir = self.var_dir / "run"
+        # Ray's unix socket paths must stay under 108 bytes, so its session files get a short path of their own.
+        self.ray_dir = Path(tempfile.gettempdir()) / f"hsray-{hashlib.sha1(str(self.var_dir).encode()).hexdigest()[:8]}"
 
     # -- configuration every process shares ------------------------------------------------------------------
     @property
@@ -81,8 +85,7 @@ class Stack:
             "HEADSHOTS_RENDERER_GRPC_PORT": str(self.ports.renderer_grpc),
             "HEADSHOTS_RENDERER_HTTP_PORT": str(self.ports.renderer_http),
             "PYTHONUNBUFFERED": "1",
-            # Ray keeps its session files beside the stack's other state.
-            "RAY_TMPDIR": str(self.var_dir / "ray"),
+            "RAY_TMPDIR": str(self.ray_dir),
         })
         env.setdefault("HEADSHOTS_BASE_MODEL", self.base_model or str(self.var_dir / "models" / "tiny-sd15"))
         if self.base_model:
@@ -127,7 +130,7 @@ class Stack:
         if taken:
             names = ", ".join(f"{port} (for {name})" for name, port in taken)
             raise StackError(f"port {names} is already in use: run `make down`, or stop what listens there")
-        for d in (self.logs_dir, self.run_dir, self.var_dir / "ray"):
+        for d in (self.logs_dir, self.run_dir, self.ray_dir):
             d.mkdir(parents=True, exist_ok=True)
         total = len(services) + 2
         try:

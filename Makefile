@@ -1,0 +1,56 @@
+# Headshots: `make demo` runs one real order end to end; `make test` runs the whole suite.
+# Every target installs what it needs first (a fresh machine needs nothing else).
+
+PYTHON_SYSTEM ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PROTO_OUT := libs/common
+PROTOS := $(wildcard proto/headshots/v1/*.proto)
+# Tests keep their state apart from a developer's running stack.
+TEST_VAR_DIR ?= $(CURDIR)/var/test
+
+.PHONY: install proto proto-lint model up down status demo test clean
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt requirements-dev.txt requirements/deploy-test.txt libs/common/pyproject.toml \
+          services/gateway/pyproject.toml services/trainer/pyproject.toml services/renderer/pyproject.toml
+	@echo "==> creating $(VENV) and installing the pinned dependencies"
+	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
+	$(PIP) install --progress-bar on --upgrade pip setuptools
+	# torch first and alone: 2.13.0 is the CPU build on local disk; any other version downloads gigabytes.
+	$(PIP) install --progress-bar on -c constraints.txt torch==2.13.0
+	$(PIP) install --progress-bar on -c constraints.txt -r requirements-dev.txt -r requirements/deploy-test.txt
+	touch $(STAMP)
+
+proto: $(STAMP)  ## regenerate the Python stubs from proto/
+	$(PY) -m grpc_tools.protoc -I proto --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
+		--grpc_python_out=$(PROTO_OUT) $(PROTOS)
+
+proto-lint: $(STAMP)
+	cd proto && ../$(VENV)/bin/buf lint
+
+model: $(STAMP)  ## the tiny offline base models (SD1.5 and SDXL architecture)
+	$(VENV)/bin/headshots model --arch sd15
+	$(VENV)/bin/headshots model --arch sdxl
+
+up: $(STAMP)
+	$(VENV)/bin/headshots up
+
+down:
+	@if [ -x $(VENV)/bin/headshots ]; then $(VENV)/bin/headshots down; else echo "nothing installed, nothing running"; fi
+
+status: $(STAMP)
+	$(VENV)/bin/headshots status
+
+demo: $(STAMP)
+	$(VENV)/bin/headshots demo
+
+test: $(STAMP)
+	mkdir -p $(TEST_VAR_DIR)
+	HEADSHOTS_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest
+
+clean: down
+	rm -rf var

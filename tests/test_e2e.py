@@ -1,0 +1,117 @@
+"""One real order through every arrow of the architecture, on real processes.
+
+REST -> gateway (database + outbox) -> relay -> Kafka (Tansu) -> trainer (LoRA, diffusers + peft)
+-> Kafka -> renderer (Ray Serve, gRPC) -> Kafka -> gateway -> headshots over REST.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+
+from headshots.v1 import partner_api_pb2, partner_api_pb2_grpc, renderer_service_pb2 as rpb
+from headshots.v1 import renderer_service_pb2_grpc as rpb_grpc
+from headshots_common.demo import ApiClient, run_demo
+from headshots_common.devstack import Ports, Stack, StackError, _session_members
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    stack = Stack(var_dir=tmp_path_factory.mktemp("stack"), ports=Ports.free(),
+                  extra_env={"HEADSHOTS_TRAIN_STEPS": "30"})
+    stack.up()
+    yield stack
+    stack.down()
+
+
+@pytest.fixture(scope="module")
+def completed_order(stack, tmp_path_factory):
+    return run_demo(stack, package="trial", styles=["corporate-navy", "executive-black"],
+                    out_dir=tmp_path_factory.mktemp("out"), timeout_s=600)
+
+
+def test_an_order_completes_with_rendered_headshots_on_disk(completed_order, stack):
+    assert completed_order.state == "completed", completed_order.order
+    assert len(completed_order.files) >= 4
+    for path in completed_order.files:
+        image = Image.open(path)
+        image.verify()
+        assert image.format == "PNG" and min(image.size) >= 64
+    pixels = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) for p in completed_order.files]
+    assert all(np.abs(a - b).mean() > 1 for i, a in enumerate(pixels) for b in pixels[i + 1:]), \
+        "every headshot is a different image"
+    order = completed_order.order
+    assert order["progress"] == {"stage": "done", "percent": 100, "eta_s": 0.0}
+    assert order["counts"]["photos_accepted"] == 5 and order["counts"]["headshots"] == 4
+
+
+def test_the_renderer_uses_the_orders_adapter(completed_order, stack):
+    """Same seed and prompt, with and without the order's LoRA: different images."""
+    adapter_key = f"orders/{completed_order.order_id}/adapter/pytorch_lora_weights.safetensors"
+    item = rpb.RenderItem(style_id="corporate-navy", seed=1234)
+
+    def render(adapter: rpb.AdapterRef | None) -> np.ndarray:
+        request = rpb.RenderRequest(subject_phrase="sks person", items=[item], adapter=adapter)
+        with grpc.insecure_channel(f"127.0.0.1:{stack.ports.renderer_grpc}") as channel:
+            [response] = list(rpb_grpc.RendererServiceStub(channel).Render(request, timeout=120))
+        return np.asarray(Image.open(io.BytesIO(response.png)).convert("RGB"), dtype=np.float32)
+
+    with_adapter = render(rpb.AdapterRef(adapter_id=completed_order.order_id, adapter_key=adapter_key))
+    without = render(None)
+    assert np.array_equal(render(None), without), "rendering is reproducible for a seed"
+    assert np.abs(with_adapter - without).mean() > 0.1
+
+
+def test_partner_grpc_api_reports_the_same_order(completed_order, stack):
+    key = stack.manage("create_api_key", "grpc-partner").strip()
+    with grpc.insecure_channel(f"127.0.0.1:{stack.ports.partner_grpc}") as channel:
+        partner = partner_api_pb2_grpc.PartnerServiceStub(channel)
+        auth = [("authorization", f"Bearer {key}")]
+        with pytest.raises(grpc.RpcError) as missing:  # another tenant's order
+            partner.GetOrder(partner_api_pb2.GetOrderRequest(order_id=completed_order.order_id), metadata=auth)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as anonymous:
+            partner.GetOrder(partner_api_pb2.GetOrderRequest(order_id=completed_order.order_id))
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        first = partner.CreateOrder(partner_api_pb2.CreateOrderRequest(
+            request_id="r-1", package="basic", style_ids=["tech-grey"]), metadata=auth).order
+        again = partner.CreateOrder(partner_api_pb2.CreateOrderRequest(
+            request_id="r-1", package="basic", style_ids=["tech-grey"]), metadata=auth).order
+        assert first.order_id == again.order_id
+        assert first.state == partner_api_pb2.ORDER_STATE_AWAITING_PHOTOS
+
+
+def test_headshots_download_over_rest(completed_order, stack):
+    key = stack.manage("create_api_key", "other").strip()
+    stranger = ApiClient(stack.gateway_url, key)
+    status, _ = stranger.request("GET", f"/v1/orders/{completed_order.order_id}/headshots")
+    assert status == 404
+
+
+def test_a_taken_port_is_reported_clearly(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        ports = Ports.free()
+        ports = Ports(kafka=sock.getsockname()[1], gateway_http=ports.gateway_http, partner_grpc=ports.partner_grpc,
+                      renderer_grpc=ports.renderer_grpc, renderer_http=ports.renderer_http)
+        with pytest.raises(StackError, match=f"port {ports.kafka} .*already in use"):
+            Stack(var_dir=tmp_path, ports=ports).up()
+
+
+def test_down_leaves_no_process_behind(tmp_path_factory):
+    stack = Stack(var_dir=tmp_path_factory.mktemp("stack-down"), ports=Ports.free())
+    stack.up()
+    sessions = {name: int((stack.run_dir / f"{name}.pid").read_text()) for name in stack.running()}
+    assert set(sessions) == {s.name for s in stack.services()}
+    assert len(_session_members(sessions["renderer"])) > 3, "Ray's processes live in the renderer's session"
+    stack.down()
+    assert {name: _session_members(sid) for name, sid in sessions.items() if _session_members(sid)} == {}
+    assert stack.running() == {}
