@@ -357,7 +357,7 @@ EXPECTED_COMMANDS = {
     "headshots-gateway-web": [
         "gunicorn", "gateway.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4",
     ],
-    "headshots-gateway-grpc": ["python", "manage.py", "run_partner_grpc", "--port", "50051"],
+    "headshots-gateway-grpc": ["python", "manage.py", "run_partner_grpc", "--host", "0.0.0.0", "--port", "50051"],
     "headshots-gateway-worker": ["python", "manage.py", "run_worker"],
     "headshots-trainer": ["python", "-m", "trainer"],
     "headshots-renderer-dispatcher": ["python", "-m", "renderer.dispatcher"],

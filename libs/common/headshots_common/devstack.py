@@ -119,7 +119,8 @@ class Stack:
             Service("renderer", [py, "-m", "renderer.serve"],
                     ready=lambda: _renderer_ready(f"127.0.0.1:{p.renderer_grpc}"),
                     ports=(p.renderer_grpc, p.renderer_http)),
-            Service("renderer-dispatcher", [py, "-m", "renderer.dispatcher"], ready=lambda: True),
+            Service("renderer-dispatcher", [py, "-m", "renderer.dispatcher"],
+                    ready=lambda: _fresh(self.var_dir / "renderer-dispatcher.heartbeat")),
         ]
 
     # -- lifecycle -----------------------------------------------------------------------------------------

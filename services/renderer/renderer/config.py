@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from headshots_common.settings import SharedSettings, env_float, env_int, env_str
 
+# The dispatcher touches this file (under HEADSHOTS_VAR_DIR) while its loop runs; the liveness probe reads its age.
+DISPATCHER_HEARTBEAT_FILE_NAME = "renderer-dispatcher.heartbeat"
+
 
 @dataclass(frozen=True)
 class RendererConfig:

@@ -13,13 +13,14 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 
 import grpc
 
 from headshots.v1 import common_pb2, events_pb2, renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
 from headshots_common import bus
 from headshots_common.blobstore import open_blob_store, order_prefix
-from renderer.config import RendererConfig, load
+from renderer.config import DISPATCHER_HEARTBEAT_FILE_NAME, RendererConfig, load
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class RenderDispatcher:
         self.channel = grpc.insecure_channel(config.grpc_target,
                                              options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         self.renderer = pb_grpc.RendererServiceStub(self.channel)
+        self.heartbeat = Path(config.shared.var_dir) / DISPATCHER_HEARTBEAT_FILE_NAME
 
     def handle(self, event: events_pb2.Event) -> None:
         if bus.payload_kind(event) != "training_completed":
@@ -94,6 +96,8 @@ class RenderDispatcher:
                                      [bus.TRAINING_TOPIC], max_poll_records=1)
         try:
             while not stop.is_set():
+                self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
+                self.heartbeat.touch()
                 for messages in consumer.poll(timeout_ms=500).values():
                     for message in messages:
                         self._handle_with_retry(bus.decode_event(message.value), stop)

@@ -283,6 +283,9 @@ Secrets are only referenced (existingSecret); the chart never creates them.
   value: {{ $config.baseModel.arch | quote }}
 - name: HOME
   value: /tmp
+{{- /* Heartbeat files and scratch space: the root filesystem is read-only, /tmp is an emptyDir. */}}
+- name: HEADSHOTS_VAR_DIR
+  value: /tmp/headshots
 {{- with $config.extraEnvVars }}
 {{ toYaml . }}
 {{- end }}
