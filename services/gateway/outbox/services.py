@@ -7,7 +7,6 @@ import logging
 from django.db import connection, transaction
 from django.utils import timezone
 
-from headshots_common import bus
 from headshots.v1 import events_pb2
 from outbox.models import OutboxMessage, ProcessedEvent
 

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 from django.db import close_old_connections
 
 from gateway.config import CONFIG
 from headshots_common import bus
+from headshots_common.process import Heartbeat
 from orders.services import apply_pipeline_event
 from outbox import services as outbox
 
 log = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "headshots-gateway"
-# The worker touches this file while its loops run; the liveness probe reads its age.
-HEARTBEAT_FILE = Path(CONFIG.shared.var_dir) / "gateway-worker.heartbeat"
-
-
-def _beat() -> None:
-    HEARTBEAT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    HEARTBEAT_FILE.touch()
+# The worker's loops beat while they run; the liveness probe reads the age.
+HEARTBEAT = Heartbeat(Path(CONFIG.shared.var_dir) / "gateway-worker.heartbeat")
 
 
 def run_relay(stop: threading.Event, idle_sleep_s: float = 0.2) -> None:
@@ -41,7 +36,7 @@ def run_relay(stop: threading.Event, idle_sleep_s: float = 0.2) -> None:
                 log.info("relayed %d outbox messages", sent)
             else:
                 stop.wait(idle_sleep_s)
-            _beat()
+            HEARTBEAT.beat()
     finally:
         producer.close()
 
@@ -58,7 +53,7 @@ def run_consumer(stop: threading.Event) -> None:
                     outbox.consume_once(event, apply_pipeline_event)
             if batches:
                 consumer.commit()  # only after every event above is durably applied
-            _beat()
+            HEARTBEAT.beat()
     finally:
         consumer.close()
 
@@ -77,6 +72,3 @@ def run_worker(stop: threading.Event) -> None:
     for thread in threads:
         thread.join(timeout=10)
 
-
-def is_healthy(max_age_s: float = 30.0) -> bool:
-    return HEARTBEAT_FILE.exists() and time.time() - HEARTBEAT_FILE.stat().st_mtime < max_age_s

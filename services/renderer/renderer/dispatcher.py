@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
 import threading
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import grpc
 from headshots.v1 import common_pb2, events_pb2, renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
 from headshots_common import bus
 from headshots_common.blobstore import open_blob_store, order_prefix
+from headshots_common.process import Heartbeat, configure_logging, stop_on_signals
 from renderer.config import DISPATCHER_HEARTBEAT_FILE_NAME, RendererConfig, load
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class RenderDispatcher:
         self.channel = grpc.insecure_channel(config.grpc_target,
                                              options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         self.renderer = pb_grpc.RendererServiceStub(self.channel)
-        self.heartbeat = Path(config.shared.var_dir) / DISPATCHER_HEARTBEAT_FILE_NAME
+        self.heartbeat = Heartbeat(Path(config.shared.var_dir) / DISPATCHER_HEARTBEAT_FILE_NAME)
 
     def handle(self, event: events_pb2.Event) -> None:
         if bus.payload_kind(event) != "training_completed":
@@ -96,8 +96,7 @@ class RenderDispatcher:
                                      [bus.TRAINING_TOPIC], max_poll_records=1)
         try:
             while not stop.is_set():
-                self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
-                self.heartbeat.touch()
+                self.heartbeat.beat()
                 for messages in consumer.poll(timeout_ms=500).values():
                     for message in messages:
                         self._handle_with_retry(bus.decode_event(message.value), stop)
@@ -125,12 +124,9 @@ def _headshot_dict(h: common_pb2.Headshot) -> dict:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging()
     config = load()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     bus.wait_for_broker(config.shared.kafka_bootstrap, timeout_s=60)
     RenderDispatcher(config).run(stop)
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import socket
 import sys
-import threading
 
 SERVICER = "headshots.v1.renderer_service_pb2_grpc.add_RendererServiceServicer_to_server"
 
@@ -22,8 +19,10 @@ def port_is_free(port: int) -> bool:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from headshots_common.process import configure_logging, stop_on_signals
     from renderer.config import load
+
+    configure_logging()
 
     config = load()
     for port in (config.grpc_port, config.http_port):
@@ -38,9 +37,7 @@ def main() -> int:
 
     from renderer.app import app
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         serve.start(

@@ -22,6 +22,7 @@ from headshots.v1 import events_pb2
 from headshots_common import bus
 from headshots_common.basemodel import ensure_base_model
 from headshots_common.blobstore import open_blob_store, order_prefix
+from headshots_common.process import Heartbeat
 from headshots_common.styles import subject_phrase
 from trainer.config import HEARTBEAT_FILE_NAME, TrainerConfig
 from trainer.training import TrainingParams, load_pipeline, pick_device, train_lora
@@ -46,7 +47,7 @@ class TrainerWorker:
         self.device = pick_device(config.device)
         self.pipe = load_pipeline(self.base_model, self.device)
         self.producer = bus.make_producer(config.shared.kafka_bootstrap)
-        self.heartbeat = Path(config.shared.var_dir) / HEARTBEAT_FILE_NAME
+        self.heartbeat = Heartbeat(Path(config.shared.var_dir) / HEARTBEAT_FILE_NAME)
 
     # -- one job -----------------------------------------------------------------------------------------
     def handle(self, event: events_pb2.Event) -> None:
@@ -124,7 +125,7 @@ class TrainerWorker:
         log.info("trainer ready on %s (base model %s)", self.device, self.base_model)
         try:
             while not stop.is_set():
-                self._beat()
+                self.heartbeat.beat()
                 for partition, messages in consumer.poll(timeout_ms=500).items():
                     for message in messages:
                         self._run_job_while_polling(consumer, partition, bus.decode_event(message.value), stop)
@@ -147,14 +148,10 @@ class TrainerWorker:
         thread.start()
         while thread.is_alive():
             consumer.poll(timeout_ms=500)  # keeps the group membership alive; paused, so fetches nothing
-            self._beat()
+            self.heartbeat.beat()
             thread.join(timeout=0.5)
         consumer.resume(partition)
         if failure:
             log.error("training order %s failed", event.order_id, exc_info=failure[0])
             self._publish(event.order_id, training_failed=events_pb2.TrainingFailed(
                 reason=events_pb2.FAILURE_REASON_INTERNAL, message=f"training failed: {type(failure[0]).__name__}"))
-
-    def _beat(self) -> None:
-        self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
-        self.heartbeat.touch()

@@ -1,8 +1,6 @@
-import signal
-import threading
-
 from django.core.management.base import BaseCommand
 
+from headshots_common.process import stop_on_signals
 from gateway.config import CONFIG
 from partner_grpc.server import build_server
 
@@ -18,8 +16,6 @@ class Command(BaseCommand):
         server = build_server(port, host)
         server.start()
         self.stderr.write(f"partner gRPC API on {host}:{port}")
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = stop_on_signals()
         stop.wait()
         server.stop(grace=5).wait()
