@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/headshots/v1/*.proto)
 # Tests keep their state apart from a developer's running stack.
 TEST_VAR_DIR ?= $(CURDIR)/var/test
 
-.PHONY: install proto proto-lint model up down status demo test clean
+.PHONY: install proto proto-lint model up down status demo test bench clean
 
 install: $(STAMP)
 
@@ -51,6 +51,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	mkdir -p $(TEST_VAR_DIR)
 	HEADSHOTS_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest
+
+bench: $(STAMP)  ## figures into docs/benchmarks.md and docs/benchmarks.json
+	$(PY) bench/run.py
 
 clean: down
 	rm -rf var

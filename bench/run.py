@@ -1,0 +1,98 @@
+"""`make bench`: run every benchmark, merge their figures into docs/benchmarks.json and docs/benchmarks.md.
+
+Each benchmark is a script that takes `--out FILE` and writes
+`{"figure.name": {"value": v, "unit": u, "note": "..."}, ..., "_config": {...}}`.
+Ratios are measured within one run of one script, on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# (name, script relative to the repository root, extra arguments)
+BENCHMARKS: list[tuple[str, str, list[str]]] = []
+
+
+def _register() -> None:
+    candidates = [
+        ("gateway", "services/gateway/bench/bench_gateway.py", []),
+        ("renderer", "services/renderer/bench/bench_mixed_lora.py", []),
+        ("trainer", "services/trainer/bench/bench_training.py", []),
+    ]
+    BENCHMARKS.extend(c for c in candidates if (REPO / c[1]).exists())
+
+
+def main() -> int:
+    _register()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", help="run only these benchmarks by name")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    args = parser.parse_args()
+    json_path, md_path = REPO / "docs" / "benchmarks.json", REPO / "docs" / "benchmarks.md"
+    figures = json.loads(json_path.read_text()) if json_path.exists() else {}
+    configs = figures.pop("_configs", {})
+    for name, script, extra in BENCHMARKS:
+        if args.only and name not in args.only:
+            continue
+        print(f"==> benchmark {name}: {script}", flush=True)
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            started = time.monotonic()
+            cmd = [sys.executable, str(REPO / script), "--out", out.name, *extra, *(["--quick"] if args.quick else [])]
+            subprocess.run(cmd, check=True, cwd=REPO)
+            result = json.loads(Path(out.name).read_text())
+        configs[name] = {**result.pop("_config", {}), "machine": _machine(), "seconds": round(time.monotonic() - started, 1),
+                         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        figures = {k: v for k, v in figures.items() if not k.startswith(f"{name}.")}
+        figures.update(result)
+    figures = dict(sorted(figures.items()))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({**figures, "_configs": configs}, indent=2) + "\n")
+    md_path.write_text(_markdown(figures, configs))
+    print(md_path.read_text())
+    return 0
+
+
+def _machine() -> str:
+    try:
+        import torch
+
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    except ImportError:
+        device = "no torch"
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True,
+                         text=True).stdout.strip()
+    import os
+
+    return f"{cpu or platform.processor()} x{os.cpu_count()}, {device}, Python {platform.python_version()}"
+
+
+def _markdown(figures: dict, configs: dict) -> str:
+    lines = ["# Benchmarks", "", "Written by `make bench` (bench/run.py); every ratio comes from one run of one "
+             "benchmark on one machine. Machine-readable copy: `docs/benchmarks.json`.", ""]
+    for name, config in sorted(configs.items()):
+        lines += [f"## {name}", "", f"Measured {config.get('measured_at', '?')} on {config.get('machine', '?')} "
+                  f"({config.get('seconds', '?')} s).", "", "| figure | value | unit | note |", "|---|---|---|---|"]
+        for key, fig in figures.items():
+            if key.startswith(f"{name}."):
+                value = fig["value"]
+                shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+                lines.append(f"| `{key}` | {shown} | {fig.get('unit', '')} | {fig.get('note', '')} |")
+        extra = {k: v for k, v in config.items() if k not in {"machine", "seconds", "measured_at"}}
+        if extra:
+            lines += ["", "Configuration: `" + json.dumps(extra, sort_keys=True) + "`"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
