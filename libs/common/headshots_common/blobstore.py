@@ -68,6 +68,13 @@ class LocalBlobStore:
             str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
         )
 
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob under `prefix`; returns how many were deleted."""
         keys = self.list(prefix)

@@ -54,6 +54,7 @@ class FaceAnalyzer:
         self._detector = dlib.get_frontal_face_detector()
         self._shape_predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
         self._embedder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self._landmarks_68 = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
         self._rectangle = dlib.rectangle
         self._lock = threading.Lock()
 
@@ -69,6 +70,29 @@ class FaceAnalyzer:
         with self._lock:
             shape = self._shape_predictor(pixels, rect)
             return np.asarray(self._embedder.compute_face_descriptor(pixels, shape), dtype=np.float32)
+
+    def landmarks(self, image: Image.Image, face: Face) -> np.ndarray:
+        """The 68 iBUG facial landmarks as an array of (x, y)."""
+        pixels = np.asarray(image.convert("RGB"))
+        with self._lock:
+            shape = self._landmarks_68(pixels, self._rectangle(face.left, face.top, face.right, face.bottom))
+        return np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)])
+
+    def eye_brightness_ratio(self, gray: Image.Image, face: Face) -> float | None:
+        """Mean brightness of both eye regions over the mid-face band; low behind sunglasses. None if unmeasurable."""
+        points = self.landmarks(gray, face)
+        pixels = np.asarray(gray, dtype=np.float32)
+
+        def region(indices) -> np.ndarray:
+            (x0, y0), (x1, y1) = points[indices].min(axis=0), points[indices].max(axis=0)
+            pad = int((x1 - x0) * 0.3)
+            return pixels[max(0, y0 - pad):max(0, y1 + pad), max(0, x0 - pad):max(0, x1 + pad)]
+
+        eyes = np.concatenate([region(list(range(36, 42))).ravel(), region(list(range(42, 48))).ravel()])
+        band = pixels[max(0, points[29][1]):max(0, points[33][1]), max(0, points[2][0]):max(0, points[14][0])]
+        if eyes.size == 0 or band.size == 0 or band.mean() == 0:
+            return None
+        return float(eyes.mean() / band.mean())
 
     def embed_largest(self, image: Image.Image, upsample: int = 1) -> np.ndarray | None:
         """Embedding of the largest face, or None when no face is found."""

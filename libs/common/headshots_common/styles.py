@@ -37,6 +37,9 @@ STYLES: dict[str, Style] = {
     )
 }
 
+# The ids, sorted: the API's enum of styles.
+STYLE_IDS = sorted(STYLES)
+
 # Packages: how many headshots are delivered per order.
 PACKAGES: dict[str, int] = {"trial": 4, "basic": 40, "professional": 80, "team": 40}
 

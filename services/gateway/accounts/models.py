@@ -13,6 +13,13 @@ class Tenant(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Consumers sign in with email and password; partners only hold API keys.
+    email = models.EmailField(unique=True, null=True, blank=True)
+    password_hash = models.CharField(max_length=200, blank=True, default="")
+    # Orders allowed per calendar month; null means no quota.
+    monthly_order_quota = models.PositiveIntegerField(null=True, blank=True)
+    # Standard Webhooks signing secret ("whsec_" + base64), shown to the partner once at creation.
+    webhook_secret = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from headshots_common.settings import SharedSettings, env_bool, env_int, env_str
+from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,13 @@ class GatewayConfig:
     max_photos: int
     min_face_px: int
     relay_batch_size: int
+    webhook_base_delay_s: float
+    webhook_max_attempts: int
+    webhook_timeout_s: float
+    retention_sweep_s: float
+    rate_limit: str
+    order_rate_limit: str
+    cache_url: str
 
 
 def load() -> GatewayConfig:
@@ -37,6 +44,15 @@ def load() -> GatewayConfig:
         max_photos=env_int("HEADSHOTS_MAX_PHOTOS", 20),
         min_face_px=env_int("HEADSHOTS_MIN_FACE_PX", 96),
         relay_batch_size=env_int("HEADSHOTS_RELAY_BATCH_SIZE", 100),
+        webhook_base_delay_s=env_float("HEADSHOTS_WEBHOOK_BASE_DELAY_S", 30.0),
+        webhook_max_attempts=env_int("HEADSHOTS_WEBHOOK_MAX_ATTEMPTS", 10),
+        webhook_timeout_s=env_float("HEADSHOTS_WEBHOOK_TIMEOUT_S", 5.0),
+        retention_sweep_s=env_float("HEADSHOTS_RETENTION_SWEEP_S", 60.0),
+        # Per tenant, DRF rate syntax; the order rate also bounds GPU work a key can start.
+        rate_limit=env_str("HEADSHOTS_RATE_LIMIT", "1200/min"),
+        order_rate_limit=env_str("HEADSHOTS_ORDER_RATE_LIMIT", "120/min"),
+        # Counters shared by every gateway process: redis://… in the cluster; per-process memory locally.
+        cache_url=env_str("HEADSHOTS_CACHE_URL", "locmem://"),
     )
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class ApiError(exceptions.APIException):
     """A business-rule failure with a machine-readable code."""
 
-    def __init__(self, code: str, message: str, http_status: int = status.HTTP_422_UNPROCESSABLE_ENTITY, details=None):
+    def __init__(self, code: str, message: str, http_status: int = status.HTTP_422_UNPROCESSABLE_ENTITY, details=None,
+                 headers: dict | None = None):
         super().__init__(detail=message, code=code)
         self.status_code = http_status
         self.error_code = code
         self.details = details or {}
+        self.headers = headers or {}
 
 
 class NotFound(ApiError):
@@ -36,6 +37,9 @@ _DRF_CODES = {
 
 
 def exception_handler(exc, context):
+    # Imported here: DRF loads the authentication classes (which use ApiError) while importing its views.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -48,4 +52,5 @@ def exception_handler(exc, context):
         else:
             message, details = str(getattr(exc, "detail", exc)), {}
     body = {"error": {"code": code, "message": message, "details": details}}
-    return Response(body, status=response.status_code, headers={k: v for k, v in response.items()})
+    headers = {k: v for k, v in response.items()} | getattr(exc, "headers", {})
+    return Response(body, status=response.status_code, headers=headers)

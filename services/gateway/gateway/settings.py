@@ -11,10 +11,12 @@ ALLOWED_HOSTS = CONFIG.allowed_hosts
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "rest_framework",
+    "drf_spectacular",
     "accounts",
     "orders",
     "outbox",
     "partner_grpc",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -36,6 +38,11 @@ TIME_ZONE = "UTC"
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_photo_bytes * 2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
+if CONFIG.cache_url.startswith("redis://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.cache_url}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -46,6 +53,19 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "gateway.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["gateway.throttling.TenantRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"tenant": CONFIG.rate_limit, "order_create": CONFIG.order_rate_limit},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Headshots API",
+    "DESCRIPTION": "Orders, photos and headshots for consumers and partners. Authenticate with "
+                   "`Authorization: Bearer <key>`. Errors: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"StyleEnum": "headshots_common.styles.STYLE_IDS"},
 }
 
 LOGGING = {

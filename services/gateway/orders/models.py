@@ -36,6 +36,11 @@ class Order(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # When photos, adapter and headshots are purged: retention_hours after delivery, never later
+    # than MAX_RETENTION after creation. Set at creation (the 35-day cap) and again on delivery.
+    purge_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    training_data_purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "-created_at"], name="order_tenant_created_idx")]
@@ -43,6 +48,53 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["tenant", "request_id"], condition=~models.Q(request_id=""),
                                     name="order_unique_request_id"),
         ]
+
+
+class RenderRequest(models.Model):
+    """More headshots from an order's stored adapter ("20 more in another style"), without retraining."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="render_requests")
+    style_id = models.CharField(max_length=64)
+    count = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    failure_reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a request made with an Idempotency-Key, replayed for retries (Stripe semantics)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_unique_key")]
+
+
+class DeletionReceipt(models.Model):
+    """Proof of a purge: what was deleted, when, and a digest of every deleted blob key."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+    order_id = models.UUIDField(db_index=True)
+    reason = models.CharField(max_length=32)  # "user_request" or "retention"
+    photos_deleted = models.PositiveIntegerField()
+    headshots_deleted = models.PositiveIntegerField()
+    blobs_deleted = models.PositiveIntegerField()
+    blob_keys_sha256 = models.CharField(max_length=64)
+    remaining_blobs = models.PositiveIntegerField()
+    deleted_at = models.DateTimeField(auto_now_add=True)
 
 
 class Photo(models.Model):
@@ -53,6 +105,8 @@ class Photo(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
+    # 128-d identity embedding: later uploads are compared with it (near-duplicates, a different person).
+    embedding = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
 
 
@@ -65,6 +119,7 @@ class Headshot(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     likeness_score = models.FloatField(default=0.0)
+    render_request = models.ForeignKey(RenderRequest, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

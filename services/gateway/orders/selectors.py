@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
+import zipfile
+
 from django.db.models import Count, QuerySet
 
 from accounts.models import Tenant
 from gateway.errors import NotFound
 from orders.models import Headshot, Order
+
+# Archives stay in memory up to this size, then spill to a temporary file.
+ZIP_SPOOL_BYTES = 32 * 1024 * 1024
 
 
 def get_order(tenant: Tenant, order_id) -> Order:
@@ -21,8 +27,9 @@ def get_order(tenant: Tenant, order_id) -> Order:
     return order
 
 
-def list_headshots(order: Order) -> QuerySet[Headshot]:
-    return order.headshots.all()
+def list_headshots(order: Order, style_id: str | None = None) -> QuerySet[Headshot]:
+    headshots = order.headshots.all()
+    return headshots.filter(style_id=style_id) if style_id else headshots
 
 
 def get_headshot(order: Order, headshot_id) -> Headshot:
@@ -30,3 +37,13 @@ def get_headshot(order: Order, headshot_id) -> Headshot:
     if headshot is None:
         raise NotFound("headshot")
     return headshot
+
+
+def headshots_zip(order: Order, blobs):
+    """A zip of every headshot (PNGs are already compressed: stored, not deflated), rewound for reading."""
+    spool = tempfile.SpooledTemporaryFile(max_size=ZIP_SPOOL_BYTES)
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
+        for index, headshot in enumerate(list_headshots(order), start=1):
+            archive.writestr(f"{index:03d}-{headshot.style_id}-{headshot.id}.png", blobs.get(headshot.blob_key))
+    spool.seek(0)
+    return spool

@@ -1,4 +1,4 @@
-"""The gateway's background worker: the outbox relay and the pipeline-event consumer."""
+"""The gateway's background worker: outbox relay, pipeline-event consumer, webhook sender, retention sweep."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from django.db import close_old_connections
 from gateway.config import CONFIG
 from headshots_common import bus
 from headshots_common.process import Heartbeat
-from orders.services import apply_pipeline_event
+from orders.services import apply_pipeline_event, purge_expired
 from outbox import services as outbox
+from webhooks import services as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,36 @@ def run_consumer(stop: threading.Event) -> None:
         consumer.close()
 
 
+def run_webhooks(stop: threading.Event, idle_sleep_s: float = 0.2) -> None:
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            attempted = webhooks.deliver_due()
+        except Exception:
+            log.exception("webhook delivery failed; retrying")
+            attempted = 0
+        if not attempted:
+            stop.wait(idle_sleep_s)
+        HEARTBEAT.beat()
+
+
+def run_retention(stop: threading.Event) -> None:
+    """The retention schedule: purge what is due, then sleep until the next sweep."""
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            purged = purge_expired()
+            if purged:
+                log.info("retention purged the training data of %d orders", purged)
+        except Exception:
+            log.exception("retention sweep failed; retrying at the next sweep")
+        stop.wait(CONFIG.retention_sweep_s)
+
+
 def run_worker(stop: threading.Event) -> None:
     bus.wait_for_broker(CONFIG.shared.kafka_bootstrap, timeout_s=60)
     threads = [threading.Thread(target=loop, args=(stop,), name=loop.__name__, daemon=True)
-               for loop in (run_relay, run_consumer)]
+               for loop in (run_relay, run_consumer, run_webhooks, run_retention)]
     for thread in threads:
         thread.start()
     while not stop.is_set():

@@ -9,8 +9,10 @@ from concurrent import futures
 
 import grpc
 from django.db import close_old_connections
-from google.protobuf import timestamp_pb2
+from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from accounts.authentication import bearer_token
 from accounts.selectors import tenant_for_key
@@ -53,6 +55,28 @@ def order_message(order: Order) -> pb.Order:
     )
 
 
+def _abort(context, exc: ApiError):
+    """Abort with the gRPC code for the error, its machine-readable code in ErrorInfo, and rich details."""
+    code = _STATUS_BY_HTTP.get(exc.status_code, grpc.StatusCode.INTERNAL)
+    details = [error_details_pb2.ErrorInfo(reason=exc.error_code, domain="headshots.v1")]
+    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
+    if code == grpc.StatusCode.INVALID_ARGUMENT and fields:
+        details.append(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=name, description="; ".join(map(str, problems)))
+            for name, problems in fields.items()]))
+    retry_after = exc.headers.get("Retry-After")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after:
+        details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=int(retry_after))))
+    packed = []
+    for detail in details:
+        any_detail = any_pb2.Any()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=f"{exc.error_code}: {exc.detail}",
+                               details=packed)
+    context.abort_with_status(rpc_status.to_status(status))
+
+
 def rpc(method):
     """Authenticate from metadata, give the method the tenant, turn ApiErrors into gRPC statuses."""
 
@@ -66,8 +90,7 @@ def rpc(method):
         try:
             return method(self, tenant, request, context)
         except ApiError as exc:
-            code = _STATUS_BY_HTTP.get(exc.status_code, grpc.StatusCode.INTERNAL)
-            context.abort(code, f"{exc.error_code}: {exc.detail}")
+            _abort(context, exc)
 
     return wrapper
 
@@ -75,6 +98,10 @@ def rpc(method):
 class PartnerService(pb_grpc.PartnerServiceServicer):
     @rpc
     def CreateOrder(self, tenant, request, context):
+        if not request.package or not request.style_ids:
+            missing = {name: ["required"] for name in ("package", "style_ids") if not getattr(request, name)}
+            raise ApiError("invalid_argument", "package and style_ids are required", http_status=400,
+                           details={"fields": missing})
         order = services.create_order(
             tenant, package=request.package, style_ids=list(request.style_ids),
             retention_hours=request.retention_hours or 24, webhook_url=request.webhook_url,
@@ -84,19 +111,20 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
 
     @rpc
     def UploadPhotos(self, tenant, request_iterator, context):
-        results, order = [], None
+        order, uploads = None, []
         for message in request_iterator:
             if order is None:
                 if not message.order_id:
-                    raise ApiError("invalid_argument", "the first message must name order_id", http_status=400)
+                    raise ApiError("invalid_argument", "the first message must name order_id", http_status=400,
+                                   details={"fields": {"order_id": ["required on the first message"]}})
                 order = selectors.get_order(tenant, message.order_id)
-            outcome = services.add_photo(order, message.filename, message.content)
-            results.append(pb.PhotoResult(
-                filename=outcome.filename, accepted=outcome.photo is not None,
-                photo_id=str(outcome.photo.id) if outcome.photo else "",
-                reason_code=outcome.rejection.code if outcome.rejection else "",
-                message=outcome.rejection.message if outcome.rejection else "",
-            ))
+            uploads.append((message.filename, message.content))
+        if order is None:
+            raise ApiError("no_files", "the stream carried no photos", http_status=400)
+        results = [pb.PhotoResult(
+            filename=o.filename, accepted=o.photo is not None, photo_id=str(o.photo.id) if o.photo else "",
+            reason_code=o.rejection.code if o.rejection else "", message=o.rejection.message if o.rejection else "",
+        ) for o in services.add_photos(order, uploads)]
         return pb.UploadPhotosResponse(results=results)
 
     @rpc
@@ -135,6 +163,13 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
         ]
         next_token = str(offset + page_size) if len(rows) > page_size else ""
         return pb.ListHeadshotsResponse(headshots=headshots, next_page_token=next_token)
+
+
+    @rpc
+    def DeleteOrder(self, tenant, request, context):
+        order = selectors.get_order(tenant, request.order_id)
+        services.delete_order(order)
+        return pb.DeleteOrderResponse(order=order_message(selectors.get_order(tenant, order.id)))
 
 
 def build_server(port: int, host: str = "127.0.0.1", max_workers: int = 16) -> grpc.Server:

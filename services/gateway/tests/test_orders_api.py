@@ -107,7 +107,7 @@ def test_a_photo_with_two_people_is_rejected(api, order, two_faces_jpeg):
 def test_the_same_photo_twice_is_a_duplicate(api, order, person_photos):
     upload(api, order["id"], photo_file(person_photos[0]))
     response = upload(api, order["id"], photo_file(person_photos[0]))
-    assert response.json()["results"][0]["reason_code"] == "duplicate_photo"
+    assert response.json()["results"][0]["reason_code"] == "near_duplicate"
 
 
 def test_submit_needs_five_photos(api, order, person_photos):

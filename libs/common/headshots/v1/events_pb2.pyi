@@ -27,12 +27,13 @@ FAILURE_REASON_INTERNAL: FailureReason
 FAILURE_REASON_ADAPTER_UNAVAILABLE: FailureReason
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "occur_time", "order_id", "order_submitted", "order_deleted", "training_progress", "training_completed", "training_failed", "render_progress", "render_completed", "render_failed")
+    __slots__ = ("event_id", "occur_time", "order_id", "order_submitted", "order_deleted", "render_requested", "training_progress", "training_completed", "training_failed", "render_progress", "render_completed", "render_failed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCUR_TIME_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     ORDER_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
     ORDER_DELETED_FIELD_NUMBER: _ClassVar[int]
+    RENDER_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     TRAINING_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     TRAINING_COMPLETED_FIELD_NUMBER: _ClassVar[int]
     TRAINING_FAILED_FIELD_NUMBER: _ClassVar[int]
@@ -44,13 +45,14 @@ class Event(_message.Message):
     order_id: str
     order_submitted: OrderSubmitted
     order_deleted: OrderDeleted
+    render_requested: RenderRequested
     training_progress: TrainingProgress
     training_completed: TrainingCompleted
     training_failed: TrainingFailed
     render_progress: RenderProgress
     render_completed: RenderCompleted
     render_failed: RenderFailed
-    def __init__(self, event_id: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order_id: _Optional[str] = ..., order_submitted: _Optional[_Union[OrderSubmitted, _Mapping]] = ..., order_deleted: _Optional[_Union[OrderDeleted, _Mapping]] = ..., training_progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., training_completed: _Optional[_Union[TrainingCompleted, _Mapping]] = ..., training_failed: _Optional[_Union[TrainingFailed, _Mapping]] = ..., render_progress: _Optional[_Union[RenderProgress, _Mapping]] = ..., render_completed: _Optional[_Union[RenderCompleted, _Mapping]] = ..., render_failed: _Optional[_Union[RenderFailed, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order_id: _Optional[str] = ..., order_submitted: _Optional[_Union[OrderSubmitted, _Mapping]] = ..., order_deleted: _Optional[_Union[OrderDeleted, _Mapping]] = ..., render_requested: _Optional[_Union[RenderRequested, _Mapping]] = ..., training_progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., training_completed: _Optional[_Union[TrainingCompleted, _Mapping]] = ..., training_failed: _Optional[_Union[TrainingFailed, _Mapping]] = ..., render_progress: _Optional[_Union[RenderProgress, _Mapping]] = ..., render_completed: _Optional[_Union[RenderCompleted, _Mapping]] = ..., render_failed: _Optional[_Union[RenderFailed, _Mapping]] = ...) -> None: ...
 
 class OrderSubmitted(_message.Message):
     __slots__ = ("tenant_id", "photo_keys", "subject_class", "training_profile", "render_spec")
@@ -65,6 +67,20 @@ class OrderSubmitted(_message.Message):
     training_profile: _common_pb2.TrainingProfile
     render_spec: _common_pb2.RenderSpec
     def __init__(self, tenant_id: _Optional[str] = ..., photo_keys: _Optional[_Iterable[str]] = ..., subject_class: _Optional[str] = ..., training_profile: _Optional[_Union[_common_pb2.TrainingProfile, str]] = ..., render_spec: _Optional[_Union[_common_pb2.RenderSpec, _Mapping]] = ...) -> None: ...
+
+class RenderRequested(_message.Message):
+    __slots__ = ("request_id", "adapter_key", "subject_phrase", "render_spec", "existing_count")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_KEY_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_PHRASE_FIELD_NUMBER: _ClassVar[int]
+    RENDER_SPEC_FIELD_NUMBER: _ClassVar[int]
+    EXISTING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    adapter_key: str
+    subject_phrase: str
+    render_spec: _common_pb2.RenderSpec
+    existing_count: int
+    def __init__(self, request_id: _Optional[str] = ..., adapter_key: _Optional[str] = ..., subject_phrase: _Optional[str] = ..., render_spec: _Optional[_Union[_common_pb2.RenderSpec, _Mapping]] = ..., existing_count: _Optional[int] = ...) -> None: ...
 
 class OrderDeleted(_message.Message):
     __slots__ = ("tenant_id",)
@@ -121,15 +137,19 @@ class RenderProgress(_message.Message):
     def __init__(self, images_done: _Optional[int] = ..., images_total: _Optional[int] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
 
 class RenderCompleted(_message.Message):
-    __slots__ = ("headshots",)
+    __slots__ = ("headshots", "request_id")
     HEADSHOTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     headshots: _containers.RepeatedCompositeFieldContainer[_common_pb2.Headshot]
-    def __init__(self, headshots: _Optional[_Iterable[_Union[_common_pb2.Headshot, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, headshots: _Optional[_Iterable[_Union[_common_pb2.Headshot, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RenderFailed(_message.Message):
-    __slots__ = ("reason", "message")
+    __slots__ = ("reason", "message", "request_id")
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     reason: FailureReason
     message: str
-    def __init__(self, reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...

@@ -93,13 +93,29 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("images_rendered", "queue_depth", "adapters_cached", "mean_batch_size")
+    __slots__ = ("images_rendered", "queue_depth", "adapters_cached", "mean_batch_size", "batches", "host_cache_capacity", "host_cache_hit_rate", "slots_used", "slots_total", "slot_hit_rate", "slot_evictions", "adapter_file_loads")
     IMAGES_RENDERED_FIELD_NUMBER: _ClassVar[int]
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_CACHED_FIELD_NUMBER: _ClassVar[int]
     MEAN_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    HOST_CACHE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    HOST_CACHE_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_USED_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SLOT_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
+    SLOT_EVICTIONS_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FILE_LOADS_FIELD_NUMBER: _ClassVar[int]
     images_rendered: int
     queue_depth: int
     adapters_cached: int
     mean_batch_size: float
-    def __init__(self, images_rendered: _Optional[int] = ..., queue_depth: _Optional[int] = ..., adapters_cached: _Optional[int] = ..., mean_batch_size: _Optional[float] = ...) -> None: ...
+    batches: int
+    host_cache_capacity: int
+    host_cache_hit_rate: float
+    slots_used: int
+    slots_total: int
+    slot_hit_rate: float
+    slot_evictions: int
+    adapter_file_loads: int
+    def __init__(self, images_rendered: _Optional[int] = ..., queue_depth: _Optional[int] = ..., adapters_cached: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., batches: _Optional[int] = ..., host_cache_capacity: _Optional[int] = ..., host_cache_hit_rate: _Optional[float] = ..., slots_used: _Optional[int] = ..., slots_total: _Optional[int] = ..., slot_hit_rate: _Optional[float] = ..., slot_evictions: _Optional[int] = ..., adapter_file_loads: _Optional[int] = ...) -> None: ...

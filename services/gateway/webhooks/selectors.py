@@ -1,0 +1,5 @@
+from webhooks.models import WebhookDelivery
+
+
+def deliveries_for_order(tenant, order_id):
+    return WebhookDelivery.objects.filter(tenant=tenant, order_id=order_id).prefetch_related("attempt_log")
