@@ -43,7 +43,13 @@ def issue_api_key(tenant: Tenant) -> str:
 
 def revoke_api_keys(prefix: str) -> int:
     """Revoke the active keys starting `hs_<prefix>_`; returns how many."""
-    return ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    from accounts.selectors import forget_keys
+
+    keys = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True)
+    hashes = list(keys.values_list("key_hash", flat=True))
+    revoked = keys.update(revoked_at=timezone.now())
+    forget_keys(hashes)
+    return revoked
 
 
 def sign_up_consumer(email: str, password: str, name: str = "") -> tuple[Tenant, str]:

@@ -27,6 +27,7 @@ class GatewayConfig:
     rate_limit: str
     order_rate_limit: str
     cache_url: str
+    auth_cache_s: float
 
 
 def load() -> GatewayConfig:
@@ -53,6 +54,7 @@ def load() -> GatewayConfig:
         order_rate_limit=env_str("HEADSHOTS_ORDER_RATE_LIMIT", "120/min"),
         # Counters shared by every gateway process: redis://… in the cluster; per-process memory locally.
         cache_url=env_str("HEADSHOTS_CACHE_URL", "locmem://"),
+        auth_cache_s=env_float("HEADSHOTS_AUTH_CACHE_S", 30.0),
     )
 
 

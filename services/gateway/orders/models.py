@@ -30,6 +30,9 @@ class Order(models.Model):
     retention_hours = models.PositiveIntegerField(default=24)
     webhook_url = models.URLField(blank=True, default="")
     adapter_key = models.CharField(max_length=300, blank=True, default="")
+    # Kept in step by the services (same transaction as the rows they count): status reads are one row.
+    photos_accepted = models.PositiveIntegerField(default=0)
+    headshots_ready = models.PositiveIntegerField(default=0)
     # Caller's idempotency key (gRPC request_id): creating twice with it returns the first order.
     request_id = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

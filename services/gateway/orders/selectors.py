@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 import zipfile
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import Tenant
 from gateway.errors import NotFound
@@ -17,14 +18,14 @@ ZIP_SPOOL_BYTES = 32 * 1024 * 1024
 
 def get_order(tenant: Tenant, order_id) -> Order:
     """The tenant's order; another tenant's order id is indistinguishable from a missing one."""
-    order = (
-        Order.objects.filter(tenant=tenant, pk=order_id)
-        .annotate(photo_count=Count("photos", distinct=True), headshot_count=Count("headshots", distinct=True))
-        .first()
-    )
-    if order is None:
-        raise NotFound("order")
-    return order
+    try:
+        order_id = uuid.UUID(str(order_id))
+    except ValueError:
+        raise NotFound("order") from None
+    try:
+        return Order.objects.get(tenant=tenant, pk=order_id)
+    except Order.DoesNotExist:
+        raise NotFound("order") from None
 
 
 def list_headshots(order: Order, style_id: str | None = None) -> QuerySet[Headshot]:
@@ -33,7 +34,10 @@ def list_headshots(order: Order, style_id: str | None = None) -> QuerySet[Headsh
 
 
 def get_headshot(order: Order, headshot_id) -> Headshot:
-    headshot = order.headshots.filter(pk=headshot_id).first()
+    try:
+        headshot = order.headshots.filter(pk=uuid.UUID(str(headshot_id))).first()
+    except ValueError:
+        headshot = None
     if headshot is None:
         raise NotFound("headshot")
     return headshot

@@ -28,25 +28,41 @@ class CountsOutput(serializers.Serializer):
     headshots = serializers.IntegerField()
 
 
-class OrderOutput(serializers.ModelSerializer):
-    progress = serializers.SerializerMethodField()
-    counts = serializers.SerializerMethodField()
-    styles = serializers.ListField(source="style_ids", child=serializers.CharField())
+class OrderOutput(serializers.Serializer):
+    """The order as the API shows it: the schema of `order_representation` (the hot status-read path)."""
+
+    id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=Order.State.choices)
+    package = serializers.CharField()
+    styles = serializers.ListField(child=serializers.CharField())
+    subject_class = serializers.CharField()
+    progress = ProgressOutput()
+    counts = CountsOutput()
     failure_reason = serializers.CharField(allow_blank=True)
+    retention_hours = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    deleted_at = serializers.DateTimeField(allow_null=True)
 
-    class Meta:
-        model = Order
-        fields = ["id", "state", "package", "styles", "subject_class", "progress", "counts", "failure_reason",
-                  "retention_hours", "created_at", "updated_at", "submitted_at", "completed_at", "deleted_at"]
 
-    def get_progress(self, order) -> ProgressOutput:
-        return {"stage": order.progress_stage, "percent": order.progress_percent, "eta_s": order.eta_seconds}
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
 
-    def get_counts(self, order) -> CountsOutput:
-        photos = getattr(order, "photo_count", None)
-        headshots = getattr(order, "headshot_count", None)
-        return {"photos_accepted": order.photos.count() if photos is None else photos,
-                "headshots": order.headshots.count() if headshots is None else headshots}
+
+def order_representation(order: Order) -> dict:
+    """OrderOutput's shape, built directly: status reads are the busiest call of the API."""
+    return {
+        "id": str(order.id), "state": order.state, "package": order.package, "styles": order.style_ids,
+        "subject_class": order.subject_class,
+        "progress": {"stage": order.progress_stage, "percent": order.progress_percent, "eta_s": order.eta_seconds},
+        "counts": {"photos_accepted": order.photos_accepted, "headshots": order.headshots_ready},
+        "failure_reason": order.failure_reason, "retention_hours": order.retention_hours,
+        "created_at": _iso(order.created_at), "updated_at": _iso(order.updated_at),
+        "submitted_at": _iso(order.submitted_at), "completed_at": _iso(order.completed_at),
+        "deleted_at": _iso(order.deleted_at),
+    }
 
 
 class HeadshotOutput(serializers.ModelSerializer):

@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import cache
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -129,7 +130,9 @@ def _store_photo(order: Order, filename: str, checked: CheckedPhoto) -> Photo:
     photo.blob_key = f"{order_prefix(str(order.id))}photos/{photo.id}.jpg"
     blob_store().put(photo.blob_key, checked.jpeg)
     try:
-        photo.save()
+        with transaction.atomic():
+            photo.save()
+            Order.objects.filter(pk=order.pk).update(photos_accepted=F("photos_accepted") + 1)
     except BaseException:
         blob_store().delete(photo.blob_key)  # never leave an orphan blob behind
         raise
@@ -218,7 +221,7 @@ def delete_order(order: Order) -> DeletionReceipt:
         order.headshots.all().delete()
         keys, remaining = _purge_blobs(order, keep_headshots=False)
         order.state, order.progress_stage, order.deleted_at = Order.State.DELETED, "deleted", timezone.now()
-        order.adapter_key, order.purge_at = "", None
+        order.adapter_key, order.purge_at, order.photos_accepted, order.headshots_ready = "", None, 0, 0
         order.save()
         outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(
             str(order.id), order_deleted=events_pb2.OrderDeleted(tenant_id=str(order.tenant_id))))
@@ -234,7 +237,7 @@ def purge_training_data(order: Order) -> DeletionReceipt:
         photos = order.photos.count()
         order.photos.all().delete()
         keys, remaining = _purge_blobs(order, keep_headshots=True)
-        order.training_data_purged_at, order.purge_at = timezone.now(), None
+        order.training_data_purged_at, order.purge_at, order.photos_accepted = timezone.now(), None, 0
         order.save()
         outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(
             str(order.id), order_deleted=events_pb2.OrderDeleted(tenant_id=str(order.tenant_id))))
@@ -299,6 +302,7 @@ def _on_render_completed(order: Order, completed) -> None:
         Headshot.objects.get_or_create(blob_key=h.key, defaults=dict(
             order=order, style_id=h.style_id, seed=h.seed, width=h.width, height=h.height,
             likeness_score=h.likeness_score, render_request=render))
+    order.headshots_ready = order.headshots.count()
     now = timezone.now()
     order.state, order.progress_stage = Order.State.COMPLETED, "done"
     order.progress_percent, order.eta_seconds = 100, 0.0
@@ -310,7 +314,7 @@ def _on_render_completed(order: Order, completed) -> None:
     order.completed_at = now
     # Retention counts from delivery, never past the 35-day cap set at creation.
     order.purge_at = min(now + timedelta(hours=order.retention_hours), order.created_at + MAX_RETENTION)
-    webhooks.enqueue(order, "order.completed", order_summary(order) | {"headshots": order.headshots.count()})
+    webhooks.enqueue(order, "order.completed", order_summary(order) | {"headshots": order.headshots_ready})
 
 
 def _on_failed(order: Order, failure) -> None:

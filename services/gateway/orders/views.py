@@ -19,7 +19,7 @@ from orders.photo_checks import Rejection
 from orders.serializers import (
     DeletionReceiptOutput, ErrorOutput, HeadshotOutput, HeadshotPageOutput, OrderCreateInput, OrderOutput,
     PhotoUploadInput, PhotoUploadOutput, RenderCreateInput, RenderOutput, SignupInput, StyleListOutput, TokenInput,
-    TokenOutput, WebhookDeliveryListOutput, WebhookDeliveryOutput, photo_result,
+    TokenOutput, WebhookDeliveryListOutput, WebhookDeliveryOutput, order_representation, photo_result,
 )
 from webhooks.selectors import deliveries_for_order
 
@@ -27,7 +27,7 @@ ERRORS = {code: OpenApiResponse(ErrorOutput) for code in (400, 401, 404, 409, 42
 
 
 def _order_response(request, order_id, http_status=status.HTTP_200_OK) -> Response:
-    return Response(OrderOutput(selectors.get_order(request.user.tenant, order_id)).data, status=http_status)
+    return Response(order_representation(selectors.get_order(request.user.tenant, order_id)), status=http_status)
 
 
 class OrderListView(APIView):

@@ -49,7 +49,7 @@ def order_message(order: Order) -> pb.Order:
         order_id=str(order.id), state=_STATE_ENUM[order.state], package=order.package, style_ids=order.style_ids,
         progress=pb.OrderProgress(stage=order.progress_stage, percent=order.progress_percent,
                                   eta_seconds=order.eta_seconds or 0.0),
-        photos_accepted=order.photos.count(), headshots_ready=order.headshots.count(),
+        photos_accepted=order.photos_accepted, headshots_ready=order.headshots_ready,
         failure_reason=order.failure_reason, create_time=_timestamp(order.created_at),
         update_time=_timestamp(order.updated_at),
     )
