@@ -51,6 +51,18 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_partner(args) -> int:
+    """Forwards to the gateway's `manage.py partner`, with the local stack's configuration."""
+    import subprocess
+
+    from headshots_common.devstack import GATEWAY_DIR
+
+    stack = _stack()
+    stack.manage("migrate", "--noinput")  # a fresh checkout has no database yet
+    return subprocess.run([sys.executable, "manage.py", "partner", *args.partner_args], cwd=GATEWAY_DIR,
+                          env=stack.env).returncode
+
+
 def cmd_model(args) -> int:
     from headshots_common.basemodel import generate_tiny_base_model
 
@@ -93,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                                                       "friendly-white"])
     demo.add_argument("--out", default=str(REPO_ROOT / "var" / "demo"))
     demo.set_defaults(func=cmd_demo)
+    partner = sub.add_parser("partner", help="partner organisations: create NAME [--quota N] | revoke KEY | list",
+                             add_help=False)
+    partner.add_argument("partner_args", nargs=argparse.REMAINDER)
+    partner.set_defaults(func=cmd_partner)
     model = sub.add_parser("model", help="generate the tiny offline base model")
     model.add_argument("--arch", choices=["sd15", "sdxl"], default="sd15")
     model.add_argument("--out")
