@@ -97,7 +97,7 @@ def publish(producer: KafkaProducer, topic: str, event: events_pb2.Event, timeou
     producer.send(topic, key=event.order_id.encode(), value=event.SerializeToString()).get(timeout=timeout_s)
 
 
-def make_consumer(bootstrap: str, group_id: str, topics: Iterable[str], **overrides) -> KafkaConsumer:
+def make_consumer(bootstrap: str, group_id: str, topics: Iterable[str], listener=None, **overrides) -> KafkaConsumer:
     """A consumer that commits offsets only when the caller says the work is done.
 
     Message values are raw bytes: decode them with `decode_event`.
@@ -112,5 +112,8 @@ def make_consumer(bootstrap: str, group_id: str, topics: Iterable[str], **overri
     )
     options.update(overrides)
     consumer = KafkaConsumer(**options)
-    consumer.subscribe(list(topics))
+    if listener is None:
+        consumer.subscribe(list(topics))
+    else:  # a ConsumerRebalanceListener, told when partitions are assigned or revoked
+        consumer.subscribe(list(topics), listener=listener)
     return consumer

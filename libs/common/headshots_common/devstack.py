@@ -31,11 +31,12 @@ class Ports:
     partner_grpc: int = 50051
     renderer_grpc: int = 9000
     renderer_http: int = 8100
+    trainer_grpc: int = 50061
 
     @classmethod
     def free(cls) -> "Ports":
         """Ephemeral free ports (tests run beside a developer's stack)."""
-        return cls(*(_free_port() for _ in range(5)))
+        return cls(*(_free_port() for _ in range(6)))
 
 
 def _free_port() -> int:
@@ -84,6 +85,7 @@ class Stack:
             "HEADSHOTS_PARTNER_GRPC_PORT": str(self.ports.partner_grpc),
             "HEADSHOTS_RENDERER_GRPC_PORT": str(self.ports.renderer_grpc),
             "HEADSHOTS_RENDERER_HTTP_PORT": str(self.ports.renderer_http),
+            "HEADSHOTS_TRAINER_GRPC_PORT": str(self.ports.trainer_grpc),
             "PYTHONUNBUFFERED": "1",
             "RAY_TMPDIR": str(self.ray_dir),
         })
@@ -115,7 +117,8 @@ class Stack:
                     ports=(p.partner_grpc,)),
             Service("gateway-worker", [py, "manage.py", "run_worker"],
                     ready=lambda: _fresh(self.var_dir / "gateway-worker.heartbeat"), cwd=GATEWAY_DIR),
-            Service("trainer", [py, "-m", "trainer"], ready=lambda: _fresh(self.var_dir / "trainer.heartbeat")),
+            Service("trainer", [py, "-m", "trainer"], ports=(p.trainer_grpc,),
+                    ready=lambda: _fresh(self.var_dir / "trainer.heartbeat") and _grpc_serving(f"127.0.0.1:{p.trainer_grpc}")),
             Service("renderer", [py, "-m", "renderer.serve"],
                     ready=lambda: _renderer_ready(f"127.0.0.1:{p.renderer_grpc}"),
                     ports=(p.renderer_grpc, p.renderer_http)),

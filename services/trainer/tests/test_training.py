@@ -60,3 +60,36 @@ def test_face_crops_are_square_and_centred_on_the_face(person_photos):
     assert all(len(f) == 1 for f in found), "each crop keeps exactly the person's face"
     for [face] in found:
         assert abs((face.left + face.right) / 2 - 128) < 40
+
+
+def test_resuming_from_a_checkpoint_continues_the_same_run(tiny_model, person_photos, tmp_path):
+    """Stopped at step 3 and resumed: the same adapter as six steps straight through (weights, optimizer, RNG)."""
+    from trainer.training import Checkpoint, TrainingControl, TrainingStopped
+
+    pipe = load_pipeline(tiny_model, torch.device("cpu"))
+    photos = [Image.open(p) for p in person_photos[:2]]
+    params = TrainingParams(steps=6, rank=4, learning_rate=1e-3, batch_size=1, resolution=0, seed=0)
+
+    def train(out, **kwargs):
+        try:
+            return train_lora(pipe, photos, "a photo of sks person", tmp_path / out, params, **kwargs)
+        finally:
+            pipe.unet.delete_adapters("default")
+
+    straight = load_file(train("straight").adapter_path)
+    saved: list[Checkpoint] = []
+    steps_seen: list[int] = []
+    stop_after_3 = TrainingControl(save_checkpoint=saved.append, should_stop=lambda: len(steps_seen) >= 3,
+                                   progress=lambda step, *_: steps_seen.append(step))
+    with pytest.raises(TrainingStopped):
+        train("stopped", control=stop_after_3)
+    [checkpoint] = saved
+    assert checkpoint.step == 3
+    resumed_steps: list[int] = []
+    resumed = train("resumed", control=TrainingControl(progress=lambda step, *_: resumed_steps.append(step)),
+                    resume=Checkpoint.from_bytes(checkpoint.to_bytes()))
+    assert resumed_steps == [4, 5, 6]
+    resumed_weights = load_file(resumed.adapter_path)
+    assert resumed_weights.keys() == straight.keys()
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed_weights[key], value, rtol=1e-4, atol=1e-5)

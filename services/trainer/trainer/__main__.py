@@ -1,9 +1,34 @@
-"""`python -m trainer`: run one trainer worker until SIGTERM/SIGINT."""
+"""`python -m trainer`: run the trainer workers (one per device) until SIGTERM/SIGINT.
+
+Also serves TrainerService over gRPC (HEADSHOTS_TRAINER_GRPC_PORT) and Prometheus metrics
+(HEADSHOTS_TRAINER_METRICS_PORT) when their ports are set.
+"""
+
+import logging
+import sys
+import threading
+
+import torch
 
 from headshots_common import bus
+from headshots_common.basemodel import ensure_base_model
+from headshots_common.blobstore import open_blob_store
 from headshots_common.process import configure_logging, stop_on_signals
+from trainer import grpc_service, metrics
 from trainer.config import load
+from trainer.jobs import JobStore
+from trainer.training import pick_device
 from trainer.worker import TrainerWorker
+
+log = logging.getLogger("trainer")
+
+
+def worker_device(setting: str, index: int) -> torch.device:
+    """Worker i gets GPU i (modulo the GPUs present): one job per GPU."""
+    device = pick_device(setting)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", index % torch.cuda.device_count())
+    return device
 
 
 def main() -> None:
@@ -11,7 +36,36 @@ def main() -> None:
     config = load()
     stop = stop_on_signals()
     bus.wait_for_broker(config.shared.kafka_bootstrap, timeout_s=60)
-    TrainerWorker(config).run(stop)
+    blobs = open_blob_store(config.shared.blob_url)
+    producer = bus.make_producer(config.shared.kafka_bootstrap)
+    base_model = ensure_base_model(config.shared.base_model, arch=config.shared.base_model_arch)
+    workers = [TrainerWorker(config, blobs, producer, base_model, worker_device(config.device, i), stop)
+               for i in range(max(1, config.workers))]
+    server = grpc_service.serve(JobStore(blobs), producer, config.bind_host, config.grpc_port)
+    metrics.serve(config.bind_host, config.metrics_port)
+    crashed = []
+
+    def run(worker: TrainerWorker) -> None:
+        try:
+            worker.run()
+        except BaseException:
+            log.exception("a trainer worker crashed; stopping the process")
+            crashed.append(worker)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(w,), name=f"worker-{i}") for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()
+        if server:
+            server.stop(grace=2)
+        producer.close()
+    if crashed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 """Kafka worker: consumes OrderSubmitted, trains the order's adapter, publishes progress and the result.
 
-A training job can outlast the consumer's max poll interval, so it runs in a
-thread while the consumer keeps polling with its partitions paused (staying in
-the group without fetching more work). The offset is committed only after the
-adapter and its manifest are stored and the completion event is acknowledged.
+Exactly once in effect: the job record in the blob store (trainer.jobs) says whether an order was trained
+and whether its outcome was announced, so a redelivered or duplicate message never trains twice; the
+offset is committed only after the adapter, its manifest and the outcome event are durable; a killed
+worker's successor continues from the last checkpoint.
+
+A job can outlast the consumer's max poll interval, so it runs in a thread while the consumer keeps
+polling with its partitions paused (staying in the group without fetching more work).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import logging
@@ -16,22 +21,32 @@ import threading
 import time
 from pathlib import Path
 
-from PIL import Image
+import torch
+from kafka import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
+from PIL import Image, UnidentifiedImageError
 
-from headshots.v1 import events_pb2
+from headshots.v1 import events_pb2, trainer_service_pb2 as pb
 from headshots_common import bus
-from headshots_common.basemodel import ensure_base_model
-from headshots_common.blobstore import open_blob_store, order_prefix
+from headshots_common.blobstore import LocalBlobStore, order_prefix
 from headshots_common.process import Heartbeat
-from headshots_common.styles import subject_phrase
+from headshots_common.styles import IDENTIFIER_TOKEN, subject_phrase
+from trainer import metrics
 from trainer.config import HEARTBEAT_FILE_NAME, TrainerConfig
-from trainer.training import TrainingParams, load_pipeline, pick_device, train_lora
+from trainer.jobs import Job, JobStore
+from trainer.training import (BadPhotos, Checkpoint, TrainingControl, TrainingParams, TrainingStopped,
+                              load_pipeline, probe_likeness, train_lora)
 
 log = logging.getLogger(__name__)
 
-# At most this many progress events per second per job.
+# At most this many progress events (and job-record updates, and cancel checks) per second per job.
 PROGRESS_EVENTS_PER_S = 2.0
+REASON = events_pb2.FailureReason
 
+
+class WorkerStopping(Exception):
+    """The process is shutting down mid-job: the job is checkpointed and its message stays uncommitted."""
 
 
 def adapter_keys(order_id: str) -> tuple[str, str]:
@@ -39,119 +54,273 @@ def adapter_keys(order_id: str) -> tuple[str, str]:
     return base + "pytorch_lora_weights.safetensors", base + "manifest.json"
 
 
-class TrainerWorker:
-    def __init__(self, config: TrainerConfig):
-        self.config = config
-        self.blobs = open_blob_store(config.shared.blob_url)
-        self.base_model = ensure_base_model(config.shared.base_model, arch=config.shared.base_model_arch)
-        self.device = pick_device(config.device)
-        self.pipe = load_pipeline(self.base_model, self.device)
-        self.producer = bus.make_producer(config.shared.kafka_bootstrap)
-        self.heartbeat = Heartbeat(Path(config.shared.var_dir) / HEARTBEAT_FILE_NAME)
+@functools.cache
+def base_model_hash(base_model: str) -> str:
+    """sha256 over a local model folder's files (paths and contents), computed once per process; "" for a hub id."""
+    root = Path(base_model)
+    if not root.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
-    # -- one job -----------------------------------------------------------------------------------------
+
+def _remove_adapter(unet) -> None:
+    if "default" in (getattr(unet, "peft_config", None) or {}):
+        unet.delete_adapters("default")  # the resident UNet is shared by every job of this worker
+
+
+class _CountRevocations(ConsumerRebalanceListener):
+    def __init__(self):
+        self.revoked = 0
+
+    def on_partitions_revoked(self, revoked):
+        self.revoked += len(revoked)
+        metrics.PARTITIONS_REVOKED.inc(len(revoked))
+
+    def on_partitions_assigned(self, assigned):
+        pass
+
+
+class TrainerWorker:
+    def __init__(self, config: TrainerConfig, blobs: LocalBlobStore, producer, base_model: str, device: torch.device,
+                 stop: threading.Event):
+        self.config = config
+        self.blobs = blobs
+        self.jobs = JobStore(blobs)
+        self.producer = producer
+        self.base_model = base_model
+        self.base_model_digest = base_model_hash(base_model)
+        self.device = device
+        self.stop = stop
+        self.pipe = load_pipeline(base_model, device)
+        self.heartbeat = Heartbeat(Path(config.shared.var_dir) / HEARTBEAT_FILE_NAME)
+        self.rebalance_listener = _CountRevocations()
+
+    # -- one order -------------------------------------------------------------------------------------------
     def handle(self, event: events_pb2.Event) -> None:
+        """Bring one order's job to a published outcome. Raises WorkerStopping on shutdown."""
         if bus.payload_kind(event) != "order_submitted":
             return
         order_id, submitted = event.order_id, event.order_submitted
+        job = self.jobs.load_or_create(order_id)
+        if job.done:
+            if job.published:
+                log.info("order %s was already %s; skipping the duplicate message", order_id,
+                         pb.TrainingState.Name(job.training.state))
+                metrics.DUPLICATES.inc()
+            else:  # finished, but the worker died before announcing it
+                self._announce(job)
+            return
         adapter_key, manifest_key = adapter_keys(order_id)
-        if self.blobs.exists(manifest_key):
-            # A redelivered order: the adapter is durable, so announce it again instead of training twice.
-            log.info("order %s already trained; re-publishing its completion", order_id)
+        if self.blobs.exists(manifest_key):  # the adapter is durable; the worker died before recording it
             manifest = json.loads(self.blobs.get(manifest_key))
-            self._publish(order_id, training_completed=self._completed(manifest, adapter_key, manifest_key, submitted))
+            self._announce(self.jobs.finish(job, result=self._completed(manifest, submitted)))
+            return
+        if self.jobs.cancel_requested(order_id):
+            self._fail(job, REASON.FAILURE_REASON_CANCELLED, "cancelled before training started")
             return
         try:
-            photos = [Image.open(io.BytesIO(self.blobs.get(key))) for key in submitted.photo_keys]
-        except KeyError as exc:
-            self._publish(order_id, training_failed=events_pb2.TrainingFailed(
-                reason=events_pb2.FAILURE_REASON_BAD_PHOTOS, message=f"photo {exc} is missing from the blob store"))
-            return
-        if not photos:
-            self._publish(order_id, training_failed=events_pb2.TrainingFailed(
-                reason=events_pb2.FAILURE_REASON_BAD_PHOTOS, message="the order has no photos"))
-            return
-        phrase = subject_phrase(submitted.subject_class)
-        params = TrainingParams(steps=self.config.steps, rank=self.config.rank,
-                                learning_rate=self.config.learning_rate, batch_size=self.config.batch_size,
-                                resolution=self.config.resolution, seed=self.config.seed)
-        log.info("training order %s: %d photos, %d steps", order_id, len(photos), params.steps)
-        with tempfile.TemporaryDirectory() as tmp:
+            photos = self._load_photos(submitted)
+            metrics.JOBS_RUNNING.inc()
             try:
-                result = train_lora(self.pipe, photos, f"a photo of {phrase}", Path(tmp), params,
-                                    progress=self._progress_reporter(order_id))
+                manifest = self._train(job, submitted, photos)
             finally:
-                self.pipe.unet.delete_adapters("default")  # the resident UNet is shared by every job
-            self.blobs.put(adapter_key, result.adapter_path.read_bytes())
-        manifest = {
-            "order_id": order_id, "base_model": self.base_model, "rank": params.rank, "steps": result.steps,
-            "subject_phrase": phrase, "resolution": result.resolution, "seconds": round(result.seconds, 2),
-            "final_loss": result.final_loss, "adapter_key": adapter_key,
+                metrics.JOBS_RUNNING.dec()
+        except BadPhotos as exc:
+            self._fail(job, REASON.FAILURE_REASON_BAD_PHOTOS, str(exc))
+        except TrainingStopped as exc:
+            if not self.jobs.cancel_requested(order_id):
+                raise WorkerStopping() from exc
+            self._fail(job, REASON.FAILURE_REASON_CANCELLED, f"cancelled at step {exc.step}")
+            self.jobs.delete_checkpoint(order_id)
+        except torch.OutOfMemoryError:
+            self._fail(job, REASON.FAILURE_REASON_OUT_OF_MEMORY, "out of memory even at batch size 1")
+        except Exception as exc:
+            log.exception("training order %s failed", order_id)
+            self._fail(job, REASON.FAILURE_REASON_INTERNAL, f"training failed: {type(exc).__name__}")
+        else:
+            self.blobs.put(manifest_key, json.dumps(manifest, indent=2).encode())  # last: marks the adapter complete
+            self.jobs.delete_checkpoint(order_id)
+            metrics.JOBS.labels("succeeded").inc()
+            self._announce(self.jobs.finish(job, result=self._completed(manifest, submitted)))
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # give the finished (or cancelled) job's memory back to the GPU
+
+    def _load_photos(self, submitted) -> list[Image.Image]:
+        if not submitted.photo_keys:
+            raise BadPhotos("the order has no photos")
+        photos = []
+        for key in submitted.photo_keys:
+            try:
+                photo = Image.open(io.BytesIO(self.blobs.get(key)))
+                photo.load()
+            except KeyError:
+                raise BadPhotos(f"photo {key} is missing from the blob store") from None
+            except (UnidentifiedImageError, OSError):
+                raise BadPhotos(f"photo {key} is not a readable image") from None
+            photos.append(photo)
+        return photos
+
+    def _train(self, job: Job, submitted, photos: list[Image.Image]) -> dict:
+        """Train (resuming from a checkpoint if one exists), store the adapter, return its manifest."""
+        order_id, config = job.order_id, self.config
+        steps, batch_size = config.steps_and_batch(submitted.training_profile)
+        phrase = subject_phrase(submitted.subject_class)
+        prompt = f"a photo of {phrase}"
+        stored = self.jobs.load_checkpoint(order_id)
+        resume = Checkpoint.from_bytes(stored) if stored else None
+        resumed_from = resume.step if resume else 0
+        if resume:
+            metrics.RESUMED.inc()
+        control = TrainingControl(progress=self._progress_reporter(job), checkpoint_every=config.checkpoint_every,
+                                  save_checkpoint=lambda c: self.jobs.save_checkpoint(order_id, c.to_bytes()),
+                                  should_stop=self._stop_checker(order_id))
+        while True:
+            params = TrainingParams(steps=steps, rank=config.rank, learning_rate=config.learning_rate,
+                                    batch_size=batch_size, resolution=config.resolution, seed=config.seed)
+            log.info("training order %s: %d photos, %d steps, batch %d%s", order_id, len(photos), steps, batch_size,
+                     f", from step {resume.step}" if resume else "")
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    try:
+                        result = train_lora(self.pipe, photos, prompt, Path(tmp), params, control=control,
+                                            resume=resume)
+                        quality = probe_likeness(self.pipe, f"professional headshot photo of {phrase}", photos,
+                                                 config.probe_images, config.probe_steps, seed=config.seed)
+                    finally:
+                        _remove_adapter(self.pipe.unet)
+                    adapter_key, _ = adapter_keys(order_id)
+                    self.blobs.put(adapter_key, result.adapter_path.read_bytes())
+                break
+            except torch.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                batch_size //= 2
+                torch.cuda.empty_cache()
+                stored = self.jobs.load_checkpoint(order_id)
+                resume = Checkpoint.from_bytes(stored) if stored else None
+                log.warning("order %s ran out of memory; retrying with batch size %d", order_id, batch_size)
+        log.info("order %s trained in %.1fs (loss %.4f, likeness %.3f)", order_id, result.seconds,
+                 result.final_loss, quality["likeness"])
+        return {
+            "order_id": order_id, "adapter_key": adapter_key,
+            "base_model": self.base_model, "base_model_hash": self.base_model_digest,
+            "base_model_arch": config.shared.base_model_arch,
+            "token": IDENTIFIER_TOKEN, "subject_phrase": phrase, "instance_prompt": prompt,
+            "rank": params.rank, "steps": result.steps, "batch_size": batch_size,
+            "learning_rate": params.learning_rate, "resolution": result.resolution,
+            "resumed_from_step": resumed_from, "seconds": round(result.seconds, 2),
+            "metrics": {"final_loss": result.final_loss, **quality},
         }
-        self.blobs.put(manifest_key, json.dumps(manifest, indent=2).encode())  # last: marks the adapter complete
-        log.info("order %s trained in %.1fs (loss %.4f)", order_id, result.seconds, result.final_loss)
-        self._publish(order_id, training_completed=self._completed(manifest, adapter_key, manifest_key, submitted))
 
-    @staticmethod
-    def _completed(manifest: dict, adapter_key: str, manifest_key: str, submitted) -> events_pb2.TrainingCompleted:
-        return events_pb2.TrainingCompleted(
-            adapter_key=adapter_key, manifest_key=manifest_key, base_model=manifest["base_model"],
-            subject_phrase=manifest["subject_phrase"], steps=manifest["steps"], seconds=manifest["seconds"],
-            render_spec=submitted.render_spec,
-        )
+    def _stop_checker(self, order_id: str):
+        """True on shutdown, or once a cancel request shows up (looked up at the progress rate)."""
+        last_check, cancelled = 0.0, False
 
-    def _progress_reporter(self, order_id: str):
-        last_sent = 0.0
+        def should_stop() -> bool:
+            nonlocal last_check, cancelled
+            now = time.monotonic()
+            if not cancelled and now - last_check >= 1.0 / PROGRESS_EVENTS_PER_S:
+                last_check, cancelled = now, self.jobs.cancel_requested(order_id)
+            return cancelled or self.stop.is_set()
+
+        return should_stop
+
+    def _progress_reporter(self, job: Job):
+        last_sent, last_step_at = 0.0, None
 
         def report(step: int, total: int, loss: float, eta_s: float) -> None:
-            nonlocal last_sent
+            nonlocal last_sent, last_step_at
             now = time.monotonic()
+            if last_step_at is not None:
+                metrics.STEP_SECONDS.observe(now - last_step_at)
+            last_step_at = now
             if step == total or now - last_sent >= 1.0 / PROGRESS_EVENTS_PER_S:
                 last_sent = now
                 progress = events_pb2.TrainingProgress(step=step, total_steps=total, loss=loss, eta_seconds=eta_s)
-                self.producer.send(bus.TRAINING_TOPIC, key=order_id.encode(),
-                                   value=bus.new_event(order_id, training_progress=progress).SerializeToString())
+                self.producer.send(bus.TRAINING_TOPIC, key=job.order_id.encode(),
+                                   value=bus.new_event(job.order_id, training_progress=progress).SerializeToString())
+                self.jobs.set_progress(job, progress)
 
         return report
 
-    def _publish(self, order_id: str, **payload) -> None:
-        bus.publish(self.producer, bus.TRAINING_TOPIC, bus.new_event(order_id, **payload))
+    # -- outcomes ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _completed(manifest: dict, submitted) -> events_pb2.TrainingCompleted:
+        adapter_key, manifest_key = adapter_keys(manifest["order_id"])
+        return events_pb2.TrainingCompleted(
+            adapter_key=adapter_key, manifest_key=manifest_key, base_model=manifest["base_model"],
+            subject_phrase=manifest["subject_phrase"], steps=manifest["steps"], seconds=manifest["seconds"],
+            render_spec=submitted.render_spec, likeness=manifest.get("metrics", {}).get("likeness", 0.0),
+        )
 
-    # -- the consumer loop ---------------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
+    def _fail(self, job: Job, reason: int, message: str) -> None:
+        log.warning("order %s failed (%s): %s", job.order_id, REASON.Name(reason), message)
+        metrics.FAILURES.labels(REASON.Name(reason)).inc()
+        metrics.JOBS.labels("cancelled" if reason == REASON.FAILURE_REASON_CANCELLED else "failed").inc()
+        self._announce(self.jobs.finish(job, error=events_pb2.TrainingFailed(reason=reason, message=message)))
+
+    def _announce(self, job: Job) -> None:
+        """Publish the job's outcome, then record that it was published."""
+        if job.training.HasField("result"):
+            event = bus.new_event(job.order_id, training_completed=job.training.result)
+        else:
+            event = bus.new_event(job.order_id, training_failed=job.training.error)
+        bus.publish(self.producer, bus.TRAINING_TOPIC, event)
+        self.jobs.mark_published(job)
+
+    # -- the consumer loop -------------------------------------------------------------------------------------
+    def run(self) -> None:
         consumer = bus.make_consumer(self.config.shared.kafka_bootstrap, self.config.consumer_group,
-                                     [bus.ORDERS_TOPIC], max_poll_records=1,
+                                     [bus.ORDERS_TOPIC], listener=self.rebalance_listener, max_poll_records=1,
                                      max_poll_interval_ms=self.config.max_poll_interval_ms)
-        log.info("trainer ready on %s (base model %s)", self.device, self.base_model)
+        log.info("trainer worker ready on %s (base model %s)", self.device, self.base_model)
         try:
-            while not stop.is_set():
+            while not self.stop.is_set():
                 self.heartbeat.beat()
                 for partition, messages in consumer.poll(timeout_ms=500).items():
                     for message in messages:
-                        self._run_job_while_polling(consumer, partition, bus.decode_event(message.value), stop)
-                        consumer.commit()
+                        if not self._run_job_while_polling(consumer, bus.decode_event(message.value)):
+                            return  # shutting down mid-job: uncommitted, so the next worker resumes it
+                        try:
+                            consumer.commit({partition: OffsetAndMetadata(message.offset + 1, "", -1)})
+                        except CommitFailedError:  # the partition moved; its new owner sees the job is done
+                            log.warning("could not commit order %s: partition reassigned", message.key)
         finally:
             consumer.close()
-            self.producer.close()
 
-    def _run_job_while_polling(self, consumer, partition, event, stop: threading.Event) -> None:
-        failure: list[BaseException] = []
+    def _run_job_while_polling(self, consumer, event: events_pb2.Event) -> bool:
+        """Run the job in a thread, polling meanwhile; False when the worker is stopping before it finished.
+
+        An unexpected error (the blob store or the broker unreachable) is raised here: the process exits with
+        the message uncommitted, and a restarted worker picks the job up again.
+        """
+        outcome: dict = {"finished": False, "error": None}
 
         def job():
             try:
                 self.handle(event)
-            except BaseException as exc:  # reported below, on the consumer thread
-                failure.append(exc)
+                outcome["finished"] = True
+            except WorkerStopping:
+                log.info("stopping: order %s is checkpointed and will be resumed", event.order_id)
+            except BaseException as exc:
+                outcome["error"] = exc
 
         thread = threading.Thread(target=job, name=f"train-{event.order_id}", daemon=True)
-        consumer.pause(partition)
         thread.start()
         while thread.is_alive():
-            consumer.poll(timeout_ms=500)  # keeps the group membership alive; paused, so fetches nothing
+            # Paused again on every turn: a rebalance hands back partitions unpaused.
+            consumer.pause(*consumer.assignment())
+            for partition, records in consumer.poll(timeout_ms=500).items():
+                consumer.seek(partition, records[0].offset)  # never drop a record fetched while busy
             self.heartbeat.beat()
-            thread.join(timeout=0.5)
-        consumer.resume(partition)
-        if failure:
-            log.error("training order %s failed", event.order_id, exc_info=failure[0])
-            self._publish(event.order_id, training_failed=events_pb2.TrainingFailed(
-                reason=events_pb2.FAILURE_REASON_INTERNAL, message=f"training failed: {type(failure[0]).__name__}"))
+            thread.join(timeout=0.1)
+        consumer.resume(*consumer.paused())
+        if outcome["error"] is not None:
+            raise RuntimeError(f"order {event.order_id}: the job could not run") from outcome["error"]
+        return outcome["finished"]

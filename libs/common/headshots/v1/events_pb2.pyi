@@ -101,7 +101,7 @@ class TrainingProgress(_message.Message):
     def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., loss: _Optional[float] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
 
 class TrainingCompleted(_message.Message):
-    __slots__ = ("adapter_key", "manifest_key", "base_model", "subject_phrase", "steps", "seconds", "render_spec")
+    __slots__ = ("adapter_key", "manifest_key", "base_model", "subject_phrase", "steps", "seconds", "render_spec", "likeness")
     ADAPTER_KEY_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_KEY_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class TrainingCompleted(_message.Message):
     STEPS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     RENDER_SPEC_FIELD_NUMBER: _ClassVar[int]
+    LIKENESS_FIELD_NUMBER: _ClassVar[int]
     adapter_key: str
     manifest_key: str
     base_model: str
@@ -116,7 +117,8 @@ class TrainingCompleted(_message.Message):
     steps: int
     seconds: float
     render_spec: _common_pb2.RenderSpec
-    def __init__(self, adapter_key: _Optional[str] = ..., manifest_key: _Optional[str] = ..., base_model: _Optional[str] = ..., subject_phrase: _Optional[str] = ..., steps: _Optional[int] = ..., seconds: _Optional[float] = ..., render_spec: _Optional[_Union[_common_pb2.RenderSpec, _Mapping]] = ...) -> None: ...
+    likeness: float
+    def __init__(self, adapter_key: _Optional[str] = ..., manifest_key: _Optional[str] = ..., base_model: _Optional[str] = ..., subject_phrase: _Optional[str] = ..., steps: _Optional[int] = ..., seconds: _Optional[float] = ..., render_spec: _Optional[_Union[_common_pb2.RenderSpec, _Mapping]] = ..., likeness: _Optional[float] = ...) -> None: ...
 
 class TrainingFailed(_message.Message):
     __slots__ = ("reason", "message")

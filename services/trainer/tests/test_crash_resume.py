@@ -1,0 +1,69 @@
+"""A worker killed with SIGKILL mid-training: its successor resumes from the last checkpoint and completes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from headshots_common import bus
+from headshots_common.blobstore import open_blob_store
+from trainer.jobs import JobStore
+from trainer.worker import adapter_keys
+from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
+
+STEPS, CHECKPOINT_EVERY = 40, 5
+
+
+def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "trainer"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=Path(__file__).resolve().parents[1])
+
+
+def test_a_killed_worker_resumes_from_its_checkpoint(kafka_bootstrap, tiny_model, person_photos, training_events,
+                                                     tmp_path):
+    env = dict(os.environ, HEADSHOTS_KAFKA_BOOTSTRAP=kafka_bootstrap, HEADSHOTS_BLOB_URL=f"file://{tmp_path}/blobs",
+               HEADSHOTS_VAR_DIR=str(tmp_path), HEADSHOTS_BASE_MODEL=tiny_model, HEADSHOTS_DEVICE="cpu",
+               HEADSHOTS_TRAIN_STEPS=str(STEPS), HEADSHOTS_TRAIN_CHECKPOINT_EVERY=str(CHECKPOINT_EVERY),
+               HEADSHOTS_LORA_RANK="4", HEADSHOTS_TRAIN_PROBE_IMAGES="1", HEADSHOTS_TRAIN_PROBE_STEPS="2",
+               HEADSHOTS_TRAINER_GROUP=new_order_id("crash-group"), HEADSHOTS_TRAINER_GRPC_PORT="0")
+    blobs = open_blob_store(env["HEADSHOTS_BLOB_URL"])
+    jobs = JobStore(blobs)
+    order_id = new_order_id("crash")
+    producer = bus.make_producer(kafka_bootstrap)
+    publish_order(producer, order_id, order_submitted(upload_photos(blobs, order_id, person_photos[:3])))
+    producer.close()
+
+    first = start_worker(env, tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 120
+        while jobs.load_checkpoint(order_id) is None:
+            assert first.poll() is None, (tmp_path / "worker.log").read_text()
+            assert time.monotonic() < deadline, "no checkpoint was written"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        first.kill()
+    events_before_kill = len(training_events.of(order_id, "training_progress"))
+    assert not training_events.of(order_id, "training_completed"), "killed too late: the job had finished"
+
+    second = start_worker(env, tmp_path / "worker.log")
+    try:
+        event = training_events.wait_for(order_id, timeout_s=150)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    assert bus.payload_kind(event) == "training_completed", event
+    manifest = json.loads(blobs.get(adapter_keys(order_id)[1]))
+    assert manifest["steps"] == STEPS
+    assert CHECKPOINT_EVERY <= manifest["resumed_from_step"] < STEPS, "trained fewer steps than starting over"
+    after_restart = [p.step for p in training_events.of(order_id, "training_progress")[events_before_kill:]]
+    assert after_restart and min(after_restart) > 1 and after_restart[-1] == STEPS
+    assert min(after_restart) == manifest["resumed_from_step"] + 1
+    assert len(training_events.of(order_id, "training_completed")) == 1

@@ -1,0 +1,211 @@
+"""The trainer worker against a real broker: completion, duplicates, bad photos, OOM retry, cancel, long jobs.
+
+One in-process worker (a thread, real Kafka consumer group, real training on the tiny model) serves
+every test of this module; TrainerService is served beside it as `python -m trainer` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import threading
+import time
+from types import SimpleNamespace
+
+import grpc
+import pytest
+import torch
+from PIL import Image
+from prometheus_client import REGISTRY
+
+from headshots.v1 import common_pb2, events_pb2, trainer_service_pb2 as pb, trainer_service_pb2_grpc as pb_grpc
+from headshots_common import bus
+from headshots_common.blobstore import open_blob_store
+from headshots_common.devstack import _free_port
+from headshots_common.settings import SharedSettings
+from trainer import grpc_service, worker as worker_module
+from trainer.config import load
+from trainer.jobs import JobStore
+from trainer.worker import TrainerWorker, adapter_keys
+from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
+
+MAX_POLL_INTERVAL_MS = 3000
+SLOW_STEP_S = 0.3  # per step, for orders whose id starts with "slow-"
+OOM_SUBJECT = "oomtester"  # orders with this subject class run out of memory above batch size 1
+HQ = common_pb2.TRAINING_PROFILE_HIGH_QUALITY  # 2 x steps, 2 x batch
+
+
+class InstrumentedWorker(TrainerWorker):
+    """Slows chosen jobs down, so that they outlast the poll interval or can be cancelled mid-run."""
+
+    def _progress_reporter(self, job):
+        report = super()._progress_reporter(job)
+
+        def slow_report(*args):
+            report(*args)
+            if job.order_id.startswith("slow-"):
+                time.sleep(SLOW_STEP_S)
+
+        return slow_report
+
+
+def train_lora_that_runs_out_of_memory_above_batch_1(real):
+    def train_lora(pipe, photos, prompt, out_dir, params, **kwargs):
+        if OOM_SUBJECT in prompt and params.batch_size > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(pipe, photos, prompt, out_dir, params, **kwargs)
+
+    return train_lora
+
+
+@pytest.fixture(scope="module")
+def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("trainer")
+    config = dataclasses.replace(
+        load(),
+        shared=SharedSettings(var_dir=var_dir, kafka_bootstrap=kafka_bootstrap, blob_url=f"file://{var_dir}/blobs",
+                              base_model=tiny_model, base_model_arch="sd15"),
+        consumer_group=new_order_id("test-trainer-group"), max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+        steps=8, rank=4, batch_size=1, checkpoint_every=4, probe_images=1, probe_steps=2, device="cpu",
+    )
+    blobs = open_blob_store(config.shared.blob_url)
+    producer = bus.make_producer(kafka_bootstrap)
+    stop = threading.Event()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(worker_module, "train_lora", train_lora_that_runs_out_of_memory_above_batch_1(
+            worker_module.train_lora))
+        worker = InstrumentedWorker(config, blobs, producer, tiny_model, torch.device("cpu"), stop)
+        port = _free_port()
+        server = grpc_service.serve(JobStore(blobs), producer, "127.0.0.1", port)
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        yield SimpleNamespace(worker=worker, blobs=blobs, producer=producer, jobs=JobStore(blobs),
+                              stub=pb_grpc.TrainerServiceStub(channel))
+        channel.close()
+        stop.set()
+        thread.join(timeout=30)
+        server.stop(grace=0)
+        producer.close()
+
+
+def metric(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def submit(trainer, person_photos, prefix="order", **kwargs) -> str:
+    order_id = new_order_id(prefix)
+    publish_order(trainer.producer, order_id, order_submitted(upload_photos(trainer.blobs, order_id, person_photos),
+                                                              **kwargs))
+    return order_id
+
+
+def test_an_order_trains_and_publishes_completed_with_a_manifest(trainer, person_photos, training_events):
+    order_id = submit(trainer, person_photos)
+    event = training_events.wait_for(order_id)
+    assert bus.payload_kind(event) == "training_completed", event
+    completed = event.training_completed
+    adapter_key, manifest_key = adapter_keys(order_id)
+    assert (completed.adapter_key, completed.manifest_key) == (adapter_key, manifest_key)
+    assert completed.subject_phrase == "sks person" and completed.steps == 8
+    assert list(completed.render_spec.style_ids) == ["corporate-navy"]
+    assert trainer.blobs.get(adapter_key)[:8] != b""  # safetensors header
+    manifest = json.loads(trainer.blobs.get(manifest_key))
+    assert manifest["token"] == "sks" and manifest["rank"] == 4 and manifest["steps"] == 8
+    assert len(manifest["base_model_hash"]) == 64 and manifest["resumed_from_step"] == 0
+    assert set(manifest["metrics"]) >= {"final_loss", "likeness", "probe_images", "probe_faces"}
+    assert 0.0 <= manifest["metrics"]["likeness"] <= 1.0
+
+    progress = training_events.of(order_id, "training_progress")
+    assert progress and progress[-1].step == progress[-1].total_steps == 8
+    assert progress[-1].eta_seconds == pytest.approx(0.0, abs=1e-6)
+    assert [p.step for p in progress] == sorted(p.step for p in progress)
+    job = trainer.jobs.load(order_id)
+    assert job.training.state == pb.TRAINING_STATE_SUCCEEDED and job.training.done and job.published
+    assert trainer.jobs.load_checkpoint(order_id) is None, "the checkpoint is dropped once the adapter is stored"
+
+
+def test_a_duplicate_order_message_trains_once(trainer, person_photos, training_events):
+    duplicates_before = metric("trainer_duplicate_orders_total")
+    order_id = new_order_id("dup")
+    submitted = order_submitted(upload_photos(trainer.blobs, order_id, person_photos[:3]))
+    publish_order(trainer.producer, order_id, submitted)
+    publish_order(trainer.producer, order_id, submitted)  # a retried send from the gateway's relay
+    training_events.wait_for(order_id)
+    deadline = time.monotonic() + 60
+    while metric("trainer_duplicate_orders_total") < duplicates_before + 1:
+        assert time.monotonic() < deadline, "the second message was never consumed"
+        time.sleep(0.2)
+    assert len(training_events.of(order_id, "training_completed")) == 1
+    assert [p.step for p in training_events.of(order_id, "training_progress")].count(1) == 1, "trained once"
+
+
+@pytest.mark.parametrize("photo, reason_text", [
+    (b"this is not a jpeg", "not a readable image"),
+    ("no face", "no face found"),
+])
+def test_bad_photos_fail_with_a_reason(trainer, person_photos, training_events, photo, reason_text):
+    if photo == "no face":
+        buffer = io.BytesIO()
+        Image.new("RGB", (256, 256), (120, 160, 200)).save(buffer, format="JPEG")
+        photo = buffer.getvalue()
+    order_id = new_order_id("bad")
+    publish_order(trainer.producer, order_id, order_submitted(upload_photos(trainer.blobs, order_id, [photo])))
+    event = training_events.wait_for(order_id)
+    assert bus.payload_kind(event) == "training_failed"
+    assert event.training_failed.reason == events_pb2.FAILURE_REASON_BAD_PHOTOS
+    assert reason_text in event.training_failed.message
+    assert trainer.jobs.load(order_id).training.state == pb.TRAINING_STATE_FAILED
+
+
+def test_out_of_memory_is_retried_with_a_smaller_batch(trainer, person_photos, training_events):
+    order_id = submit(trainer, person_photos[:3], profile=HQ, subject_class=OOM_SUBJECT)
+    event = training_events.wait_for(order_id)
+    assert bus.payload_kind(event) == "training_completed", event
+    manifest = json.loads(trainer.blobs.get(adapter_keys(order_id)[1]))
+    assert manifest["batch_size"] == 1 and manifest["steps"] == 16
+
+
+def test_a_job_longer_than_the_max_poll_interval_neither_rebalances_nor_repeats(trainer, person_photos,
+                                                                                 training_events):
+    revoked_before = trainer.worker.rebalance_listener.revoked
+    order_id = submit(trainer, person_photos[:3], prefix="slow", profile=HQ)  # 16 slowed steps
+    event = training_events.wait_for(order_id)
+    assert bus.payload_kind(event) == "training_completed", event
+    assert event.training_completed.seconds > MAX_POLL_INTERVAL_MS / 1000
+    assert trainer.worker.rebalance_listener.revoked == revoked_before, "the group rebalanced during the job"
+    follow_up = submit(trainer, person_photos[:2])  # the worker is still in the group and takes more work
+    assert bus.payload_kind(training_events.wait_for(follow_up)) == "training_completed"
+    assert len(training_events.of(order_id, "training_completed")) == 1
+    assert [p.step for p in training_events.of(order_id, "training_progress")].count(1) == 1
+
+
+def test_grpc_submit_is_idempotent_and_cancel_stops_a_running_job(trainer, person_photos, training_events):
+    order_id = new_order_id("slow")
+    request = pb.SubmitTrainingRequest(
+        request_id=f"req-{order_id}", order_id=order_id, tenant_id="t-1", subject_class="person",
+        photo_keys=upload_photos(trainer.blobs, order_id, person_photos[:3]), training_profile=HQ)
+    first = trainer.stub.SubmitTraining(request, timeout=10).training
+    again = trainer.stub.SubmitTraining(request, timeout=10).training
+    assert first.name == again.name == f"trainings/{order_id}"
+    assert first.state == pb.TRAINING_STATE_QUEUED and not first.done
+
+    watch = trainer.stub.WatchTraining(pb.WatchTrainingRequest(name=first.name), timeout=120)
+    for update in watch:
+        if update.training.state == pb.TRAINING_STATE_RUNNING and update.training.progress.step >= 1:
+            break
+    cancelled_at = time.monotonic()
+    trainer.stub.CancelTraining(pb.CancelTrainingRequest(name=first.name), timeout=10)
+    event = training_events.wait_for(order_id)
+    assert time.monotonic() - cancelled_at < 5, "cancellation stops the job within seconds"
+    assert event.training_failed.reason == events_pb2.FAILURE_REASON_CANCELLED
+    final = [u.training for u in watch][-1]
+    assert final.state == pb.TRAINING_STATE_CANCELLED and final.done
+    assert final.progress.step < final.progress.total_steps
+    assert trainer.stub.GetTraining(pb.GetTrainingRequest(name=first.name), timeout=10).training.state == \
+        pb.TRAINING_STATE_CANCELLED
+    assert not trainer.blobs.exists(adapter_keys(order_id)[0])
+    with pytest.raises(grpc.RpcError) as missing:
+        trainer.stub.GetTraining(pb.GetTrainingRequest(name="trainings/nope"), timeout=10)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,84 @@
+"""Helpers for the trainer's broker tests: submit orders, collect the events the trainer publishes."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from headshots.v1 import common_pb2, events_pb2
+from headshots_common import bus
+
+
+class TrainingEvents:
+    """Every event on the training topic, by order id, collected by a background consumer (no group)."""
+
+    def __init__(self, bootstrap: str):
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+        partitions = self._consumer.partitions_for_topic(bus.TRAINING_TOPIC)
+        self._consumer.assign([TopicPartition(bus.TRAINING_TOPIC, p) for p in partitions])
+        self._events: dict[str, list[events_pb2.Event]] = defaultdict(list)
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        while not self._stop.is_set():
+            for records in self._consumer.poll(timeout_ms=200).values():
+                with self._changed:
+                    for record in records:
+                        event = bus.decode_event(record.value)
+                        self._events[event.order_id].append(event)
+                    self._changed.notify_all()
+
+    def of(self, order_id: str, kind: str | None = None) -> list:
+        """The payloads (or, without `kind`, the events) published for an order so far."""
+        with self._changed:
+            events = list(self._events[order_id])
+        return events if kind is None else [getattr(e, kind) for e in events if bus.payload_kind(e) == kind]
+
+    def wait_for(self, order_id: str, kinds=("training_completed", "training_failed"), timeout_s: float = 90):
+        """The first event of one of `kinds` for the order."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                for event in self._events[order_id]:
+                    if bus.payload_kind(event) in kinds:
+                        return event
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no {kinds} for order {order_id} within {timeout_s}s: "
+                                         f"{[bus.payload_kind(e) for e in self._events[order_id]]}")
+                self._changed.wait(timeout=0.5)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._consumer.close()
+
+
+def new_order_id(prefix: str = "order") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def upload_photos(blobs, order_id: str, photos: list[Path | bytes]) -> list[str]:
+    keys = []
+    for i, photo in enumerate(photos):
+        data = photo if isinstance(photo, bytes) else Path(photo).read_bytes()
+        keys.append(blobs.put(f"orders/{order_id}/photos/{i}.jpg", data))
+    return keys
+
+
+def order_submitted(photo_keys: list[str], profile=common_pb2.TRAINING_PROFILE_STANDARD,
+                    subject_class: str = "person") -> events_pb2.OrderSubmitted:
+    return events_pb2.OrderSubmitted(
+        tenant_id="t-1", photo_keys=photo_keys, subject_class=subject_class, training_profile=profile,
+        render_spec=common_pb2.RenderSpec(style_ids=["corporate-navy"], images_per_style=1))
+
+
+def publish_order(producer, order_id: str, submitted: events_pb2.OrderSubmitted) -> None:
+    bus.publish(producer, bus.ORDERS_TOPIC, bus.new_event(order_id, order_submitted=submitted))
