@@ -58,8 +58,6 @@ SKIPS_FILE = REPO_ROOT / "deploy" / "checkov-skips.yaml"
 CRD_NOT_VENDORED = {
     ("ray.io/v1", "RayService"): "ray.io_rayservices.yaml is too large to vendor offline",
     ("kafka.strimzi.io/v1beta2", "Kafka"): "040-Crd-kafka.yaml is too large to vendor offline",
-    ("kafka.strimzi.io/v1beta2", "KafkaNodePool"): "04A-Crd-kafkanodepool.yaml not vendored yet",
-    ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobjects.yaml not vendored yet",
 }
 
 
@@ -279,6 +277,13 @@ def test_production_preset():
     web = one(objects, "Deployment", "headshots-gateway-web")["spec"]["template"]
     term = web["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= web["metadata"]["labels"].items()
+    # Several gateway replicas share rate-limit counters and the API-key cache through Redis.
+    for name in ("headshots-gateway-web", "headshots-gateway-grpc", "headshots-gateway-worker"):
+        container = one(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        cache_url = {e["name"]: e for e in container["env"]}["HEADSHOTS_CACHE_URL"]["value"]
+        assert cache_url.startswith("redis://"), name
+    assert one(objects, "NetworkPolicy", "headshots-gateway-cache")
+    assert one(objects, "CronJob", "headshots-gateway-retention")["spec"]["concurrencyPolicy"] == "Forbid"
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -389,6 +394,40 @@ def test_crd_validation_rejects_unknown_and_invalid_fields():
     preserved["spec"]["config"]["cleanup.policy"] = "compact"
     assert not list(validator.iter_errors(preserved))
 
+
+
+def test_new_crd_schemas_reject_typos():
+    """The vendored ScaledObject and KafkaNodePool schemas are strict where it matters."""
+    from test_helm_chart import ALL_FEATURES
+
+    objects = render(ALL_FEATURES)
+    scaled = strip(one(objects, "ScaledObject", "headshots-trainer"))
+    keda = jsonschema.Draft7Validator(crd_schema("keda.sh/v1alpha1", "ScaledObject"))
+    assert not list(keda.iter_errors(scaled))
+    typo = json.loads(json.dumps(scaled))
+    typo["spec"]["minReplicas"] = typo["spec"].pop("minReplicaCount")
+    assert any("minReplicas" in e.message for e in keda.iter_errors(typo))
+    no_triggers = json.loads(json.dumps(scaled))
+    del no_triggers["spec"]["triggers"]
+    assert list(keda.iter_errors(no_triggers))
+    # Trigger metadata is a map of strings: an unquoted number is rejected.
+    unquoted = json.loads(json.dumps(scaled))
+    unquoted["spec"]["triggers"][0]["metadata"]["lagThreshold"] = 1
+    assert list(keda.iter_errors(unquoted))
+
+    (pool,) = find(objects, "KafkaNodePool")
+    pool = strip(pool)
+    strimzi = jsonschema.Draft7Validator(crd_schema("kafka.strimzi.io/v1beta2", "KafkaNodePool"))
+    assert not list(strimzi.iter_errors(pool))
+    bad_role = json.loads(json.dumps(pool))
+    bad_role["spec"]["roles"] = ["broker", "zookeeper"]
+    assert list(strimzi.iter_errors(bad_role))
+    bad_metadata = json.loads(json.dumps(pool))
+    bad_metadata["spec"]["storage"]["volumes"][0]["kraftMetadata"] = "dedicated"
+    assert list(strimzi.iter_errors(bad_metadata))
+    unknown = json.loads(json.dumps(pool))
+    unknown["spec"]["template"]["kafkaContainer"]["securityContext"]["runAsUsr"] = 1
+    assert any("runAsUsr" in e.message for e in strimzi.iter_errors(unknown))
 
 # --------------------------------------------------------------------------
 # checkov

@@ -63,7 +63,9 @@ ALL_FEATURES: dict[str, Any] = {
         "extraEnvVars": [{"name": "LOG_LEVEL", "value": "debug"}],
     },
     "gateway": {
+        "config": {"cache": {"url": "redis://redis-master.cache:6379/0"}, "rateLimit": "600/min"},
         "web": {"podAnnotations": {"prometheus.io/scrape": "true"}},
+        "retention": {"timeZone": "Europe/Paris", "podAnnotations": {"sidecar.istio.io/inject": "false"}},
         "ingress": {
             "enabled": True,
             "className": "nginx",
@@ -85,6 +87,7 @@ FEATURES_OFF: dict[str, Any] = {
     "gateway": {
         "web": {"autoscaling": {"enabled": False}, "pdb": {"create": False}},
         "migrations": {"enabled": False},
+        "retention": {"enabled": False},
     },
     "renderer": {"autoscaling": {"enabled": False}},
     "kafka": {"topics": {"strimzi": {"enabled": False}}},
@@ -138,6 +141,8 @@ def pod_templates(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str
         name = f"{obj['kind']}/{obj['metadata']['name']}"
         if obj["kind"] in {"Deployment", "Job"}:
             yield name, obj["spec"]["template"]
+        elif obj["kind"] == "CronJob":
+            yield name, obj["spec"]["jobTemplate"]["spec"]["template"]
         elif obj["kind"] == "RayService":
             cluster = obj["spec"]["rayClusterConfig"]
             yield f"{name}/head", cluster["headGroupSpec"]["template"]
@@ -218,6 +223,7 @@ def test_default_render_has_every_component(default_objects):
         ("HorizontalPodAutoscaler", "headshots-gateway-web"),
         ("PodDisruptionBudget", "headshots-gateway-web"),
         ("Job", "headshots-migrations"),
+        ("CronJob", "headshots-gateway-retention"),
         ("RayService", "headshots-renderer"),
         ("NetworkPolicy", "headshots-default-deny"),
     }
@@ -527,7 +533,7 @@ def test_shared_configuration_is_identical_everywhere(all_objects):
             assert name in env, f"{where} lacks {name}"
             assert seen.setdefault(name, env[name]) == env[name], f"{where}: {name} differs"
         count += 1
-    assert count == 8  # 5 Deployments, the migrations Job, the Ray head and the Ray workers
+    assert count == 9  # 5 Deployments, the migrations Job, the retention CronJob, the Ray head and the Ray workers
     assert seen["HEADSHOTS_KAFKA_BOOTSTRAP"]["value"] == "headshots-kafka-kafka-bootstrap:9092"
     assert seen["HEADSHOTS_BASE_MODEL"]["value"] == "stabilityai/stable-diffusion-xl-base-1.0"
     assert seen["HEADSHOTS_BASE_MODEL_ARCH"]["value"] == "sdxl"
@@ -686,6 +692,122 @@ def test_migrations_run_as_pre_install_and_pre_upgrade_hook(default_objects):
     # The chart's ServiceAccount does not exist yet when a pre-install hook runs.
     assert "serviceAccountName" not in pod
 
+
+GATEWAY_PODS = {
+    ("Deployment", "headshots-gateway-web"),
+    ("Deployment", "headshots-gateway-grpc"),
+    ("Deployment", "headshots-gateway-worker"),
+    ("Job", "headshots-migrations"),
+    ("CronJob", "headshots-gateway-retention"),
+}
+GATEWAY_ENV_DEFAULTS = {
+    "HEADSHOTS_RATE_LIMIT": "1200/min",
+    "HEADSHOTS_ORDER_RATE_LIMIT": "120/min",
+    "HEADSHOTS_WEBHOOK_MAX_ATTEMPTS": "10",
+    "HEADSHOTS_WEBHOOK_BASE_DELAY_S": "30",
+    "HEADSHOTS_AUTH_CACHE_S": "30",
+}
+
+
+def gateway_envs(objects: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    templates = dict(pod_templates(objects))
+    return {
+        name: env_of(templates[f"{kind}/{name}"]["spec"]["containers"][0]) for kind, name in GATEWAY_PODS
+    }
+
+
+def test_retention_cronjob_purges_on_a_schedule(default_objects):
+    cronjob = one(default_objects, "CronJob", "headshots-gateway-retention")
+    assert cronjob["apiVersion"] == "batch/v1"
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "0 * * * *"  # hourly
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert "timeZone" not in spec
+    assert spec["startingDeadlineSeconds"] > 0
+    assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] >= 0 and job["activeDeadlineSeconds"] > 0
+    pod = job["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["serviceAccountName"] == "headshots" and pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "manage.py", "purge_expired"]
+    web = one(default_objects, "Deployment", "headshots-gateway-web")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == web["image"]
+    assert container["securityContext"] == web["securityContext"]
+    assert {item["name"] for item in container["env"]} == {item["name"] for item in web["env"]}
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    # Same labels as every pod: the default deny selects it, allow-backends opens PostgreSQL and S3.
+    labels = job["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "gateway-retention"
+    backends = one(default_objects, "NetworkPolicy", "headshots-allow-backends")["spec"]["podSelector"]
+    assert "gateway-retention" in backends["matchExpressions"][0]["values"]
+
+
+def test_retention_cronjob_settings_are_values():
+    objects = render({"gateway": {"retention": {
+        "schedule": "*/15 * * * *", "timeZone": "Europe/Paris", "startingDeadlineSeconds": 120,
+        "successfulJobsHistoryLimit": 1, "failedJobsHistoryLimit": 5,
+    }}})
+    spec = one(objects, "CronJob", "headshots-gateway-retention")["spec"]
+    assert spec["schedule"] == "*/15 * * * *" and spec["timeZone"] == "Europe/Paris"
+    assert (spec["startingDeadlineSeconds"], spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (
+        120, 1, 5)
+    assert not find(render({"gateway": {"retention": {"enabled": False}}}), "CronJob")
+
+
+def test_gateway_settings_defaults_reach_every_gateway_pod(default_objects):
+    for name, env in gateway_envs(default_objects).items():
+        for variable, value in GATEWAY_ENV_DEFAULTS.items():
+            assert env[variable] == {"name": variable, "value": value}, name
+        # Empty cache URL: no entry at all, the gateway falls back to per-process memory.
+        assert "HEADSHOTS_CACHE_URL" not in env, name
+    # Only gateway pods get them.
+    for where, container in containers(default_objects):
+        if not where.split("/")[1].startswith(("headshots-gateway", "headshots-migrations")):
+            assert not set(GATEWAY_ENV_DEFAULTS) & set(env_of(container)), where
+    assert not find(default_objects, "NetworkPolicy", "headshots-gateway-cache")
+
+
+def test_gateway_settings_are_values():
+    objects = render({"gateway": {"config": {
+        "cache": {"url": "redis://redis-master.cache:6379/1"},
+        "rateLimit": "300/min", "orderRateLimit": "", "webhookMaxAttempts": 1000000,
+        "webhookBaseDelaySeconds": 2.5, "authCacheSeconds": 0,
+    }}})
+    web = one(objects, "Deployment", "headshots-gateway-web")["spec"]["template"]["spec"]["containers"][0]
+    env = env_of(web)
+    assert env["HEADSHOTS_CACHE_URL"] == {"name": "HEADSHOTS_CACHE_URL", "value": "redis://redis-master.cache:6379/1"}
+    assert env["HEADSHOTS_RATE_LIMIT"]["value"] == "300/min"
+    assert "HEADSHOTS_ORDER_RATE_LIMIT" not in env  # empty: not rendered, the gateway default applies
+    assert env["HEADSHOTS_WEBHOOK_MAX_ATTEMPTS"]["value"] == "1000000"  # not 1e+06
+    assert env["HEADSHOTS_WEBHOOK_BASE_DELAY_S"]["value"] == "2.5"
+    assert env["HEADSHOTS_AUTH_CACHE_S"]["value"] == "0"  # 0 is a value, not empty
+    assert all(e == env for e in gateway_envs(objects).values())
+    # The gateway pods may reach the cache; nothing else gets that egress.
+    policy = one(objects, "NetworkPolicy", "headshots-gateway-cache")["spec"]
+    assert [p["port"] for p in policy["egress"][0]["ports"]] == [6379]
+    assert "trainer" not in policy["podSelector"]["matchExpressions"][0]["values"]
+
+
+def test_gateway_cache_url_from_an_existing_secret():
+    objects = render({"gateway": {"config": {"cache": {"existingSecret": "headshots-cache", "url": "redis://ignored"}}}})
+    for name, env in gateway_envs(objects).items():
+        assert env["HEADSHOTS_CACHE_URL"] == {
+            "name": "HEADSHOTS_CACHE_URL",
+            "valueFrom": {"secretKeyRef": {"name": "headshots-cache", "key": "cache-url"}},
+        }, name
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"rateLimit": "lots"}, {"webhookMaxAttempts": 0}, {"authCacheSeconds": -1}, {"cache": {"url": "memcached://x"}}],
+)
+def test_schema_rejects_invalid_gateway_settings(config):
+    with helm.Chart.load(CHART_DIR) as chart:
+        with pytest.raises(helm.HelmValuesError) as error:
+            chart.validate_schema(chart.merge_values({"gateway": {"config": config}}))
+    assert "/gateway/config/" in str(error.value)
 
 def test_hpa_owns_gateway_web_replicas(default_objects):
     web = one(default_objects, "Deployment", "headshots-gateway-web")

@@ -292,6 +292,43 @@ Secrets are only referenced (existingSecret); the chart never creates them.
 {{- end -}}
 
 {{/*
+Gateway settings (gateway.config), added to the shared environment of every
+pod that runs the gateway image. An empty value renders no entry, so the
+gateway's own default applies; 0 is a value, not empty.
+*/}}
+{{- define "headshots.env.gateway" -}}
+{{- $config := .Values.gateway.config -}}
+{{- if $config.cache.existingSecret }}
+- name: HEADSHOTS_CACHE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $config.cache.existingSecret }}
+      key: {{ required "gateway.config.cache.urlKey is required with gateway.config.cache.existingSecret" $config.cache.urlKey }}
+{{- else if $config.cache.url }}
+- name: HEADSHOTS_CACHE_URL
+  value: {{ $config.cache.url | quote }}
+{{- end }}
+{{- range $name, $value := dict "HEADSHOTS_RATE_LIMIT" $config.rateLimit "HEADSHOTS_ORDER_RATE_LIMIT" $config.orderRateLimit "HEADSHOTS_WEBHOOK_MAX_ATTEMPTS" $config.webhookMaxAttempts "HEADSHOTS_WEBHOOK_BASE_DELAY_S" $config.webhookBaseDelaySeconds "HEADSHOTS_AUTH_CACHE_S" $config.authCacheSeconds }}
+{{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
+{{- $text := toString $value }}
+{{- /* Whole numbers as integers: toString would write 1000000 as 1e+06. */}}
+{{- if and (not (kindIs "string" $value)) (eq (float64 $value) (float64 (int64 $value))) }}
+{{- $text = toString (int64 $value) }}
+{{- end }}
+- name: {{ $name }}
+  value: {{ $text | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Whether the gateway pods use a shared cache ("true" or empty).
+*/}}
+{{- define "headshots.gateway.cacheEnabled" -}}
+{{- if or .Values.gateway.config.cache.existingSecret .Values.gateway.config.cache.url -}}true{{- end -}}
+{{- end -}}
+
+{{/*
 Resources of a GPU container: the values' requests/limits plus
 <gpu.resourceName>: <gpu.count> in limits (extended resources are requested
 through limits). Values are deep-copied, never mutated.
