@@ -2,10 +2,16 @@
 
 Ray Serve calls the deployment method named like the RPC with the request
 message; a generator method serves a server-streaming RPC.
+
+Cross-tenant batching happens inside the replica (`RenderEngine`'s scheduler thread),
+not with `@serve.batch`, which would split batches by multiplexed model id. `Render` is
+an async generator so that many tenants' concurrent calls wait on the replica's event
+loop at once and land in the same batches; max_ongoing_requests bounds how many.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ray import serve
@@ -16,33 +22,52 @@ from renderer.config import load
 log = logging.getLogger(__name__)
 
 
-@serve.deployment(name="Renderer", num_replicas=1, max_ongoing_requests=16)
+@serve.deployment(name="Renderer", num_replicas=1, max_ongoing_requests=256)
 class RendererDeployment:
     def __init__(self):
-        from renderer.engine import RenderEngine  # torch and diffusers load inside the replica only
+        from renderer.engine import EngineSettings, RenderEngine  # torch and diffusers load inside the replica only
 
         config = load()
-        self.engine = RenderEngine(
+        self.engine = RenderEngine.load(
             config.shared.base_model, config.shared.base_model_arch, config.shared.blob_url, config.device,
-            default_steps=config.num_inference_steps, default_guidance=config.guidance_scale,
-            max_batch=config.max_batch,
+            EngineSettings(default_steps=config.num_inference_steps, default_guidance=config.guidance_scale,
+                           max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000,
+                           adapter_slots=config.adapter_slots, lora_r_max=config.lora_r_max,
+                           adapter_cache_capacity=config.adapter_cache_capacity),
         )
         log.info("renderer replica ready with base model %s", self.engine.base_model)
 
-    def Render(self, request: pb.RenderRequest):
-        for rendered in self.engine.render(request):
-            yield pb.RenderResponse(index=rendered.index, style_id=rendered.style_id, seed=rendered.seed,
-                                    width=rendered.image.width, height=rendered.image.height, png=rendered.png())
+    async def Render(self, request: pb.RenderRequest):
+        loop = asyncio.get_running_loop()
+        results: asyncio.Queue = asyncio.Queue()
 
-    def PrefetchAdapter(self, request: pb.PrefetchAdapterRequest) -> pb.PrefetchAdapterResponse:
-        # Adapters are read from the blob store per request for now; a cached one is one that is there.
-        return pb.PrefetchAdapterResponse(cached=self.engine.blobs.exists(request.adapter.adapter_key))
+        def on_result(task, result):  # called on the engine's batch thread
+            loop.call_soon_threadsafe(results.put_nowait, result)
 
-    def EvictAdapter(self, request: pb.EvictAdapterRequest) -> pb.EvictAdapterResponse:
-        return pb.EvictAdapterResponse(evicted=False)  # nothing is cached between requests yet
+        # Validation and the adapter's file read run off the event loop.
+        job = await loop.run_in_executor(None, self.engine.submit, request, on_result)
+        try:
+            for _ in job.items:
+                result = await results.get()
+                if isinstance(result, BaseException):
+                    raise result
+                png = await loop.run_in_executor(None, result.png)
+                yield pb.RenderResponse(index=result.index, style_id=result.style_id, seed=result.seed,
+                                        width=result.image.width, height=result.image.height, png=png)
+        finally:
+            self.engine.cancel(job)  # a failed or abandoned call drops its queued images
+
+    async def PrefetchAdapter(self, request: pb.PrefetchAdapterRequest) -> pb.PrefetchAdapterResponse:
+        cached = await asyncio.get_running_loop().run_in_executor(None, self.engine.prefetch, request.adapter)
+        return pb.PrefetchAdapterResponse(cached=cached)
+
+    async def EvictAdapter(self, request: pb.EvictAdapterRequest) -> pb.EvictAdapterResponse:
+        # Waits for a running batch to finish: a slot is never cleared under a forward pass.
+        evicted = await asyncio.get_running_loop().run_in_executor(None, self.engine.evict, request.adapter_id)
+        return pb.EvictAdapterResponse(evicted=evicted)
 
     def GetStats(self, request: pb.GetStatsRequest) -> pb.GetStatsResponse:
-        return pb.GetStatsResponse(images_rendered=self.engine.images_rendered)
+        return pb.GetStatsResponse(**self.engine.stats())
 
     def check_health(self):
         if self.engine.pipe is None:

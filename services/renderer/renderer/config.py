@@ -20,6 +20,11 @@ class RendererConfig:
     num_inference_steps: int
     guidance_scale: float
     max_batch: int
+    max_wait_ms: int
+    adapter_slots: int
+    lora_r_max: int
+    adapter_cache_capacity: int
+    overgenerate: float
     device: str
 
 
@@ -34,6 +39,14 @@ def load() -> RendererConfig:
         consumer_group=env_str("HEADSHOTS_RENDERER_GROUP", "headshots-renderer"),
         num_inference_steps=env_int("HEADSHOTS_RENDER_STEPS", 12),
         guidance_scale=env_float("HEADSHOTS_RENDER_GUIDANCE", 5.0),
+        # One denoising batch holds up to max_batch images from up to adapter_slots tenants.
         max_batch=env_int("HEADSHOTS_RENDER_MAX_BATCH", 8),
+        # How long the first queued image waits for other tenants' images to fill its batch.
+        max_wait_ms=env_int("HEADSHOTS_RENDER_MAX_WAIT_MS", 25),
+        adapter_slots=env_int("HEADSHOTS_RENDER_ADAPTER_SLOTS", 16),          # device tier
+        lora_r_max=env_int("HEADSHOTS_RENDER_LORA_R_MAX", 64),                # highest servable rank
+        adapter_cache_capacity=env_int("HEADSHOTS_RENDER_ADAPTER_CACHE", 64),  # host-RAM tier, adapters
+        # The dispatcher renders ceil(n * overgenerate) per style and delivers the n best likenesses.
+        overgenerate=env_float("HEADSHOTS_RENDER_OVERGENERATE", 1.25),
         device=env_str("HEADSHOTS_DEVICE", "auto"),
     )

@@ -1,8 +1,12 @@
-"""`python -m renderer.dispatcher`: renders each trained order's style pack through RendererService.
+"""`python -m renderer.dispatcher`: renders orders' headshots through RendererService.
 
-Consumes TrainingCompleted from Kafka, streams the images from the renderer's
-gRPC API, stores them, and publishes progress and RenderCompleted. The offset
-is committed only once the images and their manifest are stored.
+Consumes TrainingCompleted (the order's style pack) and RenderRequested (more
+headshots from a stored adapter) from Kafka, streams the images from the
+renderer's gRPC API, scores each one's likeness to the order's selfies, stores
+the best `images_per_style` of the ceil(n * overgenerate) rendered per style,
+and publishes progress and RenderCompleted.
+The offset is committed only once the images and their manifest are stored.
+OrderDeleted evicts the order's adapter from the renderer's caches.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -21,25 +26,60 @@ from headshots_common import bus
 from headshots_common.blobstore import open_blob_store, order_prefix
 from headshots_common.process import Heartbeat, configure_logging, stop_on_signals
 from renderer.config import DISPATCHER_HEARTBEAT_FILE_NAME, RendererConfig, load
+from renderer.likeness import Candidate, best_per_style, candidates_per_style, likeness_score, selfie_embeddings
 
 log = logging.getLogger(__name__)
 
 
-def image_seed(order_id: str, style_id: str, index: int) -> int:
-    """A stable seed per image: re-rendering an order reproduces its headshots."""
-    digest = hashlib.sha256(f"{order_id}:{style_id}:{index}".encode()).digest()
+def image_seed(order_id: str, job_id: str, style_id: str, index: int) -> int:
+    """A stable seed per image: re-rendering a job reproduces its headshots; two jobs never share seeds."""
+    digest = hashlib.sha256(f"{order_id}:{job_id}:{style_id}:{index}".encode()).digest()
     return int.from_bytes(digest[:6], "big")
 
 
-def render_request(order_id: str, completed: events_pb2.TrainingCompleted) -> pb.RenderRequest:
-    spec = completed.render_spec
-    items = [pb.RenderItem(style_id=style_id, seed=image_seed(order_id, style_id, i))
-             for style_id in spec.style_ids for i in range(max(1, spec.images_per_style))]
-    return pb.RenderRequest(
-        request_id=f"order-pack:{order_id}",
-        adapter=pb.AdapterRef(adapter_id=order_id, adapter_key=completed.adapter_key),
-        subject_phrase=completed.subject_phrase, items=items,
-    )
+@dataclass(frozen=True)
+class RenderJob:
+    """A set of headshots to render for an order: its style pack after training, or an ad-hoc request."""
+
+    order_id: str
+    job_id: str  # "pack", or the RenderRequested id
+    adapter_key: str
+    subject_phrase: str
+    render_spec: common_pb2.RenderSpec
+
+    @classmethod
+    def from_event(cls, event: events_pb2.Event) -> "RenderJob | None":
+        kind = bus.payload_kind(event)
+        if kind == "training_completed":
+            c = event.training_completed
+            return cls(event.order_id, "pack", c.adapter_key, c.subject_phrase, c.render_spec)
+        if kind == "render_requested":
+            r = event.render_requested
+            return cls(event.order_id, r.request_id, r.adapter_key, r.subject_phrase, r.render_spec)
+        return None
+
+    @property
+    def request_id(self) -> str:
+        return "" if self.job_id == "pack" else self.job_id
+
+    def blob_key(self, name: str) -> str:
+        return f"{order_prefix(self.order_id)}headshots/{self.job_id}/{name}"
+
+    @property
+    def images_per_style(self) -> int:
+        return max(1, self.render_spec.images_per_style)
+
+    def render_request(self, candidates_per_style: int | None = None) -> pb.RenderRequest:
+        """`candidates_per_style` images per style (default: as many as are delivered); seeds are stable."""
+        spec = self.render_spec
+        count = candidates_per_style or self.images_per_style
+        items = [pb.RenderItem(style_id=style_id, seed=image_seed(self.order_id, self.job_id, style_id, i))
+                 for style_id in spec.style_ids for i in range(count)]
+        return pb.RenderRequest(
+            request_id=f"{self.order_id}:{self.job_id}",
+            adapter=pb.AdapterRef(adapter_id=self.order_id, adapter_key=self.adapter_key),
+            subject_phrase=self.subject_phrase, items=items,
+        )
 
 
 class RenderDispatcher:
@@ -53,47 +93,65 @@ class RenderDispatcher:
         self.heartbeat = Heartbeat(Path(config.shared.var_dir) / DISPATCHER_HEARTBEAT_FILE_NAME)
 
     def handle(self, event: events_pb2.Event) -> None:
-        if bus.payload_kind(event) != "training_completed":
+        if bus.payload_kind(event) == "order_deleted":
+            # The gateway purged the blobs; the renderer drops its cached copies of the adapter.
+            self.renderer.EvictAdapter(pb.EvictAdapterRequest(adapter_id=event.order_id), timeout=30)
             return
-        order_id = event.order_id
-        manifest_key = f"{order_prefix(order_id)}headshots/manifest.json"
-        if self.blobs.exists(manifest_key):  # redelivered: the pack is stored already
+        job = RenderJob.from_event(event)
+        if job is None:
+            return
+        manifest_key = job.blob_key("manifest.json")
+        if self.blobs.exists(manifest_key):  # redelivered: the images are stored already
             headshots = [common_pb2.Headshot(**h) for h in json.loads(self.blobs.get(manifest_key))]
         else:
-            headshots = self._render_pack(order_id, event.training_completed)
+            headshots = self._render(job)
             if headshots is None:
                 return
             self.blobs.put(manifest_key, json.dumps([_headshot_dict(h) for h in headshots]).encode())
-        self._publish(order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots))
+        self._publish(job.order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots,
+                                                                                request_id=job.request_id))
 
-    def _render_pack(self, order_id: str, completed) -> list[common_pb2.Headshot] | None:
-        request = render_request(order_id, completed)
-        total, started, headshots = len(request.items), time.monotonic(), []
+    def _render(self, job: RenderJob) -> list[common_pb2.Headshot] | None:
+        request = job.render_request(candidates_per_style(job.images_per_style, self.config.overgenerate))
+        references = self._selfie_embeddings(job.order_id)
+        total, started, candidates = len(request.items), time.monotonic(), []
         try:
             for response in self.renderer.Render(request, timeout=3600):
-                key = f"{order_prefix(order_id)}headshots/{response.style_id}-{response.index:03d}.png"
-                self.blobs.put(key, response.png)
-                headshots.append(common_pb2.Headshot(key=key, style_id=response.style_id, seed=response.seed,
-                                                     width=response.width, height=response.height))
-                done = len(headshots)
+                score = likeness_score(response.png, references)
+                candidates.append(Candidate(response.style_id, response.index, score, response))
+                done = len(candidates)
                 eta = (time.monotonic() - started) / done * (total - done)
-                self._publish(order_id, render_progress=events_pb2.RenderProgress(
+                self._publish(job.order_id, render_progress=events_pb2.RenderProgress(
                     images_done=done, images_total=total, eta_seconds=eta))
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise  # transient: the event is not committed and is retried
-            log.error("rendering order %s failed: %s", order_id, exc.details())
-            self._publish(order_id, render_failed=events_pb2.RenderFailed(
-                reason=events_pb2.FAILURE_REASON_INTERNAL, message=f"rendering failed: {exc.code().name}"))
+            log.error("rendering order %s (%s) failed: %s", job.order_id, job.job_id, exc.details())
+            self._publish(job.order_id, render_failed=events_pb2.RenderFailed(
+                reason=events_pb2.FAILURE_REASON_INTERNAL, message=f"rendering failed: {exc.code().name}",
+                request_id=job.request_id))
             return None
+        headshots = []
+        for kept in best_per_style(candidates, job.images_per_style):
+            response = kept.payload
+            key = job.blob_key(f"{response.style_id}-{response.index:03d}.png")
+            self.blobs.put(key, response.png)
+            headshots.append(common_pb2.Headshot(key=key, style_id=response.style_id, seed=response.seed,
+                                                 width=response.width, height=response.height,
+                                                 likeness_score=kept.score))
         return headshots
+
+    def _selfie_embeddings(self, order_id: str) -> list:
+        """The order's selfies' face embeddings (none once the photos are purged: scores are then 0)."""
+        keys = self.blobs.list(f"{order_prefix(order_id)}photos/")
+        return selfie_embeddings(self.blobs.get(key) for key in keys)
 
     def _publish(self, order_id: str, **payload) -> None:
         bus.publish(self.producer, bus.RENDERING_TOPIC, bus.new_event(order_id, **payload))
 
     def run(self, stop: threading.Event) -> None:
         consumer = bus.make_consumer(self.config.shared.kafka_bootstrap, self.config.consumer_group,
-                                     [bus.TRAINING_TOPIC], max_poll_records=1)
+                                     [bus.TRAINING_TOPIC, bus.ORDERS_TOPIC], max_poll_records=1)
         try:
             while not stop.is_set():
                 self.heartbeat.beat()

@@ -1,12 +1,19 @@
-"""The resident base pipeline and rendering with a per-request LoRA adapter (diffusers' standard path)."""
+"""The resident base pipeline, rendering many tenants' LoRA adapters in one batched call.
+
+`RenderEngine.submit` checks a request (styles, adapter file) and queues its images with the
+`BatchScheduler`; one background thread takes cross-tenant batches and runs each as ONE
+pipeline call, every sample on its own adapter slot (`lora_bank`). Adapters live in three
+tiers: device slots (`AdapterBank`), host RAM (`AdapterCache`), the blob store.
+"""
 
 from __future__ import annotations
 
 import io
+import logging
+import queue
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from PIL import Image
@@ -14,6 +21,10 @@ from PIL import Image
 from headshots_common.basemodel import ensure_base_model
 from headshots_common.blobstore import open_blob_store
 from headshots_common.styles import NEGATIVE_PROMPT, STYLES
+from renderer.lora_bank import AdapterBank, MixedLoraManager, install_mixed_lora
+from renderer.scheduler import BatchKey, BatchScheduler, Job, Task
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,40 @@ class RenderedImage:
         return out.getvalue()
 
 
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image to render, its prompt resolved at submit time."""
+
+    index: int
+    style_id: str
+    seed: int
+    prompt: str
+    negative_prompt: str
+
+
+@dataclass(frozen=True)
+class AdapterUse:
+    """The adapter a job renders with; adapter_id None is the bare base model (slot 0)."""
+
+    adapter_id: str | None
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    default_steps: int = 12
+    default_guidance: float = 5.0
+    max_batch: int = 8
+    max_wait_s: float = 0.025
+    adapter_slots: int = 16
+    lora_r_max: int = 64
+    adapter_cache_capacity: int = 64
+
+
+class AdapterEvicted(RuntimeError):
+    """The adapter was evicted (its order deleted) while the request waited."""
+
+
 def prompt_for(item, subject_phrase: str) -> str:
     if item.prompt:
         return item.prompt
@@ -38,54 +83,190 @@ def prompt_for(item, subject_phrase: str) -> str:
 
 
 class RenderEngine:
-    """Holds one base pipeline for the life of the replica; adapters are loaded per request."""
+    """One base pipeline for the life of the replica, shared by every tenant's requests."""
 
-    def __init__(self, base_model: str, base_model_arch: str, blob_url: str, device: str = "auto",
-                 default_steps: int = 12, default_guidance: float = 5.0, max_batch: int = 8):
+    def __init__(self, pipe, blobs, settings: EngineSettings = EngineSettings()):
+        self.pipe = pipe
+        self.blobs = blobs
+        self.settings = settings
+        self.native_size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+        self.bank = install_mixed_lora(pipe.unet, AdapterBank.from_unet(
+            pipe.unet, num_slots=settings.adapter_slots, r_max=settings.lora_r_max))
+        self.adapters = MixedLoraManager(self.bank, cache_capacity=settings.adapter_cache_capacity,
+                                         resolve=self._adapter_path)
+        self._adapter_keys: dict[str, str] = {}  # adapter id -> blob key (the third tier)
+        # At most one batch per tenant-slot: a batch never needs more adapters than there are slots.
+        self.scheduler = BatchScheduler(settings.max_batch, settings.max_wait_s,
+                                        max_tenants=min(settings.max_batch, settings.adapter_slots))
+        self.images_rendered = 0
+        self.batch_sizes: list[int] = []  # for tests and stats: the size of every batch run
+        # Held while a batch runs; eviction waits for it so a slot never changes under a forward pass.
+        self._batch_lock = threading.Lock()
+        self._worker = threading.Thread(target=self._run_batches, name="render-batches", daemon=True)
+        self._worker.start()
+
+    @classmethod
+    def load(cls, base_model: str, base_model_arch: str, blob_url: str, device: str = "auto",
+             settings: EngineSettings = EngineSettings()) -> "RenderEngine":
         from diffusers import DiffusionPipeline
 
-        self.device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-        dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        self.base_model = ensure_base_model(base_model, arch=base_model_arch)
-        self.pipe = DiffusionPipeline.from_pretrained(self.base_model, torch_dtype=dtype).to(self.device)
-        self.pipe.set_progress_bar_config(disable=True)
-        self.blobs = open_blob_store(blob_url)
-        self.native_size = self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor
-        self.default_steps, self.default_guidance, self.max_batch = default_steps, default_guidance, max_batch
-        self.images_rendered = 0
-        # One pipeline, one request at a time: adapters are swapped on the shared UNet.
-        self._lock = threading.Lock()
+        device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+        pipe = DiffusionPipeline.from_pretrained(ensure_base_model(base_model, arch=base_model_arch),
+                                                 torch_dtype=dtype).to(device)
+        pipe.set_progress_bar_config(disable=True)
+        engine = cls(pipe, open_blob_store(blob_url), settings)
+        engine.base_model = base_model
+        return engine
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def submit(self, request, on_result: Callable[[Task, Any], None]) -> Job:
+        """Queue a RenderRequest's images; `on_result(task, RenderedImage | Exception)` per image.
+
+        Raises ValueError at once for an unknown style or an unusable adapter file, so a bad
+        request never reaches a batch. The adapter is read into host RAM here, outside the
+        batch loop.
+        """
+        items = [ImageSpec(i, item.style_id, item.seed, prompt_for(item, request.subject_phrase),
+                           item.negative_prompt or NEGATIVE_PROMPT) for i, item in enumerate(request.items)]
+        adapter = self._register_adapter(request.adapter)
+        key = BatchKey(height=request.height or self.native_size, width=request.width or self.native_size,
+                       steps=request.num_inference_steps or self.settings.default_steps,
+                       guidance=request.guidance_scale or self.settings.default_guidance)
+        job = Job(tenant=adapter.adapter_id or "", key=key, items=items, on_result=on_result, context=adapter)
+        if items:
+            self.scheduler.submit(job)
+        return job
 
     def render(self, request) -> Iterator[RenderedImage]:
-        """Render `request.items` in batches, yielding each image as its batch finishes."""
-        items = list(request.items)
-        prompts = [prompt_for(item, request.subject_phrase) for item in items]  # bad styles fail before any work
-        size = (request.height or self.native_size, request.width or self.native_size)
-        steps = request.num_inference_steps or self.default_steps
-        guidance = request.guidance_scale or self.default_guidance
-        with self._lock, self._adapter(request.adapter):
-            for start in range(0, len(items), self.max_batch):
-                batch = items[start:start + self.max_batch]
-                images = self.pipe(
-                    prompt=prompts[start:start + len(batch)],
-                    negative_prompt=[item.negative_prompt or NEGATIVE_PROMPT for item in batch],
-                    height=size[0], width=size[1], num_inference_steps=steps, guidance_scale=guidance,
-                    generator=[torch.Generator().manual_seed(item.seed) for item in batch],
-                ).images
-                for offset, (item, image) in enumerate(zip(batch, images)):
-                    self.images_rendered += 1
-                    yield RenderedImage(start + offset, item.style_id, item.seed, image)
-
-    @contextmanager
-    def _adapter(self, adapter):
-        """The request's LoRA on the shared UNet for the duration of the request; none for the bare base."""
-        if not adapter.adapter_key:
-            yield
-            return
-        path = self.blobs.local_path(adapter.adapter_key)
-        self.pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="request")
+        """Blocking: yield each image of `request` as its batch finishes; raise its first error."""
+        results: queue.Queue = queue.Queue()
+        job = self.submit(request, lambda task, result: results.put(result))
         try:
-            self.pipe.set_adapters(["request"], adapter_weights=[adapter.scale or 1.0])
-            yield
+            for _ in job.items:
+                result = results.get()
+                if isinstance(result, BaseException):
+                    raise result
+                yield result
         finally:
-            self.pipe.delete_adapters("request")
+            self.cancel(job)
+
+    def cancel(self, job: Job) -> None:
+        """Drop a job's queued images (its caller went away)."""
+        self.scheduler.cancel(lambda j: j is job)
+
+    def prefetch(self, adapter_ref) -> bool:
+        """Load an adapter into host RAM ahead of its renders; True if it was already loaded."""
+        adapter = self._register_adapter(adapter_ref)
+        return adapter.adapter_id is None or self.adapters.is_loaded(adapter.adapter_id)
+
+    def evict(self, adapter_id: str) -> bool:
+        """Drop an adapter from the device slots and host RAM, and fail its queued images."""
+        cancelled = self.scheduler.cancel(lambda job: job.context.adapter_id == adapter_id)
+        for task in cancelled:
+            task.job.on_result(task, AdapterEvicted(f"adapter {adapter_id!r} was evicted"))
+        with self._batch_lock:
+            evicted = self.adapters.evict(adapter_id)
+            known = self._adapter_keys.pop(adapter_id, None) is not None
+        return evicted or known or bool(cancelled)
+
+    def stats(self) -> dict[str, Any]:
+        slots = self.adapters.slots
+        lookups = slots.hits + slots.misses
+        cache = self.adapters.cache
+        cache_lookups = cache.hits + cache.misses
+        return dict(
+            images_rendered=self.images_rendered,
+            queue_depth=self.scheduler.depth,
+            batches=self.scheduler.batches,
+            mean_batch_size=self.scheduler.mean_batch_size,
+            adapters_cached=len(cache),
+            host_cache_capacity=cache.capacity,
+            host_cache_hit_rate=cache.hits / cache_lookups if cache_lookups else 0.0,
+            slots_used=len(slots.resident()),
+            slots_total=self.bank.num_slots,
+            slot_hit_rate=slots.hits / lookups if lookups else 0.0,
+            slot_evictions=slots.evictions,
+            adapter_file_loads=self.adapters.file_loads,
+        )
+
+    def close(self) -> None:
+        self.scheduler.close()
+        self._worker.join(timeout=60)
+
+    # -- adapters ----------------------------------------------------------------------------
+
+    def _register_adapter(self, ref) -> AdapterUse:
+        if ref is None or not ref.adapter_key:
+            return AdapterUse(None)
+        adapter_id = ref.adapter_id or ref.adapter_key
+        previous = self._adapter_keys.get(adapter_id)
+        if previous is not None and previous != ref.adapter_key:
+            self.evict(adapter_id)  # the id now names another file (retrained): drop the stale copies
+        self._adapter_keys[adapter_id] = ref.adapter_key
+        self.adapters.prefetch(adapter_id)  # ValueError for a missing/corrupt/incompatible file
+        return AdapterUse(adapter_id, ref.scale or 1.0)
+
+    def _adapter_path(self, adapter_id: str):
+        key = self._adapter_keys.get(adapter_id)
+        if key is None:
+            raise ValueError(f"adapter {adapter_id!r} is not registered (evicted?)")
+        try:
+            return self.blobs.local_path(key)
+        except KeyError as exc:
+            raise ValueError(f"adapter {adapter_id!r}: blob {key!r} not found") from exc
+
+    # -- the batch loop ----------------------------------------------------------------------
+
+    def _run_batches(self) -> None:
+        while True:
+            tasks = self.scheduler.next_batch()
+            if not tasks:
+                if self.scheduler.closed:
+                    return
+                continue
+            try:
+                self._run_batch(tasks)
+            except BaseException as exc:  # the loop must survive anything one batch does
+                log.exception("render batch failed")
+                for task in tasks:
+                    task.job.on_result(task, exc)
+
+    def _run_batch(self, tasks: list[Task]) -> None:
+        with self._batch_lock:
+            tasks = self._load_adapters(tasks)
+            if not tasks:
+                return
+            key: BatchKey = tasks[0].job.key
+            specs: list[ImageSpec] = [t.item for t in tasks]
+            uses: list[AdapterUse] = [t.job.context for t in tasks]
+            with torch.no_grad(), self.adapters.batch([u.adapter_id for u in uses], [u.scale for u in uses],
+                                                      cfg=self._uses_cfg(key.guidance)):
+                images = self.pipe(
+                    prompt=[s.prompt for s in specs], negative_prompt=[s.negative_prompt for s in specs],
+                    height=key.height, width=key.width, num_inference_steps=key.steps, guidance_scale=key.guidance,
+                    generator=[torch.Generator().manual_seed(s.seed) for s in specs],
+                ).images
+            self.batch_sizes.append(len(tasks))
+        for task, spec, image in zip(tasks, specs, images):
+            self.images_rendered += 1
+            task.job.on_result(task, RenderedImage(spec.index, spec.style_id, spec.seed, image))
+
+    def _load_adapters(self, tasks: list[Task]) -> list[Task]:
+        """Put each adapter of the batch in a slot; a failing one fails only its own tasks."""
+        ids = list(dict.fromkeys(t.job.context.adapter_id for t in tasks if t.job.context.adapter_id))
+        failed: dict[str, Exception] = {}
+        for adapter_id in ids:
+            try:
+                self.adapters.ensure(adapter_id, pinned=ids)
+            except Exception as exc:
+                failed[adapter_id] = exc
+        for task in tasks:
+            if task.job.context.adapter_id in failed:
+                task.job.on_result(task, failed[task.job.context.adapter_id])
+        return [t for t in tasks if t.job.context.adapter_id not in failed]
+
+    def _uses_cfg(self, guidance: float) -> bool:
+        # diffusers doubles the UNet batch ([uncond, cond]) exactly when this holds.
+        return guidance > 1.0 and self.pipe.unet.config.get("time_cond_proj_dim") is None

@@ -78,6 +78,7 @@ class LoraLayerWeights:
     A: torch.Tensor
     B: torch.Tensor
     scale: float
+    keys: tuple[str, str] = ("", "")  # the file's keys of A and B, for error messages
 
     @property
     def rank(self) -> int:
@@ -167,7 +168,7 @@ def parse_lora_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Mapp
         else:
             alpha = _alpha_from_metadata(metadata, module, rank)
         layers[module] = LoraLayerWeights(a.detach().to("cpu").contiguous(), b.detach().to("cpu").contiguous(),
-                                          alpha / rank)
+                                          alpha / rank, (a_key, b_key))
     return ParsedAdapter(layers, adapter_id=adapter_id, source=source)
 
 
@@ -246,11 +247,14 @@ class AdapterBank:
         shapes: dict[str, tuple[int, int]] = {}
         first: torch.Tensor | None = None
         for name, module in unet.named_modules():
+            if not any(name == t or name.endswith("." + t) for t in target_modules):
+                continue
             if isinstance(module, MixedLoraLinear):
                 module = module.base
-            elif not isinstance(module, nn.Linear):
-                continue
-            if any(name == t or name.endswith("." + t) for t in target_modules):
+            elif isinstance(getattr(module, "base_layer", None), nn.Linear):
+                raise ValueError(f"{name!r} carries a peft LoRA wrapper: call pipe.unload_lora_weights() "
+                                 f"before building the bank")
+            if isinstance(module, nn.Linear):
                 shapes[name] = (module.in_features, module.out_features)
                 first = module.weight if first is None else first
         if first is None:
@@ -269,13 +273,16 @@ class AdapterBank:
         for name, w in adapter.layers.items():
             layer = self.layers.get(name)
             if layer is None:
-                raise ValueError(f"{label}: LoRA key for module {name!r} matches no LoRA-targeted Linear "
-                                 f"of the UNet (key {'unet.' + name + '.lora.down.weight'!r})")
-            if w.A.shape[1] != layer.in_features or w.B.shape[0] != layer.out_features:
-                raise ValueError(f"{label}: LoRA weights of {name!r} have shapes A{tuple(w.A.shape)} "
-                                 f"B{tuple(w.B.shape)}, the layer is {layer.in_features}->{layer.out_features}")
+                raise ValueError(f"{label}: LoRA key {w.keys[0]!r} (module {name!r}) matches no LoRA-targeted "
+                                 f"Linear of the UNet")
+            if w.A.shape[1] != layer.in_features:
+                raise ValueError(f"{label}: LoRA key {w.keys[0]!r} has shape {tuple(w.A.shape)}, the layer "
+                                 f"takes {layer.in_features} features")
+            if w.B.shape[0] != layer.out_features:
+                raise ValueError(f"{label}: LoRA key {w.keys[1]!r} has shape {tuple(w.B.shape)}, the layer "
+                                 f"gives {layer.out_features} features")
             if w.rank > self.r_max:
-                raise ValueError(f"{label}: LoRA rank {w.rank} of {name!r} exceeds the bank's r_max {self.r_max}")
+                raise ValueError(f"{label}: LoRA key {w.keys[0]!r} has rank {w.rank} > the bank's r_max {self.r_max}")
 
     @torch.no_grad()
     def load(self, slot: int, adapter: ParsedAdapter, multiplier: float = 1.0) -> None:
@@ -567,6 +574,12 @@ class SlotAllocator:
                 return slot, True, victim
         raise RuntimeError(f"all {self.num_slots} adapter slots are pinned by the running batch")
 
+    def can_acquire(self, adapter_id: str, pinned: Iterable[str] = ()) -> bool:
+        if adapter_id in self._by_id or self._free:
+            return True
+        keep = set(pinned) | {k for k, n in self._pins.items() if n > 0}
+        return any(victim not in keep for victim in self._by_id)
+
     def release(self, adapter_id: str) -> int | None:
         """Forget an adapter; its slot becomes free (the caller zeroes it)."""
         slot = self._by_id.pop(adapter_id, None)
@@ -606,15 +619,37 @@ class MixedLoraManager:
     def __post_init__(self) -> None:
         self.cache = AdapterCache(self.cache_capacity)
         self.slots = SlotAllocator(self.bank.num_slots)
+        self.file_loads = 0  # cold loads: blob/file -> host RAM
         self._lock = threading.RLock()
 
+    def _load_file(self, adapter_id: str) -> ParsedAdapter:
+        path = self.resolve(adapter_id) if self.resolve else adapter_id
+        adapter = load_adapter_file(path, adapter_id=adapter_id)
+        self.bank.validate(adapter)  # fail before it is cached or takes a slot
+        self.file_loads += 1
+        return adapter
+
     def _parsed(self, adapter_id: str) -> ParsedAdapter:
-        def loader() -> ParsedAdapter:
-            path = self.resolve(adapter_id) if self.resolve else adapter_id
-            adapter = load_adapter_file(path, adapter_id=adapter_id)
-            self.bank.validate(adapter)  # fail before it is cached or takes a slot
-            return adapter
-        return self.cache.get(adapter_id, loader)
+        return self.cache.get(adapter_id, lambda: self._load_file(adapter_id))
+
+    def prefetch(self, adapter_id: str) -> bool:
+        """Make sure the adapter is in a slot or host RAM; True if it already was.
+
+        The file is read and validated WITHOUT holding the manager's lock, so a request's
+        adapter load never delays the batch loop; a bad file raises ValueError here.
+        """
+        with self._lock:
+            if self.slots.lookup(adapter_id) is not None or self.cache.get(adapter_id) is not None:
+                return True
+        adapter = self._load_file(adapter_id)
+        with self._lock:
+            self.cache.put(adapter_id, adapter)
+        return False
+
+    def is_loaded(self, adapter_id: str) -> bool:
+        """Whether the adapter is in a device slot or in host RAM."""
+        with self._lock:
+            return self.slots.lookup(adapter_id) is not None or adapter_id in self.cache
 
     def ensure(self, adapter_id: str, pinned: Iterable[str] = ()) -> int:
         """The adapter's slot, loading it (host cache, else file) and evicting LRU if needed."""
@@ -623,6 +658,8 @@ class MixedLoraManager:
             if slot is not None:
                 self.slots.acquire(adapter_id)  # refresh LRU
                 return slot
+            if not self.slots.can_acquire(adapter_id, pinned):
+                raise RuntimeError(f"all {self.bank.num_slots} adapter slots are pinned by the running batch")
             adapter = self._parsed(adapter_id)  # ValueError here leaves every slot untouched
             slot, _, _ = self.slots.acquire(adapter_id, pinned)
             try:
@@ -652,15 +689,16 @@ class MixedLoraManager:
             with self._lock:
                 self.slots.unpin(ids)
 
-    def evict(self, adapter_id: str) -> None:
-        """Forget an adapter in both tiers and zero its slot (e.g. when a user deletes it)."""
+    def evict(self, adapter_id: str) -> bool:
+        """Forget an adapter in both tiers and zero its slot (e.g. when a user deletes it); True if it was there."""
         with self._lock:
-            self.cache.pop(adapter_id)
+            cached = self.cache.pop(adapter_id) is not None
             slot = self.slots.release(adapter_id)
             if slot is not None:
                 self.bank.clear(slot)
+            return cached or slot is not None
 
     @property
     def stats(self) -> dict[str, Any]:
         return dict(cache=self.cache.stats, slot_hits=self.slots.hits, slot_misses=self.slots.misses,
-                    slot_evictions=self.slots.evictions, resident=self.slots.resident())
+                    slot_evictions=self.slots.evictions, resident=self.slots.resident(), file_loads=self.file_loads)

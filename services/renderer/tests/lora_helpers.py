@@ -1,0 +1,40 @@
+"""Helpers shared by the renderer tests: LoRA adapter files for the tiny model, written like the trainer writes them."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from renderer.lora_bank import LORA_TARGET_MODULES
+
+LORA_B_STD = 0.1  # lora_B ~ N(0, 0.1): a clearly visible adapter, not a chaotic one
+
+
+def sd_pipe(model: str):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(model, safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def make_adapter(unet, rank: int, seed: int, out_dir: Path) -> Path:
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = copy.deepcopy(unet)
+    torch.manual_seed(seed)
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                target_modules=list(LORA_TARGET_MODULES)))
+    generator = torch.Generator().manual_seed(seed + 1000)
+    with torch.no_grad():
+        for name, param in unet.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * LORA_B_STD)
+    StableDiffusionPipeline.save_lora_weights(
+        out_dir, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)))
+    return out_dir / "pytorch_lora_weights.safetensors"

@@ -1,0 +1,140 @@
+"""The engine: many tenants' requests in one batch, adapter tiers, failures and eviction."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from headshots.v1 import renderer_service_pb2 as pb
+from headshots_common.blobstore import LocalBlobStore
+from headshots_common.styles import NEGATIVE_PROMPT, STYLES
+from lora_helpers import sd_pipe
+from renderer.engine import AdapterEvicted, EngineSettings, RenderEngine
+
+STEPS = 2
+GREY_LEVELS = 2  # uint8 images: batch composition moves CPU float sums by ~1e-6, i.e. at most a grey level
+
+
+@pytest.fixture
+def blobs(tmp_path, lora_files) -> LocalBlobStore:
+    store = LocalBlobStore(tmp_path / "blobs")
+    for name, path in lora_files.items():
+        store.put(adapter_key(name), path.read_bytes())
+    return store
+
+
+def adapter_key(name: str) -> str:
+    return f"orders/{name}/adapter/pytorch_lora_weights.safetensors"
+
+
+@pytest.fixture
+def make_engine(tiny_model, blobs):
+    engines = []
+
+    def make(**settings) -> RenderEngine:
+        engine = RenderEngine(sd_pipe(tiny_model), blobs, EngineSettings(default_steps=STEPS, **settings))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+def request(adapter: str | None, seeds, style: str = "corporate-navy") -> pb.RenderRequest:
+    ref = pb.AdapterRef(adapter_id=adapter, adapter_key=adapter_key(adapter)) if adapter else None
+    return pb.RenderRequest(subject_phrase="sks person", adapter=ref,
+                            items=[pb.RenderItem(style_id=style, seed=s) for s in seeds])
+
+
+def submit_all(engine: RenderEngine, requests: dict[str, pb.RenderRequest]) -> dict[str, queue.Queue]:
+    out = {}
+    for name, req in requests.items():
+        out[name] = queue.Queue()
+        engine.submit(req, lambda task, result, q=out[name]: q.put(result))
+    return out
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_one_batch_of_three_tenants_equals_rendering_each_alone_with_diffusers(make_engine, tiny_model, lora_files):
+    engine = make_engine(max_batch=8, max_wait_s=1.0)
+    requests = {"a1": request("a1", [11]), "a3": request("a3", [22]), "base": request(None, [33])}
+    results = {name: q.get(timeout=120) for name, q in submit_all(engine, requests).items()}
+    assert engine.batch_sizes == [3], "the three tenants shared one denoising batch"
+
+    prompt = STYLES["corporate-navy"].prompt("sks person")
+    for name, seed in [("a1", 11), ("a3", 22), ("base", 33)]:
+        reference = sd_pipe(tiny_model)  # diffusers' standard single-adapter path
+        if name != "base":
+            path = lora_files[name]
+            reference.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="ref")
+        alone = reference(prompt=prompt, negative_prompt=NEGATIVE_PROMPT, num_inference_steps=STEPS,
+                          guidance_scale=5.0, generator=torch.Generator().manual_seed(seed)).images[0]
+        assert np.abs(pixels(results[name].image) - pixels(alone)).max() <= GREY_LEVELS, name
+    assert np.abs(pixels(results["a1"].image) - pixels(results["base"].image)).mean() > 1  # adapters show
+
+
+def test_adapters_cycle_through_two_slots_under_pressure(make_engine):
+    engine = make_engine(max_batch=2, max_wait_s=0.2, adapter_slots=2, adapter_cache_capacity=2)
+    first = [r.image for r in engine.render(request("a1", [5]))]
+    names = ["a2", "a3", "a4", "a1"]
+    results = submit_all(engine, {n: request(n, [5, 6]) for n in names})
+    images = {n: [results[n].get(timeout=120) for _ in range(2)] for n in names}
+    assert all(not isinstance(r, Exception) for rs in images.values() for r in rs)
+    stats = engine.stats()
+    assert stats["slot_evictions"] >= 2 and stats["slots_used"] == 2 and stats["adapters_cached"] == 2
+    assert engine.adapters.cache.evictions >= 2 and stats["adapter_file_loads"] >= 5  # a1 was read again
+    assert max(engine.batch_sizes) == 2 and len(set(engine.adapters.slots.resident().values())) == 2
+    again = next(r.image for r in images["a1"] if r.seed == 5)
+    assert np.abs(pixels(again) - pixels(first[0])).max() <= GREY_LEVELS  # reloaded into another slot: same image
+
+
+def test_a_bad_adapter_fails_only_its_own_requests(make_engine, blobs):
+    engine = make_engine(max_batch=8, max_wait_s=1.0)
+    blobs.put("orders/bad/adapter/pytorch_lora_weights.safetensors", b"\x00not safetensors" * 8)
+    with pytest.raises(ValueError, match="cannot read LoRA file"):  # caught at submit: never reaches a batch
+        engine.submit(pb.RenderRequest(adapter=pb.AdapterRef(adapter_id="bad", adapter_key=(
+            "orders/bad/adapter/pytorch_lora_weights.safetensors")), items=[pb.RenderItem(style_id="tech-grey")]),
+            lambda *_: None)
+
+    # A file that goes bad after submit (evicted from host RAM, then corrupted) fails at batch start, alone.
+    results = submit_all(engine, {"a1": request("a1", [1, 2]), "a2": request("a2", [3])})
+    engine.adapters.cache.pop("a2")
+    blobs.put(adapter_key("a2"), b"corrupt")
+    got = {name: [q.get(timeout=120) for _ in range(n)] for name, q, n in
+           [("a1", results["a1"], 2), ("a2", results["a2"], 1)]}
+    assert isinstance(got["a2"][0], ValueError)
+    assert all(not isinstance(r, Exception) for r in got["a1"])
+    assert engine.batch_sizes == [2] and engine.adapters.slots.lookup("a2") is None
+
+
+def test_evict_drops_the_adapter_from_every_tier_and_its_queued_images(make_engine):
+    engine = make_engine(max_batch=2, max_wait_s=0.05, adapter_slots=2)
+    list(engine.render(request("a1", [1])))
+    slot = engine.adapters.slots.lookup("a1")
+    assert slot and "a1" in engine.adapters.cache and engine.prefetch(request("a1", []).adapter)
+
+    hold = threading.Event()
+    original = engine._run_batch
+    engine._run_batch = lambda tasks: (hold.wait(30), original(tasks))  # keep a1's next images queued
+    results = submit_all(engine, {"a1": request("a1", [2, 3, 4, 5, 6])})
+    assert engine.evict("a1") is True
+    hold.set()
+    outcomes = [results["a1"].get(timeout=120) for _ in range(5)]
+    assert sum(isinstance(r, AdapterEvicted) for r in outcomes) >= 3  # the queued ones
+    assert all(isinstance(r, Exception) for r in outcomes)  # the batch already taken finds it gone too
+    engine._run_batch = original
+
+    assert engine.adapters.slots.lookup("a1") is None and "a1" not in engine.adapters.cache
+    assert "a1" not in engine._adapter_keys and engine.bank.slot_adapter[slot] is None
+    for layer in engine.bank.layers.values():
+        assert not layer.A[slot].any() and not layer.B[slot].any() and layer.scale[slot] == 0
+    assert engine.evict("a1") is False
