@@ -6,8 +6,10 @@ REST -> gateway (database + outbox) -> relay -> Kafka (Tansu) -> trainer (LoRA, 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import socket
+import time
 
 import grpc
 import numpy as np
@@ -95,13 +97,42 @@ def test_headshots_download_over_rest(completed_order, stack):
     assert status == 404
 
 
+def _wait_for(client: ApiClient, path: str, done, timeout_s: float = 120):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = client.json("GET", path, 200)
+        if done(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
+
+
+def test_more_headshots_in_another_style_without_retraining(completed_order, stack):
+    client = ApiClient(stack.gateway_url, completed_order.api_key)
+    order_path = f"/v1/orders/{completed_order.order_id}"
+    render = client.json("POST", f"{order_path}/renders", 202, body={"style": "tech-grey", "count": 2})
+    order = _wait_for(client, order_path, lambda o: o["state"] == "completed" and o["counts"]["headshots"] == 6)
+    assert (order["state"], order["counts"]["headshots"]) == ("completed", 6), order
+    added = client.json("GET", f"{order_path}/headshots?style=tech-grey", 200)
+    assert added["count"] == 2
+    status, png = client.request("GET", added["results"][0]["download_url"])
+    assert status == 200 and Image.open(io.BytesIO(png)).format == "PNG"
+    assert render["state"] == "pending"
+
+
+def test_deleting_the_order_purges_it_everywhere(completed_order, stack):
+    client = ApiClient(stack.gateway_url, completed_order.api_key)
+    receipt = client.json("DELETE", f"/v1/orders/{completed_order.order_id}", 200)
+    assert receipt["remaining_blobs"] == 0 and receipt["blobs_deleted"] >= 5 + 1 + 6
+    assert not list((stack.var_dir / "blobs" / "orders" / completed_order.order_id).rglob("*.png"))
+    assert client.json("GET", f"/v1/orders/{completed_order.order_id}", 200)["state"] == "deleted"
+
+
 def test_a_taken_port_is_reported_clearly(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         ports = Ports.free()
-        ports = Ports(kafka=sock.getsockname()[1], gateway_http=ports.gateway_http, partner_grpc=ports.partner_grpc,
-                      renderer_grpc=ports.renderer_grpc, renderer_http=ports.renderer_http)
+        ports = dataclasses.replace(ports, kafka=sock.getsockname()[1])
         with pytest.raises(StackError, match=f"port {ports.kafka} .*already in use"):
             Stack(var_dir=tmp_path, ports=ports).up()
 

@@ -76,6 +76,7 @@ class DemoResult:
     out_dir: Path
     files: list[Path] = field(default_factory=list)
     order: dict = field(default_factory=dict)
+    api_key: str = ""
 
 
 def run_demo(stack: Stack, *, package: str, styles: list[str], out_dir: Path, console=None, progress_factory=None,
@@ -107,7 +108,7 @@ def run_demo(stack: Stack, *, package: str, styles: list[str], out_dir: Path, co
                 files.append(path)
     elif order["state"] == "failed":
         say(f"[red]order failed:[/] {order['failure_reason']}")
-    return DemoResult(order_id, order["state"], out, files, order)
+    return DemoResult(order_id, order["state"], out, files, order, api_key)
 
 
 def _follow(client: ApiClient, order_id: str, timeout_s: float, progress_factory) -> dict:
