@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import socket
 import time
+import uuid
 
 import grpc
 import numpy as np
@@ -25,9 +27,28 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack_database():
+    """With DATABASE_URL on PostgreSQL (CI), a database of the run's own, dropped afterwards; else SQLite."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield {}
+        return
+    import psycopg
+
+    name = f"headshots_e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"DATABASE_URL": url.rsplit("/", 1)[0] + f"/{name}"}
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, stack_database):
     stack = Stack(var_dir=tmp_path_factory.mktemp("stack"), ports=Ports.free(),
-                  extra_env={"HEADSHOTS_TRAIN_STEPS": "30"})
+                  extra_env={"HEADSHOTS_TRAIN_STEPS": "30", **stack_database})
     stack.up()
     yield stack
     stack.down()
@@ -137,8 +158,8 @@ def test_a_taken_port_is_reported_clearly(tmp_path):
             Stack(var_dir=tmp_path, ports=ports).up()
 
 
-def test_down_leaves_no_process_behind(tmp_path_factory):
-    stack = Stack(var_dir=tmp_path_factory.mktemp("stack-down"), ports=Ports.free())
+def test_down_leaves_no_process_behind(tmp_path_factory, stack_database):
+    stack = Stack(var_dir=tmp_path_factory.mktemp("stack-down"), ports=Ports.free(), extra_env=stack_database)
     stack.up()
     sessions = {name: int((stack.run_dir / f"{name}.pid").read_text()) for name in stack.running()}
     assert set(sessions) == {s.name for s in stack.services()}

@@ -216,7 +216,7 @@ class LayerBank:
         self.scale = torch.zeros(num_slots + 1, device=device, dtype=torch.float32)
         self.ranks = [0] * (num_slots + 1)  # host copy: real rank per slot (0 = empty)
         self._cache_version = -1
-        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class AdapterBank:
@@ -366,8 +366,12 @@ class AdapterBank:
         """Whether any sample of the current batch uses an adapter (else the fast path runs)."""
         return any(self._slots_host)
 
-    def _gathered(self, name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """(A [n, r, in], B [n, out, r], scale [n]) of the current batch for one layer, cached per batch."""
+    def _gathered(self, name: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(Aᵀ [n, in, r], scale·Bᵀ [n, r, out]) of the current batch for one layer, cached per batch.
+
+        Transposed, contiguous and pre-scaled once per batch, so every denoising step runs
+        exactly two batched matrix products per layer and no elementwise pass.
+        """
         if not self.active:
             return None
         layer = self.layers[name]
@@ -380,9 +384,10 @@ class AdapterBank:
                 scale = layer.scale.index_select(0, idx)
                 if self._multipliers is not None:
                     scale = scale * self._multipliers
-                layer._cache = (layer.A[:, :r_eff].index_select(0, idx),
-                                layer.B[:, :, :r_eff].index_select(0, idx),
-                                scale.to(self.dtype))
+                a = layer.A[:, :r_eff].index_select(0, idx)                       # [n, r, in]
+                b = layer.B[:, :, :r_eff].index_select(0, idx)                    # [n, out, r]
+                layer._cache = (a.transpose(1, 2).contiguous(),
+                                (b * scale.to(b.dtype).view(-1, 1, 1)).transpose(1, 2).contiguous())
             layer._cache_version = self._version
         return layer._cache
 
@@ -446,16 +451,17 @@ class MixedLoraLinear(nn.Module):
         gathered = self.bank._gathered(self.name)
         if gathered is None:
             return out
-        A, B, scale = gathered
+        a_t, b_t = gathered
         n = x.shape[0]
-        if n != A.shape[0]:
-            raise RuntimeError(f"{self.name}: batch of {n} samples but {A.shape[0]} slot indices were set "
+        if n != a_t.shape[0]:
+            raise RuntimeError(f"{self.name}: batch of {n} samples but {a_t.shape[0]} slot indices were set "
                                f"(with classifier-free guidance use set_batch_slots(..., cfg=True))")
-        xf = x.reshape(n, -1, x.shape[-1]).to(A.dtype)
-        h = torch.bmm(xf, A.transpose(1, 2))            # [n, T, r]
-        h = h * scale.view(n, 1, 1)
-        delta = torch.bmm(h, B.transpose(1, 2))          # [n, T, out]
-        return out + delta.reshape(out.shape).to(out.dtype)
+        h = torch.bmm(x.reshape(n, -1, x.shape[-1]).to(a_t.dtype), a_t)    # [n, T, r]
+        out3 = out.view(n, -1, out.shape[-1])
+        if out3.dtype == b_t.dtype and not torch.is_grad_enabled():
+            out3.baddbmm_(h, b_t)  # inference: add the LoRA term in place, no extra [n, T, out] buffer
+            return out
+        return (out3 + torch.bmm(h, b_t).to(out.dtype)).view(out.shape)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, slots={self.bank.num_slots}, r_max={self.bank.r_max}"
