@@ -74,5 +74,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"kafka": {"level": "WARNING"}},
+    # Pillow logs EXIF tags (GPS included) and raw bytes at DEBUG: photo metadata must never reach the logs.
+    "loggers": {"kafka": {"level": "WARNING"}, "PIL": {"level": "WARNING"}},
 }

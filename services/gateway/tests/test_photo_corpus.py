@@ -86,3 +86,27 @@ def test_the_declared_content_type_is_not_trusted(api, order, person_photos):
     lying = SimpleUploadedFile("photo.png", b"%PDF-1.7 not an image at all", content_type="image/png")
     response = api.post(f"/v1/orders/{order['id']}/photos", {"files": [lying]}, format="multipart")
     assert response.json()["results"][0]["reason_code"] == "not_an_image"
+
+
+def test_iphone_heic_photos_are_accepted_and_stored_as_jpeg(api, order, person_photos):
+    heic = io.BytesIO()
+    Image.open(person_photos[0]).save(heic, format="HEIF", quality=90)
+    response = api.post(f"/v1/orders/{order['id']}/photos",
+                        {"files": [SimpleUploadedFile("IMG_0001.HEIC", heic.getvalue(), content_type="image/heic")]},
+                        format="multipart")
+    assert response.status_code == 201, response.content
+    photo = Photo.objects.get(order_id=order["id"])
+    assert Image.open(io.BytesIO(open_blob_store(CONFIG.shared.blob_url).get(photo.blob_key))).format == "JPEG"
+
+
+def test_no_photo_bytes_or_exif_reach_the_logs(api, order, person_photos, caplog):
+    with_gps = io.BytesIO()
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (51.0, 30.0, 0.0)})
+    Image.open(person_photos[0]).save(with_gps, format="JPEG", exif=exif)
+    caplog.set_level("DEBUG")
+    api.post(f"/v1/orders/{order['id']}/photos", {"files": [
+        SimpleUploadedFile("gps.jpg", with_gps.getvalue()), SimpleUploadedFile("bad.jpg", b"\xff\xd8\xff\xe1Exif\0\0junk")]},
+        format="multipart")
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Exif" not in logged and "\xff\xd8" not in logged and "GPS" not in logged
