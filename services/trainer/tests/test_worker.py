@@ -24,7 +24,7 @@ from headshots_common import bus
 from headshots_common.blobstore import open_blob_store
 from headshots_common.devstack import _free_port
 from headshots_common.settings import SharedSettings
-from trainer import grpc_service, worker as worker_module
+from trainer import grpc_service, priors, worker as worker_module
 from trainer.config import load
 from trainer.jobs import JobStore
 from trainer.worker import TrainerWorker, adapter_keys
@@ -33,7 +33,8 @@ from trainer_test_support import new_order_id, order_submitted, publish_order, u
 MAX_POLL_INTERVAL_MS = 3000
 SLOW_STEP_S = 0.3  # per step, for orders whose id starts with "slow-"
 OOM_SUBJECT = "oomtester"  # orders with this subject class run out of memory above batch size 1
-HQ = common_pb2.TRAINING_PROFILE_HIGH_QUALITY  # 2 x steps, 2 x batch
+HQ = common_pb2.TRAINING_PROFILE_HIGH_QUALITY  # 2 x steps, 2 x batch, prior preservation
+CLASS_IMAGES = 2
 
 
 class InstrumentedWorker(TrainerWorker):
@@ -68,6 +69,7 @@ def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
                               base_model=tiny_model, base_model_arch="sd15"),
         consumer_group=new_order_id("test-trainer-group"), max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         steps=8, rank=4, batch_size=1, checkpoint_every=4, probe_images=1, probe_steps=2, device="cpu",
+        prior_preservation=None, num_class_images=CLASS_IMAGES, class_image_steps=2, augment_variants=1,
     )
     blobs = open_blob_store(config.shared.blob_url)
     producer = bus.make_producer(kafka_bootstrap)
@@ -113,6 +115,7 @@ def test_an_order_trains_and_publishes_completed_with_a_manifest(trainer, person
     assert trainer.blobs.get(adapter_key)[:8] != b""  # safetensors header
     manifest = json.loads(trainer.blobs.get(manifest_key))
     assert manifest["token"] == "sks" and manifest["rank"] == 4 and manifest["steps"] == 8
+    assert manifest["prior_preservation"] is None, "off for the standard profile unless configured"
     assert len(manifest["base_model_hash"]) == 64 and manifest["resumed_from_step"] == 0
     assert set(manifest["metrics"]) >= {"final_loss", "likeness", "probe_images", "probe_faces"}
     assert 0.0 <= manifest["metrics"]["likeness"] <= 1.0
@@ -165,6 +168,31 @@ def test_out_of_memory_is_retried_with_a_smaller_batch(trainer, person_photos, t
     assert bus.payload_kind(event) == "training_completed", event
     manifest = json.loads(trainer.blobs.get(adapter_keys(order_id)[1]))
     assert manifest["batch_size"] == 1 and manifest["steps"] == 16
+
+
+def test_high_quality_orders_share_class_images_generated_once(trainer, person_photos, training_events,
+                                                              monkeypatch):
+    generated = []
+    real = priors.generate_class_images
+    monkeypatch.setattr(priors, "generate_class_images", lambda *a, **k: generated.append(a[2]) or real(*a, **k))
+    first = submit(trainer, person_photos[:1], profile=HQ, subject_class="woman")
+    assert bus.payload_kind(training_events.wait_for(first)) == "training_completed"
+    manifest = json.loads(trainer.blobs.get(adapter_keys(first)[1]))
+    prior = manifest["prior_preservation"]
+    assert prior["class_prompt"] == "a photo of woman" and prior["class_images"] == CLASS_IMAGES
+    prefix = prior["class_images_prefix"]
+    assert prefix == f"priors/{manifest['base_model_hash']}/woman/128/"
+    keys = trainer.blobs.list(prefix)
+    assert keys == [f"{prefix}{i:03d}.png" for i in range(CLASS_IMAGES)]
+    stamps = {key: trainer.blobs.local_path(key).stat().st_mtime_ns for key in keys}
+    assert generated == [list(range(CLASS_IMAGES))]
+
+    second = submit(trainer, person_photos[:1], profile=HQ, subject_class="woman")
+    assert bus.payload_kind(training_events.wait_for(second)) == "training_completed"
+    assert generated == [list(range(CLASS_IMAGES))], "the second order reused the stored class images"
+    assert {key: trainer.blobs.local_path(key).stat().st_mtime_ns for key in trainer.blobs.list(prefix)} == stamps
+    assert json.loads(trainer.blobs.get(adapter_keys(second)[1]))["prior_preservation"] == prior
+    assert manifest["augment_variants"] == 1 and manifest["train_text_encoder"] is False
 
 
 def test_a_job_longer_than_the_max_poll_interval_neither_rebalances_nor_repeats(trainer, person_photos,

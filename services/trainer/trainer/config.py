@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from headshots.v1 import common_pb2
-from headshots_common.settings import SharedSettings, env_float, env_int, env_str
+from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
 # The worker touches this file (under HEADSHOTS_VAR_DIR) while its loop runs; the liveness probe reads its age.
 HEARTBEAT_FILE_NAME = "trainer.heartbeat"
@@ -17,13 +18,19 @@ class Profile:
 
     steps_factor: float
     batch_factor: int
+    prior_preservation: bool = False  # unless HEADSHOTS_TRAIN_PRIOR_PRESERVATION says otherwise
 
 
 PROFILES = {
     common_pb2.TRAINING_PROFILE_FAST: Profile(steps_factor=0.5, batch_factor=1),
     common_pb2.TRAINING_PROFILE_STANDARD: Profile(steps_factor=1.0, batch_factor=1),
-    common_pb2.TRAINING_PROFILE_HIGH_QUALITY: Profile(steps_factor=2.0, batch_factor=2),
+    common_pb2.TRAINING_PROFILE_HIGH_QUALITY: Profile(steps_factor=2.0, batch_factor=2, prior_preservation=True),
 }
+
+
+def _optional_bool(name: str) -> bool | None:
+    """None when unset (the default applies), else the variable as env_bool reads it."""
+    return env_bool(name, False) if os.environ.get(name, "").strip() else None
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,26 @@ class TrainerConfig:
     bind_host: str  # where TrainerService and /metrics listen
     grpc_port: int  # TrainerService; 0: not served
     metrics_port: int  # Prometheus /metrics; 0: not served
+    # Prior preservation: None (unset) lets the profile decide (on for high quality); True/False for every profile.
+    prior_preservation: bool | None = None
+    num_class_images: int = 50  # per (base model, subject class, resolution), shared by all orders
+    prior_loss_weight: float = 1.0
+    class_image_steps: int = 25  # denoising steps per class image (generated once)
+    train_text_encoder: bool = False  # LoRA on the text encoder(s) too; its weights go in the same adapter file
+    augment_variants: int = 2  # random zoomed crops per photo besides the photo itself (each also mirrored)
 
     def steps_and_batch(self, profile: int) -> tuple[int, int]:
-        scale = PROFILES.get(profile, PROFILES[common_pb2.TRAINING_PROFILE_STANDARD])
+        scale = self._profile(profile)
         return max(1, round(self.steps * scale.steps_factor)), self.batch_size * scale.batch_factor
+
+    def uses_prior_preservation(self, profile: int) -> bool:
+        if self.prior_preservation is not None:
+            return self.prior_preservation
+        return self._profile(profile).prior_preservation
+
+    @staticmethod
+    def _profile(profile: int) -> Profile:
+        return PROFILES.get(profile, PROFILES[common_pb2.TRAINING_PROFILE_STANDARD])
 
 
 def load() -> TrainerConfig:
@@ -70,4 +93,10 @@ def load() -> TrainerConfig:
         bind_host=env_str("HEADSHOTS_TRAINER_BIND_HOST", "127.0.0.1"),
         grpc_port=env_int("HEADSHOTS_TRAINER_GRPC_PORT", 50061),
         metrics_port=env_int("HEADSHOTS_TRAINER_METRICS_PORT", 0),
+        prior_preservation=_optional_bool("HEADSHOTS_TRAIN_PRIOR_PRESERVATION"),
+        num_class_images=env_int("HEADSHOTS_TRAIN_NUM_CLASS_IMAGES", 50),
+        prior_loss_weight=env_float("HEADSHOTS_TRAIN_PRIOR_LOSS_WEIGHT", 1.0),
+        class_image_steps=env_int("HEADSHOTS_TRAIN_CLASS_IMAGE_STEPS", 25),
+        train_text_encoder=env_bool("HEADSHOTS_TRAIN_TEXT_ENCODER", False),
+        augment_variants=env_int("HEADSHOTS_TRAIN_AUGMENT_VARIANTS", 2),
     )

@@ -35,8 +35,9 @@ from headshots_common.styles import IDENTIFIER_TOKEN, subject_phrase
 from trainer import metrics
 from trainer.config import HEARTBEAT_FILE_NAME, TrainerConfig
 from trainer.jobs import Job, JobStore
-from trainer.training import (BadPhotos, Checkpoint, TrainingControl, TrainingParams, TrainingStopped,
-                              load_pipeline, probe_likeness, train_lora)
+from trainer.priors import class_images_prefix, class_prompt, ensure_class_images, model_key
+from trainer.training import (BadPhotos, Checkpoint, PriorData, TrainingControl, TrainingParams, TrainingStopped,
+                              load_pipeline, native_resolution, probe_likeness, remove_adapters, train_lora)
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,6 @@ def base_model_hash(base_model: str) -> str:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def _remove_adapter(unet) -> None:
-    if "default" in (getattr(unet, "peft_config", None) or {}):
-        unet.delete_adapters("default")  # the resident UNet is shared by every job of this worker
 
 
 class _CountRevocations(ConsumerRebalanceListener):
@@ -172,6 +168,7 @@ class TrainerWorker:
         steps, batch_size = config.steps_and_batch(submitted.training_profile)
         phrase = subject_phrase(submitted.subject_class)
         prompt = f"a photo of {phrase}"
+        prior = self._prior(submitted) if config.uses_prior_preservation(submitted.training_profile) else None
         stored = self.jobs.load_checkpoint(order_id)
         resume = Checkpoint.from_bytes(stored) if stored else None
         resumed_from = resume.step if resume else 0
@@ -182,18 +179,21 @@ class TrainerWorker:
                                   should_stop=self._stop_checker(order_id))
         while True:
             params = TrainingParams(steps=steps, rank=config.rank, learning_rate=config.learning_rate,
-                                    batch_size=batch_size, resolution=config.resolution, seed=config.seed)
+                                    batch_size=batch_size, resolution=config.resolution, seed=config.seed,
+                                    prior_loss_weight=config.prior_loss_weight,
+                                    train_text_encoder=config.train_text_encoder,
+                                    augment_variants=config.augment_variants)
             log.info("training order %s: %d photos, %d steps, batch %d%s", order_id, len(photos), steps, batch_size,
                      f", from step {resume.step}" if resume else "")
             try:
                 with tempfile.TemporaryDirectory() as tmp:
                     try:
                         result = train_lora(self.pipe, photos, prompt, Path(tmp), params, control=control,
-                                            resume=resume)
+                                            resume=resume, prior=prior)
                         quality = probe_likeness(self.pipe, f"professional headshot photo of {phrase}", photos,
                                                  config.probe_images, config.probe_steps, seed=config.seed)
                     finally:
-                        _remove_adapter(self.pipe.unet)
+                        remove_adapters(self.pipe)  # the resident pipeline is shared by every job of this worker
                     adapter_key, _ = adapter_keys(order_id)
                     self.blobs.put(adapter_key, result.adapter_path.read_bytes())
                 break
@@ -215,8 +215,26 @@ class TrainerWorker:
             "rank": params.rank, "steps": result.steps, "batch_size": batch_size,
             "learning_rate": params.learning_rate, "resolution": result.resolution,
             "resumed_from_step": resumed_from, "seconds": round(result.seconds, 2),
+            "prior_preservation": None if prior is None else {
+                "class_prompt": prior.prompt, "class_images": len(prior.images),
+                "prior_loss_weight": params.prior_loss_weight,
+                "class_images_prefix": self._class_images_prefix(submitted)},
+            "train_text_encoder": params.train_text_encoder, "augment_variants": params.augment_variants,
             "metrics": {"final_loss": result.final_loss, **quality},
         }
+
+    def _class_images_prefix(self, submitted) -> str:
+        resolution = self.config.resolution or native_resolution(self.pipe)
+        return class_images_prefix(model_key(self.base_model, self.base_model_digest), submitted.subject_class,
+                                   resolution)
+
+    def _prior(self, submitted) -> PriorData:
+        """The order's class images: read from the shared prefix, generated there by the first order of a class."""
+        prompt = class_prompt(submitted.subject_class)
+        resolution = self.config.resolution or native_resolution(self.pipe)
+        images = ensure_class_images(self.blobs, self.pipe, self._class_images_prefix(submitted), prompt,
+                                     self.config.num_class_images, resolution, self.config.class_image_steps)
+        return PriorData(images=images, prompt=prompt)
 
     def _stop_checker(self, order_id: str):
         """True on shutdown, or once a cancel request shows up (looked up at the progress rate)."""
