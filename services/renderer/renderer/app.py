@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import grpc
 from ray import serve
 
 from headshots.v1 import renderer_service_pb2 as pb
@@ -28,16 +29,25 @@ class RendererDeployment:
         from renderer.engine import EngineSettings, RenderEngine  # torch and diffusers load inside the replica only
 
         config = load()
+        if config.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(config.torch_threads)
         self.engine = RenderEngine.load(
             config.shared.base_model, config.shared.base_model_arch, config.shared.blob_url, config.device,
             EngineSettings(default_steps=config.num_inference_steps, default_guidance=config.guidance_scale,
                            max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000,
                            adapter_slots=config.adapter_slots, lora_r_max=config.lora_r_max,
-                           adapter_cache_capacity=config.adapter_cache_capacity),
+                           adapter_cache_capacity=config.adapter_cache_capacity,
+                           compile_unet=config.compile_unet),
+            dtype=config.dtype,
         )
         log.info("renderer replica ready with base model %s", self.engine.base_model)
 
-    async def Render(self, request: pb.RenderRequest):
+    async def Render(self, request: pb.RenderRequest, grpc_context=None):
+        """`grpc_context` (Ray Serve's RayServegRPCContext): a bad request or adapter file -- a
+        ValueError, at submit or when its batch loads the adapter -- ends the call with
+        INVALID_ARGUMENT and the error's message, instead of a generic error."""
         loop = asyncio.get_running_loop()
         results: asyncio.Queue = asyncio.Queue()
 
@@ -45,10 +55,16 @@ class RendererDeployment:
             loop.call_soon_threadsafe(results.put_nowait, result)
 
         # Validation and the adapter's file read run off the event loop.
-        job = await loop.run_in_executor(None, self.engine.submit, request, on_result)
+        try:
+            job = await loop.run_in_executor(None, self.engine.submit, request, on_result)
+        except ValueError as exc:
+            _invalid_argument(grpc_context, exc)
+            raise
         try:
             for _ in job.items:
                 result = await results.get()
+                if isinstance(result, ValueError):
+                    _invalid_argument(grpc_context, result)
                 if isinstance(result, BaseException):
                     raise result
                 png = await loop.run_in_executor(None, result.png)
@@ -72,6 +88,13 @@ class RendererDeployment:
     def check_health(self):
         if self.engine.pipe is None:
             raise RuntimeError("base pipeline not loaded")
+
+
+def _invalid_argument(grpc_context, exc: BaseException) -> None:
+    """Mark the call INVALID_ARGUMENT; Ray Serve keeps a code set on the context when the method then raises."""
+    if grpc_context is not None:
+        grpc_context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+        grpc_context.set_details(str(exc))
 
 
 app = RendererDeployment.bind()

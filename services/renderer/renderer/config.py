@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from headshots_common.settings import SharedSettings, env_float, env_int, env_str
+from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
 # The dispatcher touches this file (under HEADSHOTS_VAR_DIR) while its loop runs; the liveness probe reads its age.
 DISPATCHER_HEARTBEAT_FILE_NAME = "renderer-dispatcher.heartbeat"
@@ -26,6 +26,9 @@ class RendererConfig:
     adapter_cache_capacity: int
     overgenerate: float
     device: str
+    dtype: str           # auto (fp16 on CUDA, fp32 on CPU), fp16, bf16 or fp32
+    compile_unet: bool   # torch.compile the UNet (mixed-LoRA modules included)
+    torch_threads: int   # torch.set_num_threads in the replica; 0 leaves torch's default
 
 
 def load() -> RendererConfig:
@@ -49,4 +52,8 @@ def load() -> RendererConfig:
         # The dispatcher renders ceil(n * overgenerate) per style and delivers the n best likenesses.
         overgenerate=env_float("HEADSHOTS_RENDER_OVERGENERATE", 1.25),
         device=env_str("HEADSHOTS_DEVICE", "auto"),
+        dtype=env_str("HEADSHOTS_RENDER_DTYPE", "auto"),
+        compile_unet=env_bool("HEADSHOTS_RENDER_COMPILE", False),
+        # Ray sets OMP_NUM_THREADS to the actor's CPUs (1 by default); a CPU replica may want more.
+        torch_threads=env_int("HEADSHOTS_RENDER_THREADS", 0),
     )

@@ -68,6 +68,31 @@ class EngineSettings:
     adapter_slots: int = 16
     lora_r_max: int = 64
     adapter_cache_capacity: int = 64
+    # torch.compile the UNet (after the mixed-LoRA modules are installed). The bank then gathers at a
+    # fixed rank (r_max) so that a new adapter mix is a new tensor VALUE, never a new shape: no recompile.
+    compile_unet: bool = False
+
+
+DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp32": torch.float32, "float32": torch.float32}
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """`auto`: fp16 on CUDA, fp32 elsewhere; else fp16 / bf16 / fp32 as named."""
+    if name in ("", "auto"):
+        return torch.float16 if device.type == "cuda" else torch.float32
+    try:
+        return DTYPES[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown render dtype {name!r}: expected auto, fp16, bf16 or fp32") from None
+
+
+def attention_processors(unet) -> dict[str, int]:
+    """Attention processor class name -> how many of the UNet's attention layers use it."""
+    counts: dict[str, int] = {}
+    for processor in unet.attn_processors.values():
+        counts[type(processor).__name__] = counts.get(type(processor).__name__, 0) + 1
+    return counts
 
 
 class AdapterEvicted(RuntimeError):
@@ -91,7 +116,13 @@ class RenderEngine:
         self.settings = settings
         self.native_size = pipe.unet.config.sample_size * pipe.vae_scale_factor
         self.bank = install_mixed_lora(pipe.unet, AdapterBank.from_unet(
-            pipe.unet, num_slots=settings.adapter_slots, r_max=settings.lora_r_max))
+            pipe.unet, num_slots=settings.adapter_slots, r_max=settings.lora_r_max,
+            static_rank=settings.compile_unet))
+        # diffusers' default on torch >= 2: AttnProcessor2_0, i.e. F.scaled_dot_product_attention (flash /
+        # memory-efficient kernels on CUDA). Recorded so a deployment can check it (see `attention`).
+        self.attention = attention_processors(pipe.unet)
+        if settings.compile_unet:
+            pipe.unet.compile()  # in place: module names (and the bank's modules) stay as they are
         self.adapters = MixedLoraManager(self.bank, cache_capacity=settings.adapter_cache_capacity,
                                          resolve=self._adapter_path)
         self._adapter_keys: dict[str, str] = {}  # adapter id -> blob key (the third tier)
@@ -107,16 +138,18 @@ class RenderEngine:
 
     @classmethod
     def load(cls, base_model: str, base_model_arch: str, blob_url: str, device: str = "auto",
-             settings: EngineSettings = EngineSettings()) -> "RenderEngine":
+             settings: EngineSettings = EngineSettings(), dtype: str = "auto") -> "RenderEngine":
         from diffusers import DiffusionPipeline
 
         device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-        dtype = torch.float16 if device.type == "cuda" else torch.float32
+        torch_dtype = resolve_dtype(dtype, device)
         pipe = DiffusionPipeline.from_pretrained(ensure_base_model(base_model, arch=base_model_arch),
-                                                 torch_dtype=dtype).to(device)
+                                                 torch_dtype=torch_dtype).to(device)
         pipe.set_progress_bar_config(disable=True)
         engine = cls(pipe, open_blob_store(blob_url), settings)
         engine.base_model = base_model
+        log.info("render engine: %s on %s, %s, attention %s, compile %s", base_model, device, torch_dtype,
+                 engine.attention, settings.compile_unet)
         return engine
 
     # -- requests ----------------------------------------------------------------------------

@@ -215,20 +215,23 @@ class LayerBank:
         self.B = torch.zeros(num_slots + 1, out_features, r_max, device=device, dtype=dtype)
         self.scale = torch.zeros(num_slots + 1, device=device, dtype=torch.float32)
         self.ranks = [0] * (num_slots + 1)  # host copy: real rank per slot (0 = empty)
-        self._cache_version = -1
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        # The running batch's (Aᵀ [n, in, r], scale·Bᵀ [n, r, out]), or None: set by the bank, read by the forward.
+        self.batch_weights: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class AdapterBank:
     """The device tier: `num_slots` adapter slots (1..num_slots) plus slot 0 = no adapter."""
 
     def __init__(self, layer_shapes: Mapping[str, tuple[int, int]], num_slots: int, r_max: int,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, *,
+                 static_rank: bool = False):
+        """`static_rank`: gather every batch at rank r_max instead of the batch's highest rank, so the
+        per-batch tensors keep one shape (for torch.compile: no recompilation per adapter mix)."""
         if num_slots < 1 or r_max < 1:
             raise ValueError("num_slots and r_max must be >= 1")
         if not layer_shapes:
             raise ValueError("no LoRA-targeted Linear layers given")
-        self.num_slots, self.r_max = num_slots, r_max
+        self.num_slots, self.r_max, self.static_rank = num_slots, r_max, static_rank
         self.device, self.dtype = torch.device(device), dtype
         self.layers: dict[str, LayerBank] = {
             name: LayerBank(name, fin, fout, num_slots, r_max, self.device, dtype)
@@ -242,7 +245,8 @@ class AdapterBank:
     @classmethod
     def from_unet(cls, unet: nn.Module, num_slots: int, r_max: int,
                   target_modules: Sequence[str] = LORA_TARGET_MODULES,
-                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "AdapterBank":
+                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                  static_rank: bool = False) -> "AdapterBank":
         """A bank for every nn.Linear of `unet` whose name is, or ends with, a target module name."""
         shapes: dict[str, tuple[int, int]] = {}
         first: torch.Tensor | None = None
@@ -259,7 +263,7 @@ class AdapterBank:
                 first = module.weight if first is None else first
         if first is None:
             raise ValueError(f"no nn.Linear in the UNet matches {list(target_modules)}")
-        return cls(shapes, num_slots, r_max, device or first.device, dtype or first.dtype)
+        return cls(shapes, num_slots, r_max, device or first.device, dtype or first.dtype, static_rank=static_rank)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -311,6 +315,7 @@ class AdapterBank:
                 layer.ranks[slot] = 0
         self.slot_adapter[slot] = adapter.adapter_id
         self._version += 1
+        self._refresh_batch_weights()
 
     @torch.no_grad()
     def clear(self, slot: int) -> None:
@@ -323,6 +328,7 @@ class AdapterBank:
             layer.ranks[slot] = 0
         self.slot_adapter[slot] = None
         self._version += 1
+        self._refresh_batch_weights()
 
     # -- the running batch -------------------------------------------------------------------
 
@@ -347,11 +353,13 @@ class AdapterBank:
         self._slots = slots.to(self.device)
         self._multipliers = None if mult is None else mult.to(self.device)
         self._version += 1
+        self._refresh_batch_weights()
         return slots
 
     def clear_batch(self) -> None:
         self._slots, self._slots_host, self._multipliers = None, [], None
         self._version += 1
+        self._refresh_batch_weights()
 
     @contextmanager
     def batch_slots(self, slots, multipliers=None, *, cfg: bool = False, num_images_per_prompt: int = 1):
@@ -366,30 +374,37 @@ class AdapterBank:
         """Whether any sample of the current batch uses an adapter (else the fast path runs)."""
         return any(self._slots_host)
 
-    def _gathered(self, name: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(Aᵀ [n, in, r], scale·Bᵀ [n, r, out]) of the current batch for one layer, cached per batch.
+    @torch.no_grad()
+    def _refresh_batch_weights(self) -> None:
+        """Gather every layer's (Aᵀ [n, in, r], scale·Bᵀ [n, r, out]) for the current batch, once.
 
-        Transposed, contiguous and pre-scaled once per batch, so every denoising step runs
-        exactly two batched matrix products per layer and no elementwise pass.
+        Transposed, contiguous and pre-scaled once per batch (and again only if a slot changes
+        under it), so every denoising step runs exactly two batched matrix products per layer
+        and no elementwise pass. The forward reads only these tensors -- no Python-side state
+        that changes per batch -- so a compiled UNet does not recompile for a new adapter mix
+        (with `static_rank`, r is always r_max; else r is the batch's highest rank).
         """
-        if not self.active:
-            return None
-        layer = self.layers[name]
-        if layer._cache_version != self._version:
-            r_eff = max(layer.ranks[s] for s in self._slots_host)
-            if r_eff == 0:
-                layer._cache = None
-            else:
-                idx = self._slots
-                scale = layer.scale.index_select(0, idx)
-                if self._multipliers is not None:
-                    scale = scale * self._multipliers
-                a = layer.A[:, :r_eff].index_select(0, idx)                       # [n, r, in]
-                b = layer.B[:, :, :r_eff].index_select(0, idx)                    # [n, out, r]
-                layer._cache = (a.transpose(1, 2).contiguous(),
-                                (b * scale.to(b.dtype).view(-1, 1, 1)).transpose(1, 2).contiguous())
-            layer._cache_version = self._version
-        return layer._cache
+        active = self.active
+        for layer in self.layers.values():
+            if not active:
+                layer.batch_weights = None
+                continue
+            r_eff = self.r_max if self.static_rank else max(layer.ranks[s] for s in self._slots_host)
+            if r_eff == 0 or not any(layer.ranks[s] for s in self._slots_host):
+                layer.batch_weights = None
+                continue
+            idx = self._slots
+            scale = layer.scale.index_select(0, idx)
+            if self._multipliers is not None:
+                scale = scale * self._multipliers
+            a = layer.A[:, :r_eff].index_select(0, idx)                       # [n, r, in]
+            b = layer.B[:, :, :r_eff].index_select(0, idx)                    # [n, out, r]
+            layer.batch_weights = (a.transpose(1, 2).contiguous(),
+                                   (b * scale.to(b.dtype).view(-1, 1, 1)).transpose(1, 2).contiguous())
+
+    def _gathered(self, name: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The current batch's gathered weights of one layer (None: the LoRA term is skipped)."""
+        return self.layers[name].batch_weights
 
     @property
     def nbytes(self) -> int:
@@ -429,6 +444,7 @@ class MixedLoraLinear(nn.Module):
         self.base = base
         self.name = name
         object.__setattr__(self, "bank", bank)  # not a submodule: stays out of state_dict / .to()
+        object.__setattr__(self, "layer_bank", bank.layers[name])
 
     @property
     def weight(self) -> torch.Tensor:  # some diffusers code inspects .weight (dtype/device)
@@ -448,7 +464,7 @@ class MixedLoraLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
-        gathered = self.bank._gathered(self.name)
+        gathered = self.layer_bank.batch_weights  # a plain attribute: compile-friendly, no graph break
         if gathered is None:
             return out
         a_t, b_t = gathered
