@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -23,13 +24,30 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS: list[tuple[str, str, list[str]]] = []
 
 
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
 def _register() -> None:
-    candidates = [
+    BENCHMARKS.extend([
         ("gateway", "services/gateway/bench/bench_gateway.py", []),
         ("renderer", "services/renderer/bench/bench_mixed_lora.py", []),
         ("trainer", "services/trainer/bench/bench_training.py", []),
-    ]
-    BENCHMARKS.extend(c for c in candidates if (REPO / c[1]).exists())
+    ])
+    # Real SDXL-size figures need a GPU (and the model): measured only where one is present.
+    if _cuda_available():
+        BENCHMARKS.extend([
+            ("renderer_gpu", "services/renderer/bench/bench_renderer_gpu.py",
+             ["--base-model", os.environ.get("HEADSHOTS_BASE_MODEL", "stabilityai/stable-diffusion-xl-base-1.0")]),
+            ("trainer_gpu", "services/trainer/bench/bench_training_gpu.py", []),
+        ])
+    else:
+        print("no CUDA device: the GPU benchmarks (renderer_gpu, trainer_gpu) are not run", flush=True)
 
 
 def main() -> int:
@@ -50,9 +68,12 @@ def main() -> int:
             cmd = [sys.executable, str(REPO / script), "--out", out.name, *extra, *(["--quick"] if args.quick else [])]
             subprocess.run(cmd, check=True, cwd=REPO)
             result = json.loads(Path(out.name).read_text())
+        previous = set(configs.get(name, {}).get("figures", []))
         configs[name] = {**result.pop("_config", {}), "machine": _machine(), "seconds": round(time.monotonic() - started, 1),
-                         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        figures = {k: v for k, v in figures.items() if not k.startswith(f"{name}.")}
+                         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         "figures": sorted(result)}
+        # This run's figures replace the ones the same benchmark wrote last time.
+        figures = {k: v for k, v in figures.items() if k not in previous}
         figures.update(result)
     figures = dict(sorted(figures.items()))
     json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,8 +92,6 @@ def _machine() -> str:
         device = "no torch"
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True,
                          text=True).stdout.strip()
-    import os
-
     return f"{cpu or platform.processor()} x{os.cpu_count()}, {device}, Python {platform.python_version()}"
 
 
@@ -83,11 +102,11 @@ def _markdown(figures: dict, configs: dict) -> str:
         lines += [f"## {name}", "", f"Measured {config.get('measured_at', '?')} on {config.get('machine', '?')} "
                   f"({config.get('seconds', '?')} s).", "", "| figure | value | unit | note |", "|---|---|---|---|"]
         for key, fig in figures.items():
-            if key.startswith(f"{name}."):
+            if key in config.get("figures", []):
                 value = fig["value"]
                 shown = f"{value:.4g}" if isinstance(value, float) else str(value)
                 lines.append(f"| `{key}` | {shown} | {fig.get('unit', '')} | {fig.get('note', '')} |")
-        extra = {k: v for k, v in config.items() if k not in {"machine", "seconds", "measured_at"}}
+        extra = {k: v for k, v in config.items() if k not in {"machine", "seconds", "measured_at", "figures"}}
         if extra:
             lines += ["", "Configuration: `" + json.dumps(extra, sort_keys=True) + "`"]
         lines.append("")

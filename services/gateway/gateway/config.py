@@ -28,6 +28,7 @@ class GatewayConfig:
     order_rate_limit: str
     cache_url: str
     auth_cache_s: float
+    status_cache_s: float
 
 
 def load() -> GatewayConfig:
@@ -55,6 +56,7 @@ def load() -> GatewayConfig:
         # Counters shared by every gateway process: redis://… in the cluster; per-process memory locally.
         cache_url=env_str("HEADSHOTS_CACHE_URL", "locmem://"),
         auth_cache_s=env_float("HEADSHOTS_AUTH_CACHE_S", 30.0),
+        status_cache_s=env_float("HEADSHOTS_STATUS_CACHE_S", 1.0),
     )
 
 

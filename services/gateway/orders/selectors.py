@@ -6,9 +6,11 @@ import tempfile
 import uuid
 import zipfile
 
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from accounts.models import Tenant
+from gateway.config import CONFIG
 from gateway.errors import NotFound
 from orders.models import Headshot, Order
 
@@ -26,6 +28,31 @@ def get_order(tenant: Tenant, order_id) -> Order:
         return Order.objects.get(tenant=tenant, pk=order_id)
     except Order.DoesNotExist:
         raise NotFound("order") from None
+
+
+def _status_key(tenant_id, order_id) -> str:
+    return f"order-status:{tenant_id}:{order_id}"
+
+
+def order_status(tenant: Tenant, order_id) -> dict:
+    """The order as GET /v1/orders/{id} shows it, from a short-lived cache.
+
+    Clients poll this while an order trains; every write to the order clears its
+    entry (`forget_order_status`), and HEADSHOTS_STATUS_CACHE_S bounds how stale a
+    process-local cache can be when another process made the change.
+    """
+    key = _status_key(tenant.pk, order_id)
+    status = cache.get(key)
+    if status is None:
+        from orders.serializers import order_representation
+
+        status = order_representation(get_order(tenant, order_id))
+        cache.set(key, status, CONFIG.status_cache_s)
+    return status
+
+
+def forget_order_status(order: Order) -> None:
+    cache.delete(_status_key(order.tenant_id, order.pk))
 
 
 def list_headshots(order: Order, style_id: str | None = None) -> QuerySet[Headshot]:

@@ -23,6 +23,7 @@ from headshots_common import bus
 from headshots_common.blobstore import open_blob_store, order_prefix
 from headshots_common.styles import PACKAGES, STYLES, images_per_style, subject_phrase
 from orders.models import DeletionReceipt, Headshot, Order, Photo, RenderRequest
+from orders.selectors import forget_order_status
 from orders.photo_checks import CheckedPhoto, Rejection, check_photo
 from outbox import services as outbox
 from webhooks import services as webhooks
@@ -133,6 +134,7 @@ def _store_photo(order: Order, filename: str, checked: CheckedPhoto) -> Photo:
         with transaction.atomic():
             photo.save()
             Order.objects.filter(pk=order.pk).update(photos_accepted=F("photos_accepted") + 1)
+            forget_order_status(order)  # update() sends no post_save
     except BaseException:
         blob_store().delete(photo.blob_key)  # never leave an orphan blob behind
         raise

@@ -52,7 +52,7 @@ class OrderListView(APIView):
 class OrderDetailView(APIView):
     @extend_schema(responses={200: OrderOutput, **ERRORS})
     def get(self, request, order_id):
-        return _order_response(request, order_id)
+        return Response(selectors.order_status(request.user.tenant, order_id))
 
     @extend_schema(responses={200: DeletionReceiptOutput, **ERRORS},
                    description="Purge photos, adapter and headshots everywhere; returns the deletion receipt.")
