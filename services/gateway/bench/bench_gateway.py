@@ -66,26 +66,26 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    seconds = 2.0 if args.quick else args.seconds
+def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
+
+def measure(cache_url: str, workers: int, clients: int, seconds: float) -> dict:
+    """Start gunicorn with this cache configuration and load each scenario in turn."""
     var_dir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     env = dict(os.environ, HEADSHOTS_VAR_DIR=str(var_dir), HEADSHOTS_RATE_LIMIT="100000000/min",
-               HEADSHOTS_ORDER_RATE_LIMIT="100000000/min", PYTHONUNBUFFERED="1")
+               HEADSHOTS_ORDER_RATE_LIMIT="100000000/min", HEADSHOTS_CACHE_URL=cache_url, PYTHONUNBUFFERED="1")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], cwd=GATEWAY, env=env, check=True, capture_output=True)
     key = subprocess.run([*manage, "partner", "create", "bench"], cwd=GATEWAY, env=env, check=True,
                          capture_output=True, text=True).stdout.strip()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "gateway.wsgi:application", "--bind",
-                               f"127.0.0.1:{port}", "--workers", str(args.workers), "--log-level", "warning"],
+                               f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
                               cwd=GATEWAY, env=env)
     try:
         for _ in range(100):
@@ -100,18 +100,36 @@ def main() -> int:
         conn.request("POST", "/v1/orders", body=body, headers=auth)
         order_id = json.loads(conn.getresponse().read())["id"]
         conn.close()
-
         scenarios = {
             "bare": ("GET", "/healthz", {}, None),
             "status_reads": ("GET", f"/v1/orders/{order_id}", auth, None),
             "order_creates": ("POST", "/v1/orders", auth, body),
         }
         for method, path, headers, payload in scenarios.values():  # warm every worker
-            load(port, method, path, headers, payload, 0.5, args.clients)
-        measured = {name: load(port, *spec, seconds, args.clients) for name, spec in scenarios.items()}
+            load(port, method, path, headers, payload, 0.5, clients)
+        return {name: load(port, *spec, seconds, clients) for name, spec in scenarios.items()}
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15",
+                        help="shared cache as in the cluster; measured when a Redis answers there")
+    args = parser.parse_args()
+    seconds = 2.0 if args.quick else args.seconds
+
+    # Production runs the gateway with a shared Redis cache; a laptop without one uses per-process memory.
+    shared = redis_reachable()
+    cache_url = args.redis if shared else "locmem://"
+    measured = measure(cache_url, args.workers, args.clients, seconds)
+    local = measure("locmem://", args.workers, args.clients, seconds) if shared else measured
 
     bare_rps = measured["bare"][0]
     result = {}
@@ -122,14 +140,18 @@ def main() -> int:
     for name in ("status_reads", "order_creates"):
         result[f"gateway.{name}_over_bare"] = {
             "value": round(measured[name][0] / bare_rps, 3), "unit": "ratio",
-            "note": "throughput over the bare Django JSON view on the same server, same run"}
+            "note": f"throughput over the bare Django JSON view on the same server, same run; cache {cache_url}"}
+    result["gateway.status_reads_over_bare_local_cache"] = {
+        "value": round(local["status_reads"][0] / local["bare"][0], 3), "unit": "ratio",
+        "note": "the same with per-process memory instead of a shared cache (no status cache: a laptop's setup)"}
     result["_config"] = {"server": f"gunicorn, {args.workers} sync workers", "clients": args.clients,
-                         "seconds_per_scenario": seconds, "database": env.get("DATABASE_URL", "sqlite (default)"),
+                         "seconds_per_scenario": seconds, "cache": cache_url,
+                         "database": os.environ.get("DATABASE_URL", "sqlite (default)"),
                          "client": "Python threads, one connection per request, on the same machine"}
     Path(args.out).write_text(json.dumps(result, indent=2))
     for key_name, fig in result.items():
         if not key_name.startswith("_"):
-            print(f"{key_name:38} {fig['value']:>10} {fig['unit']}")
+            print(f"{key_name:44} {fig['value']:>10} {fig['unit']}")
     return 0
 
 

@@ -33,6 +33,7 @@ class GatewayConfig:
 
 def load() -> GatewayConfig:
     shared = SharedSettings.from_env()
+    cache_url = env_str("HEADSHOTS_CACHE_URL", "locmem://")
     return GatewayConfig(
         shared=shared,
         # SQLite is the zero-setup default; production and CI use PostgreSQL.
@@ -54,9 +55,11 @@ def load() -> GatewayConfig:
         rate_limit=env_str("HEADSHOTS_RATE_LIMIT", "1200/min"),
         order_rate_limit=env_str("HEADSHOTS_ORDER_RATE_LIMIT", "120/min"),
         # Counters shared by every gateway process: redis://… in the cluster; per-process memory locally.
-        cache_url=env_str("HEADSHOTS_CACHE_URL", "locmem://"),
+        cache_url=cache_url,
         auth_cache_s=env_float("HEADSHOTS_AUTH_CACHE_S", 30.0),
-        status_cache_s=env_float("HEADSHOTS_STATUS_CACHE_S", 1.0),
+        # Only a cache shared by every gateway process can be cleared on every write; a per-process
+        # cache would serve another process's stale status, so it stays off there.
+        status_cache_s=env_float("HEADSHOTS_STATUS_CACHE_S", 1.0 if cache_url.startswith("redis://") else 0.0),
     )
 
 
