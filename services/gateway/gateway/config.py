@@ -28,7 +28,6 @@ class GatewayConfig:
     order_rate_limit: str
     cache_url: str
     auth_cache_s: float
-    status_cache_s: float
 
 
 def load() -> GatewayConfig:
@@ -57,9 +56,6 @@ def load() -> GatewayConfig:
         # Counters shared by every gateway process: redis://… in the cluster; per-process memory locally.
         cache_url=cache_url,
         auth_cache_s=env_float("HEADSHOTS_AUTH_CACHE_S", 30.0),
-        # Only a cache shared by every gateway process can be cleared on every write; a per-process
-        # cache would serve another process's stale status, so it stays off there.
-        status_cache_s=env_float("HEADSHOTS_STATUS_CACHE_S", 1.0 if cache_url.startswith("redis://") else 0.0),
     )
 
 

@@ -28,13 +28,11 @@ class TenantRateThrottle(SimpleRateThrottle):
         now = time.time()
         window_start = int(now // self.duration * self.duration)
         window_key = f"{key}:{window_start}"
-        # add() is a no-op when the key exists; incr() is atomic on shared caches.
-        cache.add(window_key, 0, timeout=self.duration + 1)
+        # One atomic increment in the common case; the window's first request creates the counter.
         try:
             count = cache.incr(window_key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(window_key, 1, timeout=self.duration + 1)
-            count = 1
+        except ValueError:
+            count = 1 if cache.add(window_key, 1, timeout=self.duration + 1) else cache.incr(window_key)
         self._wait = window_start + self.duration - now
         return count <= self.num_requests
 

@@ -12,7 +12,6 @@ from datetime import timedelta
 from functools import cache
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -23,7 +22,6 @@ from headshots_common import bus
 from headshots_common.blobstore import open_blob_store, order_prefix
 from headshots_common.styles import PACKAGES, STYLES, images_per_style, subject_phrase
 from orders.models import DeletionReceipt, Headshot, Order, Photo, RenderRequest
-from orders.selectors import forget_order_status
 from orders.photo_checks import CheckedPhoto, Rejection, check_photo
 from outbox import services as outbox
 from webhooks import services as webhooks
@@ -133,8 +131,9 @@ def _store_photo(order: Order, filename: str, checked: CheckedPhoto) -> Photo:
     try:
         with transaction.atomic():
             photo.save()
-            Order.objects.filter(pk=order.pk).update(photos_accepted=F("photos_accepted") + 1)
-            forget_order_status(order)  # update() sends no post_save
+            locked = Order.objects.select_for_update().get(pk=order.pk)
+            locked.photos_accepted += 1
+            locked.save()
     except BaseException:
         blob_store().delete(photo.blob_key)  # never leave an orphan blob behind
         raise

@@ -1,6 +1,6 @@
 """Thin REST views: parse input, call a service or selector, shape the output."""
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
@@ -52,7 +52,7 @@ class OrderListView(APIView):
 class OrderDetailView(APIView):
     @extend_schema(responses={200: OrderOutput, **ERRORS})
     def get(self, request, order_id):
-        return Response(selectors.order_status(request.user.tenant, order_id))
+        return HttpResponse(selectors.order_status_json(request.user.tenant, order_id), content_type="application/json")
 
     @extend_schema(responses={200: DeletionReceiptOutput, **ERRORS},
                    description="Purge photos, adapter and headshots everywhere; returns the deletion receipt.")
