@@ -5,7 +5,7 @@ cluster), where DRF's default keeps and re-pickles a list of every request
 time in the window.
 """
 
-import time
+from time import time as now_s
 
 from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
@@ -25,7 +25,7 @@ class TenantRateThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        now = time.time()
+        now = now_s()
         window_start = int(now // self.duration * self.duration)
         window_key = f"{key}:{window_start}"
         # One atomic increment in the common case; the window's first request creates the counter.
