@@ -40,7 +40,8 @@ def api_key(db):
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: CI explores the same cases every run, so a red run always reproduces.
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_request_makes_the_api_fail_or_break_its_schema(case, api_key):
     if case.path.endswith("headshots.zip") or case.path.endswith(".png"):
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {api_key}"}
