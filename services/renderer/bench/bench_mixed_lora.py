@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import queue
 import statistics
 import sys
 import tempfile
@@ -46,13 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for
 
 from renderer.lora_bank import (LORA_TARGET_MODULES, AdapterBank, MixedLoraManager,  # noqa: E402
                                 install_mixed_lora, load_adapter_file, uninstall_mixed_lora)
+from workloads import render_requests, run_engine, run_sequential  # noqa: E402
 
 # Mixed ranks as the trainer produces them (its default is 8; profiles use 4-16). The LoRA term's share of
 # the work is rank / channels, so on this small UNet rank 32 alone costs ~25% of a 256-channel layer.
 RANKS = (4, 8, 16, 8, 4, 8, 16, 8)
 CROSS_DIM = 768
 TOKENS = 77
-STYLE_IDS = ("corporate-navy", "creative-sage", "executive-black", "friendly-white", "outdoor-bokeh", "tech-grey")
 
 UNET_CONFIG = dict(
     sample_size=16, in_channels=4, out_channels=4, layers_per_block=2,
@@ -113,45 +112,6 @@ def build_pipeline(tmp: Path, config: dict, device: torch.device, dtype: torch.d
                                                    requires_safety_checker=False).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-def render_requests(tenants: list[tuple[str, str]], seed0: int = 0):
-    """One single-image RenderRequest per (adapter id, blob key), in the given (arrival) order."""
-    from headshots.v1 import renderer_service_pb2 as pb
-
-    return [pb.RenderRequest(subject_phrase="sks person", adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
-                             items=[pb.RenderItem(style_id=STYLE_IDS[i % len(STYLE_IDS)], seed=seed0 + i)])
-            for i, (aid, key) in enumerate(tenants)]
-
-
-def run_engine(engine, requests) -> float:
-    """Submit every request at once (they arrive together) and wait for all images; seconds."""
-    done: queue.Queue = queue.Queue()
-    started = time.perf_counter()
-    for request in requests:
-        engine.submit(request, lambda task, result: done.put(result))
-    for _ in range(sum(len(r.items) for r in requests)):
-        result = done.get(timeout=600)
-        if isinstance(result, BaseException):
-            raise result
-    return time.perf_counter() - started
-
-
-def run_sequential(pipe, blobs, requests, steps: int, guidance: float) -> float:
-    """The pre-bank renderer: one request at a time, its adapter loaded with load_lora_weights, then deleted."""
-    from headshots_common.styles import NEGATIVE_PROMPT, STYLES
-
-    started = time.perf_counter()
-    for request in requests:
-        path = blobs.local_path(request.adapter.adapter_key)
-        pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="request")
-        pipe.set_adapters(["request"], adapter_weights=[1.0])
-        items = list(request.items)
-        pipe(prompt=[STYLES[i.style_id].prompt("sks person") for i in items],
-             negative_prompt=[NEGATIVE_PROMPT] * len(items), num_inference_steps=steps, guidance_scale=guidance,
-             generator=[torch.Generator().manual_seed(i.seed) for i in items])
-        pipe.delete_adapters("request")
-    return time.perf_counter() - started
 
 
 def measure_grpc(tmp: Path, device: torch.device, steps: int, guidance: float, batch: int,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,6 @@ import time
 from pathlib import Path
 
 RANKS = (8, 16, 32, 16, 8, 32, 16, 8)  # 8 tenants, ranks 8-32
-STYLE_IDS = ("corporate-navy", "creative-sage", "executive-black", "friendly-white", "outdoor-bokeh", "tech-grey")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -108,55 +106,14 @@ def unet_inputs(unet, batch: int, resolution: int, vae_scale: int, device, dtype
     return sample, torch.tensor(500, device=device), text, kwargs
 
 
-def render_requests(tenants, resolution: int, seed0: int = 0):
-    from headshots.v1 import renderer_service_pb2 as pb
-
-    return [pb.RenderRequest(subject_phrase="sks person", adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
-                             height=resolution, width=resolution,
-                             items=[pb.RenderItem(style_id=STYLE_IDS[i % len(STYLE_IDS)], seed=seed0 + i)])
-            for i, (aid, key) in enumerate(tenants)]
-
-
-def run_engine(engine, requests, sync) -> float:
-    done: queue.Queue = queue.Queue()
-    started = time.perf_counter()
-    for request in requests:
-        engine.submit(request, lambda task, result: done.put(result))
-    for _ in range(sum(len(r.items) for r in requests)):
-        result = done.get(timeout=3600)
-        if isinstance(result, BaseException):
-            raise result
-    sync()
-    return time.perf_counter() - started
-
-
-def run_sequential(pipe, blobs, requests, steps: int, guidance: float, sync) -> float:
-    """One request at a time: load_lora_weights + set_adapters, render, delete the adapter."""
-    import torch
-
-    from headshots_common.styles import NEGATIVE_PROMPT, STYLES
-
-    started = time.perf_counter()
-    for request in requests:
-        path = blobs.local_path(request.adapter.adapter_key)
-        pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="request")
-        pipe.set_adapters(["request"], adapter_weights=[1.0])
-        items = list(request.items)
-        pipe(prompt=[STYLES[i.style_id].prompt("sks person") for i in items],
-             negative_prompt=[NEGATIVE_PROMPT] * len(items), height=request.height, width=request.width,
-             num_inference_steps=steps, guidance_scale=guidance,
-             generator=[torch.Generator().manual_seed(i.seed) for i in items])
-        pipe.delete_adapters("request")
-    sync()
-    return time.perf_counter() - started
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as dlogging
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # services/renderer, for `renderer`
+    sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `workloads`
+    from workloads import render_requests, run_engine, run_sequential
     from headshots_common.blobstore import LocalBlobStore
     from renderer.engine import EngineSettings, RenderEngine, attention_processors, resolve_dtype
     from renderer.lora_bank import AdapterBank, MixedLoraManager, install_mixed_lora, uninstall_mixed_lora
@@ -216,17 +173,17 @@ def run(args: argparse.Namespace) -> int:
 
         # -- end to end: one adapter at a time (diffusers) vs the engine ------------------------------
         interleaved = [(f"tenant{t}", keys[t]) for _ in range(args.requests_per_tenant) for t in range(tenants)]
-        run_sequential(pipe, blobs, render_requests(interleaved[:1], args.resolution, 10_000), args.steps,
+        run_sequential(pipe, blobs, render_requests(interleaved[:1], 10_000, resolution=args.resolution), args.steps,
                        args.guidance, sync)  # warm-up
-        sequential_s = run_sequential(pipe, blobs, render_requests(interleaved, args.resolution), args.steps,
+        sequential_s = run_sequential(pipe, blobs, render_requests(interleaved, resolution=args.resolution), args.steps,
                                       args.guidance, sync)
         pipe.unload_lora_weights()
 
         settings = dict(default_steps=args.steps, default_guidance=args.guidance, max_batch=tenants,
                         max_wait_s=0.05, adapter_slots=16, lora_r_max=max(RANKS))
         engine = RenderEngine(pipe, blobs, EngineSettings(**settings))
-        run_engine(engine, render_requests(interleaved[:tenants], args.resolution, 10_000), sync)  # warm-up
-        engine_s = run_engine(engine, render_requests(interleaved, args.resolution), sync)
+        run_engine(engine, render_requests(interleaved[:tenants], 10_000, resolution=args.resolution), sync)  # warm-up
+        engine_s = run_engine(engine, render_requests(interleaved, resolution=args.resolution), sync)
         engine_stats = engine.stats()
         engine.close()
 
@@ -235,9 +192,9 @@ def run(args: argparse.Namespace) -> int:
             uninstall_mixed_lora(unet)
             engine = RenderEngine(pipe, blobs, EngineSettings(compile_unet=True, **settings))
             started = time.perf_counter()
-            run_engine(engine, render_requests(interleaved[:tenants], args.resolution, 10_000), sync)  # compiles
+            run_engine(engine, render_requests(interleaved[:tenants], 10_000, resolution=args.resolution), sync)  # compiles
             warmup_s = time.perf_counter() - started
-            compiled_s = run_engine(engine, render_requests(interleaved, args.resolution), sync)
+            compiled_s = run_engine(engine, render_requests(interleaved, resolution=args.resolution), sync)
             engine.close()
             compiled = dict(engine_s=compiled_s, first_batch_s=warmup_s, ips=len(interleaved) / compiled_s)
 
