@@ -191,11 +191,11 @@ class Stack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def running(self) -> dict[str, int]:
-        """Services with a live process, by name."""
+        """Services with a live process in their session (the service or what it started), by name."""
         alive = {}
         for pidfile in sorted(self.run_dir.glob("*.pid")) if self.run_dir.exists() else []:
             pid = int(pidfile.read_text())
-            if _alive(pid):
+            if _session_members(pid):
                 alive[pidfile.stem] = pid
         return alive
 
@@ -224,20 +224,6 @@ class Stack:
 
 class StackError(RuntimeError):
     pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as gone
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def _session_members(sid: int) -> list[int]:

@@ -17,12 +17,17 @@ from orders.models import Headshot, Order
 ZIP_SPOOL_BYTES = 32 * 1024 * 1024
 
 
+def _parse_id(value, what: str) -> uuid.UUID:
+    """A malformed id names nothing: it is answered like a missing one."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(what) from None
+
+
 def get_order(tenant: Tenant, order_id) -> Order:
     """The tenant's order; another tenant's order id is indistinguishable from a missing one."""
-    try:
-        order_id = uuid.UUID(str(order_id))
-    except ValueError:
-        raise NotFound("order") from None
+    order_id = _parse_id(order_id, "order")
     try:
         return Order.objects.get(tenant=tenant, pk=order_id)
     except Order.DoesNotExist:
@@ -34,10 +39,7 @@ def order_status_json(tenant: Tenant, order_id) -> str:
 
     One indexed single-column read: status polling is the busiest call of the API.
     """
-    try:
-        order_id = uuid.UUID(str(order_id))
-    except ValueError:
-        raise NotFound("order") from None
+    order_id = _parse_id(order_id, "order")
     pk = Order._meta.pk
     with connection.cursor() as cursor:
         cursor.execute(
@@ -57,10 +59,7 @@ def list_headshots(order: Order, style_id: str | None = None) -> QuerySet[Headsh
 
 
 def get_headshot(order: Order, headshot_id) -> Headshot:
-    try:
-        headshot = order.headshots.filter(pk=uuid.UUID(str(headshot_id))).first()
-    except ValueError:
-        headshot = None
+    headshot = order.headshots.filter(pk=_parse_id(headshot_id, "headshot")).first()
     if headshot is None:
         raise NotFound("headshot")
     return headshot
