@@ -27,7 +27,6 @@ Usage:  python services/renderer/bench/bench_mixed_lora.py [--quick] [--out resu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -45,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for
 
 from renderer.lora_bank import (LORA_TARGET_MODULES, AdapterBank, MixedLoraManager,  # noqa: E402
                                 install_mixed_lora, load_adapter_file, uninstall_mixed_lora)
-from workloads import render_requests, run_engine, run_sequential  # noqa: E402
+from workloads import render_requests, run_engine, run_sequential, write_figures  # noqa: E402
 
 # Mixed ranks as the trainer produces them (its default is 8; profiles use 4-16). The LoRA term's share of
 # the work is rank / channels, so on this small UNet rank 32 alone costs ~25% of a 256-channel layer.
@@ -402,10 +401,7 @@ def run(args: argparse.Namespace) -> int:
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     print(f"{figures['_config']['seconds']} s")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2))
-        print(f"wrote {args.out}")
+    write_figures(figures, args.out)
     return 0
 
 

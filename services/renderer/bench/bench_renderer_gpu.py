@@ -24,7 +24,6 @@ Usage:  python services/renderer/bench/bench_renderer_gpu.py --base-model PATH_O
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -113,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # services/renderer, for `renderer`
     sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `workloads`
-    from workloads import render_requests, run_engine, run_sequential
+    from workloads import render_requests, run_engine, run_sequential, write_figures
     from headshots_common.blobstore import LocalBlobStore
     from renderer.engine import EngineSettings, RenderEngine, attention_processors, resolve_dtype
     from renderer.lora_bank import AdapterBank, MixedLoraManager, install_mixed_lora, uninstall_mixed_lora
@@ -231,10 +230,7 @@ def run(args: argparse.Namespace) -> int:
     for name, figure in figures.items():
         if not name.startswith("_"):
             print(f"  {name:<42} {figure['value']}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2))
-        print(f"wrote {args.out}")
+    write_figures(figures, args.out)
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -59,3 +61,11 @@ def run_sequential(pipe, blobs, requests, steps: int, guidance: float, sync: Cal
         pipe.delete_adapters("request")
     sync()
     return time.perf_counter() - started
+
+
+def write_figures(figures: dict, out: Path | None) -> None:
+    """The JSON that bench/run.py merges into docs/benchmarks.json."""
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2))
+        print(f"wrote {out}")
