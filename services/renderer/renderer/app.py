@@ -39,6 +39,7 @@ class RendererDeployment:
                            max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000,
                            adapter_slots=config.adapter_slots, lora_r_max=config.lora_r_max,
                            adapter_cache_capacity=config.adapter_cache_capacity,
+                           prompt_cache_capacity=config.prompt_cache_capacity,
                            compile_unet=config.compile_unet),
             dtype=config.dtype,
         )

@@ -24,6 +24,7 @@ class RendererConfig:
     adapter_slots: int
     lora_r_max: int
     adapter_cache_capacity: int
+    prompt_cache_capacity: int
     overgenerate: float
     device: str
     dtype: str           # auto (fp16 on CUDA, fp32 on CPU), fp16, bf16 or fp32
@@ -49,6 +50,8 @@ def load() -> RendererConfig:
         adapter_slots=env_int("HEADSHOTS_RENDER_ADAPTER_SLOTS", 16),          # device tier
         lora_r_max=env_int("HEADSHOTS_RENDER_LORA_R_MAX", 64),                # highest servable rank
         adapter_cache_capacity=env_int("HEADSHOTS_RENDER_ADAPTER_CACHE", 64),  # host-RAM tier, adapters
+        # Distinct prompts (style x subject phrase) whose text embeddings stay in memory.
+        prompt_cache_capacity=env_int("HEADSHOTS_RENDER_PROMPT_CACHE", 256),
         # The dispatcher renders ceil(n * overgenerate) per style and delivers the n best likenesses.
         overgenerate=env_float("HEADSHOTS_RENDER_OVERGENERATE", 1.25),
         device=env_str("HEADSHOTS_DEVICE", "auto"),

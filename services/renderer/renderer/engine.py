@@ -4,10 +4,14 @@
 `BatchScheduler`; one background thread takes cross-tenant batches and runs each as ONE
 pipeline call, every sample on its own adapter slot (`lora_bank`). Adapters live in three
 tiers: device slots (`AdapterBank`), host RAM (`AdapterCache`), the blob store.
+
+Work that does not change between images or steps is done once: prompt embeddings per distinct
+prompt (`prompt_cache`), cross-attention keys/values per batch (`AdapterBank.reuse_text_projections`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import queue
@@ -22,6 +26,7 @@ from headshots_common.basemodel import ensure_base_model
 from headshots_common.blobstore import open_blob_store
 from headshots_common.styles import NEGATIVE_PROMPT, STYLES
 from renderer.lora_bank import AdapterBank, MixedLoraManager, install_mixed_lora
+from renderer.prompt_cache import PromptEmbeddingCache
 from renderer.scheduler import BatchKey, BatchScheduler, Job, Task
 
 log = logging.getLogger(__name__)
@@ -68,6 +73,7 @@ class EngineSettings:
     adapter_slots: int = 16
     lora_r_max: int = 64
     adapter_cache_capacity: int = 64
+    prompt_cache_capacity: int = 256
     # torch.compile the UNet (after the mixed-LoRA modules are installed). The bank then gathers at a
     # fixed rank (r_max) so that a new adapter mix is a new tensor VALUE, never a new shape: no recompile.
     compile_unet: bool = False
@@ -126,6 +132,7 @@ class RenderEngine:
         self.adapters = MixedLoraManager(self.bank, cache_capacity=settings.adapter_cache_capacity,
                                          resolve=self._adapter_path)
         self._adapter_keys: dict[str, str] = {}  # adapter id -> blob key (the third tier)
+        self.prompts = PromptEmbeddingCache(pipe, settings.prompt_cache_capacity)
         # At most one batch per tenant-slot: a batch never needs more adapters than there are slots.
         self.scheduler = BatchScheduler(settings.max_batch, settings.max_wait_s,
                                         max_tenants=min(settings.max_batch, settings.adapter_slots))
@@ -222,6 +229,7 @@ class RenderEngine:
             slot_hit_rate=slots.hits / lookups if lookups else 0.0,
             slot_evictions=slots.evictions,
             adapter_file_loads=self.adapters.file_loads,
+            **self.prompts.stats(),
         )
 
     def close(self) -> None:
@@ -274,12 +282,14 @@ class RenderEngine:
             key: BatchKey = tasks[0].job.key
             specs: list[ImageSpec] = [t.item for t in tasks]
             uses: list[AdapterUse] = [t.job.context for t in tasks]
-            with torch.no_grad(), self.adapters.batch([u.adapter_id for u in uses], [u.scale for u in uses],
-                                                      cfg=self._uses_cfg(key.guidance)):
+            cfg = self._uses_cfg(key.guidance)
+            with torch.no_grad(), self.adapters.batch([u.adapter_id for u in uses], [u.scale for u in uses], cfg=cfg), \
+                    self._reused_text_projections():
+                embeddings = self.prompts.pipeline_arguments([s.prompt for s in specs],
+                                                             [s.negative_prompt for s in specs], cfg)
                 images = self.pipe(
-                    prompt=[s.prompt for s in specs], negative_prompt=[s.negative_prompt for s in specs],
-                    height=key.height, width=key.width, num_inference_steps=key.steps, guidance_scale=key.guidance,
-                    generator=[torch.Generator().manual_seed(s.seed) for s in specs],
+                    **embeddings, height=key.height, width=key.width, num_inference_steps=key.steps,
+                    guidance_scale=key.guidance, generator=[torch.Generator().manual_seed(s.seed) for s in specs],
                 ).images
             self.batch_sizes.append(len(tasks))
         for task, spec, image in zip(tasks, specs, images):
@@ -299,6 +309,10 @@ class RenderEngine:
             if task.job.context.adapter_id in failed:
                 task.job.on_result(task, failed[task.job.context.adapter_id])
         return [t for t in tasks if t.job.context.adapter_id not in failed]
+
+    def _reused_text_projections(self):
+        # A compiled UNet keeps its graph instead: the reuse check is Python-side state.
+        return contextlib.nullcontext() if self.settings.compile_unet else self.bank.reuse_text_projections()
 
     def _uses_cfg(self, guidance: float) -> bool:
         # diffusers doubles the UNet batch ([uncond, cond]) exactly when this holds.

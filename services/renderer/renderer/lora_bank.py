@@ -17,6 +17,12 @@ slot:
   With every sample on slot 0 (or no batch set) the LoRA term is skipped entirely.
 * `install_mixed_lora(unet, bank)` / `uninstall_mixed_lora(unet)` -- swap the targeted
   Linear modules in place (module names line up with the adapter keys).
+* ``with bank.reuse_text_projections():`` -- for one pipeline call, the cross-attention key and
+  value projections (to_k / to_v of attention layers that attend to the text) are computed at
+  the first denoising step and reused at every later one: they depend only on the prompt
+  embeddings and the batch's adapters, and neither changes between steps. Exact (the same
+  tensors), and it removes the largest projections of a small-latent UNet from every step after
+  the first.
 * `AdapterCache` -- LRU host-RAM tier of parsed adapters (CPU tensors), hit/miss counters.
 * `SlotAllocator` -- adapter id -> device slot, LRU eviction among slots not pinned by the
   running batch.
@@ -241,6 +247,8 @@ class AdapterBank:
         self._slots: torch.Tensor | None = None        # per-sample slot indices, on device
         self._slots_host: list[int] = []
         self._multipliers: torch.Tensor | None = None   # per-sample extra scale, on device
+        # layer name -> (input, its version, bank version, output, its version) while `reuse_text_projections` is active.
+        self.text_projections: dict[str, tuple] | None = None
 
     @classmethod
     def from_unet(cls, unet: nn.Module, num_slots: int, r_max: int,
@@ -369,6 +377,20 @@ class AdapterBank:
         finally:
             self.clear_batch()
 
+    @contextmanager
+    def reuse_text_projections(self) -> Iterator[None]:
+        """Within one pipeline call, compute each cross-attention K/V projection once (see the module doc).
+
+        A projection is reused only for the very same input tensor (same object, not modified in
+        place) under the same slot assignment, so a new prompt batch or adapter mix recomputes it.
+        Not for a compiled UNet: the identity check is Python-side state that graphs cannot carry.
+        """
+        self.text_projections = {}
+        try:
+            yield
+        finally:
+            self.text_projections = None
+
     @property
     def active(self) -> bool:
         """Whether any sample of the current batch uses an adapter (else the fast path runs)."""
@@ -439,10 +461,12 @@ class MixedLoraLinear(nn.Module):
     slot indices must have exactly one entry per sample.
     """
 
-    def __init__(self, base: nn.Linear, bank: AdapterBank, name: str):
+    def __init__(self, base: nn.Linear, bank: AdapterBank, name: str, text_projection: bool = False):
         super().__init__()
         self.base = base
         self.name = name
+        # A cross-attention to_k / to_v: its input is the prompt embeddings, the same at every step.
+        self.text_projection = text_projection
         object.__setattr__(self, "bank", bank)  # not a submodule: stays out of state_dict / .to()
         object.__setattr__(self, "layer_bank", bank.layers[name])
 
@@ -463,6 +487,18 @@ class MixedLoraLinear(nn.Module):
         return self.base.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        memo = self.bank.text_projections if self.text_projection else None
+        if memo is None:
+            return self._project(x)
+        hit = memo.get(self.name)
+        if (hit is not None and hit[0] is x and hit[1] == x._version and hit[2] == self.bank._version
+                and hit[3]._version == hit[4]):
+            return hit[3]
+        out = self._project(x)
+        memo[self.name] = (x, x._version, self.bank._version, out, out._version)
+        return out
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
         gathered = self.layer_bank.batch_weights  # a plain attribute: compile-friendly, no graph break
         if gathered is None:
@@ -498,7 +534,9 @@ def install_mixed_lora(unet: nn.Module, bank: AdapterBank) -> AdapterBank:
         if (module.in_features, module.out_features) != (layer.in_features, layer.out_features):
             raise ValueError(f"{name!r} is {module.in_features}->{module.out_features}, the bank expects "
                              f"{layer.in_features}->{layer.out_features}")
-        parent._modules[child] = MixedLoraLinear(module, bank, name)
+        # diffusers' Attention marks layers whose keys/values come from the text (attn2 of SD/SDXL blocks).
+        text_projection = child in ("to_k", "to_v") and bool(getattr(parent, "is_cross_attention", False))
+        parent._modules[child] = MixedLoraLinear(module, bank, name, text_projection)
     return bank
 
 

@@ -138,3 +138,35 @@ def test_evict_drops_the_adapter_from_every_tier_and_its_queued_images(make_engi
     for layer in engine.bank.layers.values():
         assert not layer.A[slot].any() and not layer.B[slot].any() and layer.scale[slot] == 0
     assert engine.evict("a1") is False
+
+
+def test_repeated_prompts_are_encoded_once_and_render_the_same_images(make_engine):
+    engine = make_engine(max_batch=4, max_wait_s=0.5)
+    first = sorted(engine.render(request("a1", [7, 8], style="tech-grey")), key=lambda r: r.seed)
+    assert engine.stats()["prompts_cached"] == 1  # one style, one subject: one distinct prompt
+    again = sorted(engine.render(request("a2", [7], style="tech-grey")) , key=lambda r: r.seed)
+    again += sorted(engine.render(request("a1", [7, 8], style="tech-grey")), key=lambda r: r.seed)
+    stats = engine.stats()
+    assert stats["prompts_cached"] == 1 and stats["prompt_cache_hit_rate"] == pytest.approx(4 / 5)
+    for before, after in zip(first, again[1:]):
+        assert np.array_equal(pixels(before.image), pixels(after.image))  # the cached embedding is the same
+
+
+def test_an_sdxl_base_renders_through_the_engine_as_through_diffusers(tmp_path):
+    from diffusers import StableDiffusionXLPipeline
+
+    from headshots_common.basemodel import generate_tiny_base_model
+
+    model = generate_tiny_base_model(tmp_path / "tiny-sdxl", "sdxl")
+    pipe = StableDiffusionXLPipeline.from_pretrained(model)
+    pipe.set_progress_bar_config(disable=True)
+    engine = RenderEngine(pipe, LocalBlobStore(tmp_path / "blobs"), EngineSettings(default_steps=STEPS))
+    try:
+        rendered = [r.image for r in engine.render(request(None, [5]))]
+    finally:
+        engine.close()
+    reference = StableDiffusionXLPipeline.from_pretrained(model)(
+        prompt=STYLES["corporate-navy"].prompt("sks person"), negative_prompt=NEGATIVE_PROMPT,
+        num_inference_steps=STEPS, guidance_scale=5.0, generator=torch.Generator().manual_seed(5)).images[0]
+    assert np.abs(pixels(rendered[0]) - pixels(reference)).max() <= GREY_LEVELS
+    assert engine.stats()["prompts_cached"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,53 @@ def test_pipeline_renders_two_users_with_cfg_in_one_call(tiny_model, adapters):
                                  generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
         assert np.abs(together[i] - alone).max() < PIXEL_ATOL
         assert np.abs(alone - bare).max() > 10 * PIXEL_ATOL  # the adapter is visible in the image
+
+
+def test_text_projections_are_computed_once_per_call_and_change_nothing(tiny_model, adapters):
+    users = [("a1", "a photo of sks person, studio headshot", 11), ("a3", "a photo of sks person outdoors", 22)]
+    kwargs = dict(prompt=[p for _, p, _ in users], negative_prompt=["blurry"] * 2, num_inference_steps=3,
+                  guidance_scale=5.0, output_type="np")
+    pipe, bank = _bank_pipe(tiny_model)
+    manager = MixedLoraManager(bank, resolve=lambda a: adapters[a])
+    cross = [m for m in pipe.unet.modules() if isinstance(m, MixedLoraLinear) and m.text_projection]
+    self_attention = [m for m in pipe.unet.modules() if isinstance(m, MixedLoraLinear) and not m.text_projection]
+    assert cross and all(m.name.rsplit(".", 1)[-1] in ("to_k", "to_v") and ".attn2." in m.name for m in cross)
+    assert not any(".attn2.to_k" in m.name or ".attn2.to_v" in m.name for m in self_attention)
+    calls = {"n": 0}
+    cross[0].base.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
+
+    def render(reuse: bool):
+        calls["n"] = 0
+        with manager.batch([u for u, _, _ in users], cfg=True), \
+                (bank.reuse_text_projections() if reuse else contextlib.nullcontext()):
+            images = pipe(generator=[torch.Generator().manual_seed(s) for _, _, s in users], **kwargs).images
+        return images, calls["n"]
+
+    every_step, computed = render(reuse=False)
+    assert computed == 3  # once per denoising step
+    reused, computed = render(reuse=True)
+    assert computed == 1 and bank.text_projections is None  # once per call; nothing kept after it
+    np.testing.assert_array_equal(reused, every_step)
+
+
+def test_a_reused_projection_follows_a_new_adapter_mix_or_new_text(tiny_model, adapters):
+    pipe, bank = _bank_pipe(tiny_model)
+    manager = MixedLoraManager(bank, resolve=lambda a: adapters[a])
+    layer = next(m for m in pipe.unet.modules() if isinstance(m, MixedLoraLinear) and m.text_projection)
+    text = torch.randn(2, 77, layer.in_features, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad(), bank.reuse_text_projections():
+        with manager.batch(["a1", "a2"], cfg=False):
+            first = layer(text).clone()
+            assert layer(text) is layer(text)  # reused
+        with manager.batch(["a3", None], cfg=False):  # same tensor, another adapter mix
+            other_mix = layer(text).clone()
+            text.mul_(2)  # changed in place: not the same input any more
+            doubled = layer(text)
+    with torch.no_grad():
+        with manager.batch(["a3", None], cfg=False):
+            torch.testing.assert_close(other_mix, layer(text / 2), rtol=0, atol=0)
+            torch.testing.assert_close(doubled, layer(text), rtol=0, atol=0)
+    assert (first - other_mix).abs().max() > 1e-3
 
 
 def test_cfg_slot_order_and_batch_mismatch(tiny_model):

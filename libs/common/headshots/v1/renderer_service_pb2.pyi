@@ -93,7 +93,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("images_rendered", "queue_depth", "adapters_cached", "mean_batch_size", "batches", "host_cache_capacity", "host_cache_hit_rate", "slots_used", "slots_total", "slot_hit_rate", "slot_evictions", "adapter_file_loads")
+    __slots__ = ("images_rendered", "queue_depth", "adapters_cached", "mean_batch_size", "batches", "host_cache_capacity", "host_cache_hit_rate", "slots_used", "slots_total", "slot_hit_rate", "slot_evictions", "adapter_file_loads", "prompts_cached", "prompt_cache_hit_rate")
     IMAGES_RENDERED_FIELD_NUMBER: _ClassVar[int]
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_CACHED_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +106,8 @@ class GetStatsResponse(_message.Message):
     SLOT_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
     SLOT_EVICTIONS_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FILE_LOADS_FIELD_NUMBER: _ClassVar[int]
+    PROMPTS_CACHED_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_CACHE_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
     images_rendered: int
     queue_depth: int
     adapters_cached: int
@@ -118,4 +120,6 @@ class GetStatsResponse(_message.Message):
     slot_hit_rate: float
     slot_evictions: int
     adapter_file_loads: int
-    def __init__(self, images_rendered: _Optional[int] = ..., queue_depth: _Optional[int] = ..., adapters_cached: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., batches: _Optional[int] = ..., host_cache_capacity: _Optional[int] = ..., host_cache_hit_rate: _Optional[float] = ..., slots_used: _Optional[int] = ..., slots_total: _Optional[int] = ..., slot_hit_rate: _Optional[float] = ..., slot_evictions: _Optional[int] = ..., adapter_file_loads: _Optional[int] = ...) -> None: ...
+    prompts_cached: int
+    prompt_cache_hit_rate: float
+    def __init__(self, images_rendered: _Optional[int] = ..., queue_depth: _Optional[int] = ..., adapters_cached: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., batches: _Optional[int] = ..., host_cache_capacity: _Optional[int] = ..., host_cache_hit_rate: _Optional[float] = ..., slots_used: _Optional[int] = ..., slots_total: _Optional[int] = ..., slot_hit_rate: _Optional[float] = ..., slot_evictions: _Optional[int] = ..., adapter_file_loads: _Optional[int] = ..., prompts_cached: _Optional[int] = ..., prompt_cache_hit_rate: _Optional[float] = ...) -> None: ...
