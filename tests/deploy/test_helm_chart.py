@@ -762,6 +762,7 @@ def test_gateway_settings_defaults_reach_every_gateway_pod(default_objects):
             assert env[variable] == {"name": variable, "value": value}, name
         # Empty cache URL: no entry at all, the gateway falls back to per-process memory.
         assert "HEADSHOTS_CACHE_URL" not in env, name
+        assert "HEADSHOTS_WEBHOOK_ALLOW_NETWORKS" not in env, name  # webhooks reach public addresses only
     # Only gateway pods get them.
     for where, container in containers(default_objects):
         if not where.split("/")[1].startswith(("headshots-gateway", "headshots-migrations")):
@@ -773,7 +774,7 @@ def test_gateway_settings_are_values():
     objects = render({"gateway": {"config": {
         "cache": {"url": "redis://redis-master.cache:6379/1"},
         "rateLimit": "300/min", "orderRateLimit": "", "webhookMaxAttempts": 1000000,
-        "webhookBaseDelaySeconds": 2.5, "authCacheSeconds": 0,
+        "webhookBaseDelaySeconds": 2.5, "authCacheSeconds": 0, "webhookAllowNetworks": ["10.20.0.0/16", "fd00::/8"],
     }}})
     web = one(objects, "Deployment", "headshots-gateway-web")["spec"]["template"]["spec"]["containers"][0]
     env = env_of(web)
@@ -783,6 +784,7 @@ def test_gateway_settings_are_values():
     assert env["HEADSHOTS_WEBHOOK_MAX_ATTEMPTS"]["value"] == "1000000"  # not 1e+06
     assert env["HEADSHOTS_WEBHOOK_BASE_DELAY_S"]["value"] == "2.5"
     assert env["HEADSHOTS_AUTH_CACHE_S"]["value"] == "0"  # 0 is a value, not empty
+    assert env["HEADSHOTS_WEBHOOK_ALLOW_NETWORKS"]["value"] == "10.20.0.0/16,fd00::/8"
     assert all(e == env for e in gateway_envs(objects).values())
     # The gateway pods may reach the cache; nothing else gets that egress.
     policy = one(objects, "NetworkPolicy", "headshots-gateway-cache")["spec"]
@@ -801,7 +803,8 @@ def test_gateway_cache_url_from_an_existing_secret():
 
 @pytest.mark.parametrize(
     "config",
-    [{"rateLimit": "lots"}, {"webhookMaxAttempts": 0}, {"authCacheSeconds": -1}, {"cache": {"url": "memcached://x"}}],
+    [{"rateLimit": "lots"}, {"webhookMaxAttempts": 0}, {"authCacheSeconds": -1}, {"cache": {"url": "memcached://x"}},
+     {"webhookAllowNetworks": ["the office"]}, {"webhookAllowNetworks": "10.0.0.0/8"}],
 )
 def test_schema_rejects_invalid_gateway_settings(config):
     with helm.Chart.load(CHART_DIR) as chart:

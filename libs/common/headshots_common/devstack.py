@@ -112,6 +112,8 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             "RAY_TMPDIR": str(self.ray_dir),
         })
+        # A laptop's partner endpoints listen on localhost; in the cluster webhooks reach public addresses only.
+        env.setdefault("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
         env.setdefault("HEADSHOTS_BASE_MODEL", self.base_model or str(self.var_dir / "models" / "tiny-sd15"))
         if self.base_model:
             env["HEADSHOTS_BASE_MODEL"] = self.base_model

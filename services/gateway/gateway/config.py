@@ -23,6 +23,7 @@ class GatewayConfig:
     webhook_base_delay_s: float
     webhook_max_attempts: int
     webhook_timeout_s: float
+    webhook_allowed_networks: tuple[str, ...]
     retention_sweep_s: float
     rate_limit: str
     order_rate_limit: str
@@ -49,6 +50,8 @@ def load() -> GatewayConfig:
         webhook_base_delay_s=env_float("HEADSHOTS_WEBHOOK_BASE_DELAY_S", 30.0),
         webhook_max_attempts=env_int("HEADSHOTS_WEBHOOK_MAX_ATTEMPTS", 10),
         webhook_timeout_s=env_float("HEADSHOTS_WEBHOOK_TIMEOUT_S", 5.0),
+        # Webhooks reach public addresses only; CIDRs listed here are reachable too (127.0.0.0/8 on a laptop).
+        webhook_allowed_networks=tuple(n for n in env_str("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "").split(",") if n.strip()),
         retention_sweep_s=env_float("HEADSHOTS_RETENTION_SWEEP_S", 60.0),
         # Per tenant, DRF rate syntax; the order rate also bounds GPU work a key can start.
         rate_limit=env_str("HEADSHOTS_RATE_LIMIT", "1200/min"),

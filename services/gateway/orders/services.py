@@ -25,6 +25,7 @@ from orders.models import DeletionReceipt, Headshot, Order, Photo, RenderRequest
 from orders.photo_checks import CheckedPhoto, Rejection, check_photo
 from outbox import services as outbox
 from webhooks import services as webhooks
+from webhooks.destinations import BlockedDestination
 
 # Share of the whole order's progress bar that training takes; rendering takes the rest.
 TRAINING_SHARE = 70
@@ -75,6 +76,12 @@ def create_order(tenant: Tenant, *, package: str, style_ids: list[str], subject_
                        details={"unknown": unknown})
     if not 1 <= retention_hours <= MAX_RETENTION.total_seconds() // 3600:
         raise ApiError("invalid_retention", "retention_hours must be between 1 and 840 (35 days)", http_status=400)
+    if webhook_url:
+        try:
+            webhooks.check_destination(webhook_url)
+        except BlockedDestination as exc:
+            raise ApiError("webhook_url_not_allowed", f"webhook_url refused: {exc}", http_status=400,
+                           details={"fields": {"webhook_url": [str(exc)]}}) from None
     _check_quota(tenant)
     order = Order.objects.create(
         tenant=tenant, package=package, style_ids=list(dict.fromkeys(style_ids)), subject_class=subject_class,

@@ -55,13 +55,19 @@ def receiver():
     r.close()
 
 
+@pytest.fixture(autouse=True)
+def loopback_receivers(monkeypatch):
+    """These tests' partner endpoints listen on 127.0.0.1, which webhooks reach only where an operator allows it."""
+    monkeypatch.setattr(webhooks, "CONFIG", dataclasses.replace(webhooks.CONFIG, webhook_allowed_networks=("127.0.0.0/8",)))
+
+
 def _deliver_all():
     while webhooks.deliver_due():
         pass
 
 
 def test_webhooks_are_signed_retried_with_backoff_and_listed(api, receiver, monkeypatch):
-    monkeypatch.setattr(webhooks, "CONFIG", dataclasses.replace(CONFIG, webhook_base_delay_s=0.0))
+    monkeypatch.setattr(webhooks, "CONFIG", dataclasses.replace(webhooks.CONFIG, webhook_base_delay_s=0.0))
     response = api.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"], "webhook_url": receiver.url},
                         format="json")
     order_id = response.json()["id"]

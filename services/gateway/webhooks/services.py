@@ -18,6 +18,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from gateway.config import CONFIG
+from webhooks import destinations
 from webhooks.models import WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,15 @@ log = logging.getLogger(__name__)
 EVENT_TYPES = ("order.created", "order.photos_checked", "order.training_started", "order.progress",
                "order.completed", "order.failed", "order.deleted", "order.render_completed")
 MAX_BACKOFF_S = 6 * 3600
+
+
+def allowed_networks() -> tuple[destinations.Network, ...]:
+    return destinations.parse_networks(CONFIG.webhook_allowed_networks)
+
+
+def check_destination(url: str) -> None:
+    """BlockedDestination unless webhooks may be sent to `url` (see `destinations`)."""
+    destinations.check_url(url, allowed_networks())
 
 
 def enqueue(order, event_type: str, data: dict) -> WebhookDelivery | None:
@@ -70,21 +80,24 @@ def deliver_due(limit: int = 20) -> int:
 def _attempt(delivery: WebhookDelivery) -> None:
     now = timezone.now()
     started = time.monotonic()
-    status, error = None, ""
+    status, error, blocked = None, "", False
     try:
         request = signed_request(delivery, delivery.tenant.webhook_secret, now)
-        with urllib.request.urlopen(request, timeout=CONFIG.webhook_timeout_s) as response:
+        with destinations.opener(allowed_networks()).open(request, timeout=CONFIG.webhook_timeout_s) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status, error = exc.code, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"[:300]
+        reason = getattr(exc, "reason", exc)
+        blocked = isinstance(reason, destinations.BlockedDestination)
+        error = f"{type(reason if blocked else exc).__name__}: {reason}"[:300]
     WebhookAttempt.objects.create(delivery=delivery, status_code=status, error=error,
                                   duration_ms=round((time.monotonic() - started) * 1000))
     delivery.attempts += 1
     if status is not None and 200 <= status < 300:
         delivery.state, delivery.delivered_at = WebhookDelivery.State.DELIVERED, timezone.now()
-    elif delivery.attempts >= CONFIG.webhook_max_attempts:
+    elif blocked or delivery.attempts >= CONFIG.webhook_max_attempts:
+        # A destination that is not allowed will not become allowed by retrying it.
         delivery.state = WebhookDelivery.State.FAILED
         log.warning("webhook %s to tenant %s given up after %d attempts", delivery.id, delivery.tenant_id,
                     delivery.attempts)

@@ -308,6 +308,10 @@ gateway's own default applies; 0 is a value, not empty.
 - name: HEADSHOTS_CACHE_URL
   value: {{ $config.cache.url | quote }}
 {{- end }}
+{{- with $config.webhookAllowNetworks }}
+- name: HEADSHOTS_WEBHOOK_ALLOW_NETWORKS
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- range $name, $value := dict "HEADSHOTS_RATE_LIMIT" $config.rateLimit "HEADSHOTS_ORDER_RATE_LIMIT" $config.orderRateLimit "HEADSHOTS_WEBHOOK_MAX_ATTEMPTS" $config.webhookMaxAttempts "HEADSHOTS_WEBHOOK_BASE_DELAY_S" $config.webhookBaseDelaySeconds "HEADSHOTS_AUTH_CACHE_S" $config.authCacheSeconds }}
 {{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
 {{- $text := toString $value }}
