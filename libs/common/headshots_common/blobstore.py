@@ -1,8 +1,10 @@
 """The blob store for photos, adapters and headshots, addressed by immutable keys.
 
-`file://DIR` is the local default; `s3://bucket/prefix` in the cluster. Keys are
-"/"-separated and grouped per order (`orders/{order_id}/...`), so deleting an
-order is deleting one prefix.
+`file://DIR` is the local default; `s3://bucket/prefix` in the cluster (any S3-compatible
+service: AWS, MinIO, Ceph; boto3 reads the endpoint, region and credentials from the standard
+AWS_* environment variables). Keys are "/"-separated and grouped per order
+(`orders/{order_id}/...`), so deleting an order is deleting one prefix. Both stores behave the
+same: the tests run one contract against each.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ class BlobNotFound(KeyError):
     pass
 
 
+def check_key(key: str) -> str:
+    """A relative "/"-separated key without empty, "." or ".." segments (the same rule for every store)."""
+    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.rstrip("/").split("/")):
+        raise ValueError(f"blob key escapes the store or is malformed: {key!r}")
+    return key
+
+
 class LocalBlobStore:
     """Blobs as files under one root directory; writes are atomic (temp file + rename)."""
 
@@ -26,7 +35,7 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
+        path = (self.root / check_key(key)).resolve()
         if self.root not in path.parents:
             raise ValueError(f"blob key escapes the store: {key!r}")
         return path
@@ -86,11 +95,108 @@ class LocalBlobStore:
         return len(keys)
 
 
-def open_blob_store(url: str) -> LocalBlobStore:
+class S3BlobStore:
+    """Blobs as objects under `prefix` in an S3 bucket. A PUT is atomic by itself in S3.
+
+    `local_path` downloads to `cache_dir` (libraries such as diffusers want a file) and reuses
+    the copy while the object's ETag is unchanged.
+    """
+
+    def __init__(self, bucket: str, prefix: str = "", cache_dir: str | os.PathLike | None = None, client=None):
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = client or boto3.client("s3")
+        self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "headshots-blob-cache") / bucket
+        self._missing = (self.client.exceptions.NoSuchKey,)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _is_missing(self, exc: Exception) -> bool:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        return isinstance(exc, self._missing) or code in ("404", "NoSuchKey", "NotFound")
+
+    def put(self, key: str, data: bytes) -> str:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        return key
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except Exception as exc:
+            if self._is_missing(exc):
+                raise BlobNotFound(key) from None
+            raise
+
+    def _head(self, key: str) -> dict | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if self._is_missing(exc):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._head(key) is not None
+
+    def local_path(self, key: str) -> Path:
+        head = self._head(key)
+        if head is None:
+            raise BlobNotFound(key)
+        path = self.cache_dir / self._key(key)
+        etag_file = path.with_name(path.name + ".etag")
+        if path.is_file() and etag_file.is_file() and etag_file.read_text() == head["ETag"]:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                self.client.download_fileobj(self.bucket, self._key(key), f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        etag_file.write_text(head["ETag"])
+        return path
+
+    def list(self, prefix: str) -> list[str]:
+        full = self.prefix + (check_key(prefix) if prefix else "")
+        keys = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", ()))
+        return sorted(keys)
+
+    def delete(self, key: str) -> bool:
+        existed = self.exists(key)
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        return existed
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob under `prefix` (1,000 per request, S3's limit); returns how many were deleted."""
+        keys = self.list(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self.prefix + k} for k in keys[start:start + 1000]]
+            result = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            if result.get("Errors"):
+                first = result["Errors"][0]
+                raise OSError(f"S3 refused to delete {len(result['Errors'])} blobs, e.g. {first['Key']}: "
+                              f"{first.get('Code')} {first.get('Message')}")
+        return len(keys)
+
+
+BlobStore = LocalBlobStore | S3BlobStore
+
+
+def open_blob_store(url: str, cache_dir: str | os.PathLike | None = None) -> BlobStore:
+    """`file:///dir` or `s3://bucket[/prefix]`; `cache_dir` holds local copies of S3 blobs."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalBlobStore(parsed.path)
-    raise ValueError(f"unsupported blob store URL {url!r}: use file:///path (s3:// arrives with the cluster deployment)")
+    if parsed.scheme == "s3" and parsed.netloc:
+        return S3BlobStore(parsed.netloc, parsed.path, cache_dir)
+    raise ValueError(f"unsupported blob store URL {url!r}: use file:///path or s3://bucket/prefix")
 
 
 def order_prefix(order_id: str) -> str:
