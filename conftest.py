@@ -49,3 +49,22 @@ def person_photos() -> list[Path]:
 @pytest.fixture(scope="session")
 def other_person_photo() -> Path:
     return PHOTOS_DIR / "biden.jpg"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> dict[str, str]:
+    """An S3-compatible server (moto) on a free loopback port: the AWS_* variables that reach it.
+
+    S3 itself cannot run on this machine; moto serves the S3 REST API over real HTTP, so boto3
+    and every service process talk to it exactly as to a bucket in the cluster.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+               "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    finally:
+        server.stop()

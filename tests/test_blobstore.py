@@ -8,28 +8,14 @@ import uuid
 import pytest
 
 from headshots_common.blobstore import BlobNotFound, LocalBlobStore, S3BlobStore, open_blob_store
-from headshots_common.devstack import _free_port
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto's S3 server: the S3 REST API over real HTTP (S3 itself does not run on this machine)."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
-def s3_env(s3_endpoint, monkeypatch):
+def s3_env(s3_server, monkeypatch):
     """The AWS_* variables the chart sets, and a fresh bucket per test."""
     import boto3
 
-    for name, value in {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in s3_server.items():
         monkeypatch.setenv(name, value)
     bucket = f"headshots-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=bucket)

@@ -2,6 +2,9 @@
 
 REST -> gateway (database + outbox) -> relay -> Kafka (Tansu) -> trainer (LoRA, diffusers + peft)
 -> Kafka -> renderer (Ray Serve, gRPC) -> Kafka -> gateway -> headshots over REST.
+
+Shaped like the cluster: blobs in an S3 bucket (an S3-compatible server on 127.0.0.1), and in CI
+the database is PostgreSQL.
 """
 
 from __future__ import annotations
@@ -46,9 +49,31 @@ def stack_database():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, stack_database):
+def bucket(s3_server) -> str:
+    import boto3
+
+    name = f"headshots-e2e-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", **_boto_args(s3_server)).create_bucket(Bucket=name)
+    return name
+
+
+def _boto_args(s3: dict[str, str]) -> dict[str, str]:
+    return dict(endpoint_url=s3["AWS_ENDPOINT_URL"], aws_access_key_id=s3["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=s3["AWS_SECRET_ACCESS_KEY"], region_name=s3["AWS_DEFAULT_REGION"])
+
+
+def _bucket_keys(s3: dict[str, str], bucket: str, prefix: str) -> list[str]:
+    import boto3
+
+    listing = boto3.client("s3", **_boto_args(s3)).list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for item in listing.get("Contents", ())]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, stack_database, s3_server, bucket):
     stack = Stack(var_dir=tmp_path_factory.mktemp("stack"), ports=Ports.free(),
-                  extra_env={"HEADSHOTS_TRAIN_STEPS": "30", **stack_database})
+                  extra_env={"HEADSHOTS_TRAIN_STEPS": "30", "HEADSHOTS_BLOB_URL": f"s3://{bucket}/headshots",
+                             **s3_server, **stack_database})
     stack.up()
     yield stack
     stack.down()
@@ -140,11 +165,16 @@ def test_more_headshots_in_another_style_without_retraining(completed_order, sta
     assert render["state"] == "pending"
 
 
-def test_deleting_the_order_purges_it_everywhere(completed_order, stack):
+def test_blobs_live_in_the_bucket(completed_order, s3_server, bucket):
+    keys = _bucket_keys(s3_server, bucket, f"headshots/orders/{completed_order.order_id}/")
+    assert sum(k.endswith(".png") for k in keys) >= 4 and any(k.endswith(".safetensors") for k in keys)
+
+
+def test_deleting_the_order_purges_it_everywhere(completed_order, stack, s3_server, bucket):
     client = ApiClient(stack.gateway_url, completed_order.api_key)
     receipt = client.json("DELETE", f"/v1/orders/{completed_order.order_id}", 200)
     assert receipt["remaining_blobs"] == 0 and receipt["blobs_deleted"] >= 5 + 1 + 6
-    assert not list((stack.var_dir / "blobs" / "orders" / completed_order.order_id).rglob("*.png"))
+    assert _bucket_keys(s3_server, bucket, f"headshots/orders/{completed_order.order_id}/") == []
     assert client.json("GET", f"/v1/orders/{completed_order.order_id}", 200)["state"] == "deleted"
 
 
