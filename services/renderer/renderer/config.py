@@ -45,7 +45,8 @@ def load() -> RendererConfig:
         guidance_scale=env_float("HEADSHOTS_RENDER_GUIDANCE", 5.0),
         # One denoising batch holds up to max_batch images from up to adapter_slots tenants.
         max_batch=env_int("HEADSHOTS_RENDER_MAX_BATCH", 8),
-        # How long the first queued image waits for other tenants' images to fill its batch.
+        # A batch waits for more images while they keep arriving: until none has come for this long
+        # (and at most 4x this long after the first).
         max_wait_ms=env_int("HEADSHOTS_RENDER_MAX_WAIT_MS", 25),
         adapter_slots=env_int("HEADSHOTS_RENDER_ADAPTER_SLOTS", 16),          # device tier
         lora_r_max=env_int("HEADSHOTS_RENDER_LORA_R_MAX", 64),                # highest servable rank

@@ -5,7 +5,11 @@ No model code here. Work arrives as `Job`s (one tenant's items that share a `Bat
 
 * compatible only: every task of a batch has the same `BatchKey` (size, steps, guidance);
 * bounded: at most `max_batch` tasks and at most `max_tenants` distinct tenants (adapter slots);
-* waits at most `max_wait_s` after the first queued item for more work to fill the batch;
+* waits for more work to fill the batch while it keeps arriving: until no request has arrived
+  for `max_wait_s`, and never longer than `max_linger_s` (4 x max_wait_s) after the first.
+  Requests come in bursts (a dispatcher's pack, clients answering the images of the last
+  batch); a window from the first arrival alone cuts a burst that is still arriving, and its
+  stragglers then wait a whole batch;
 * fair: tenants are served round-robin, one item per tenant per round, starting after the
   tenant served first last time, so a tenant with 200 queued images cannot starve one with 4:
   a newly arrived tenant's first item is in the next batch that has room for its key.
@@ -56,14 +60,17 @@ class Task:
 
 
 class BatchScheduler:
-    def __init__(self, max_batch: int = 8, max_wait_s: float = 0.02, max_tenants: int | None = None):
+    def __init__(self, max_batch: int = 8, max_wait_s: float = 0.02, max_tenants: int | None = None,
+                 max_linger_s: float | None = None):
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        self.max_linger_s = 4 * max_wait_s if max_linger_s is None else max(max_linger_s, max_wait_s)
         self.max_tenants = max_tenants or max_batch
         self._queues: OrderedDict[str, deque[Task]] = OrderedDict()  # round-robin order of tenants
         self._cond = threading.Condition()
         self._oldest_arrival: float | None = None
+        self._last_arrival = 0.0
         self._closed = False
         self.batches = self.tasks_batched = 0
 
@@ -75,8 +82,9 @@ class BatchScheduler:
                 raise RuntimeError("scheduler is closed")
             queue = self._queues.setdefault(job.tenant, deque())
             queue.extend(Task(job, i) for i in range(len(job.items)))
+            self._last_arrival = time.monotonic()
             if self._oldest_arrival is None:
-                self._oldest_arrival = time.monotonic()
+                self._oldest_arrival = self._last_arrival
             self._cond.notify_all()
 
     def cancel(self, predicate: Callable[[Job], bool]) -> list[Task]:
@@ -112,7 +120,7 @@ class BatchScheduler:
     # -- the consumer ------------------------------------------------------------------------
 
     def next_batch(self, timeout: float | None = None) -> list[Task]:
-        """Block until work is queued, wait up to max_wait_s to fill the batch, then take it.
+        """Block until work is queued, wait while more keeps arriving to fill the batch, then take it.
 
         Returns [] when closed (or on timeout with nothing queued).
         """
@@ -125,9 +133,11 @@ class BatchScheduler:
                 self._cond.wait(remaining)
             if self._closed:
                 return []
-            # Let other tenants' requests join until the batch would be full or the oldest item waited long enough.
-            fill_by = (self._oldest_arrival or time.monotonic()) + self.max_wait_s
+            # Let other tenants' requests join until the batch would be full, arrivals pause for max_wait_s,
+            # or the oldest item has lingered max_linger_s.
+            first = self._oldest_arrival or time.monotonic()
             while not self._closed and self._fillable() < self.max_batch:
+                fill_by = min(max(first, self._last_arrival) + self.max_wait_s, first + self.max_linger_s)
                 remaining = fill_by - time.monotonic()
                 if remaining <= 0:
                     break

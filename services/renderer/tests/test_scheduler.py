@@ -70,6 +70,33 @@ def test_waits_up_to_max_wait_for_other_tenants_then_runs_partial():
     assert len(scheduler.next_batch()) == 4 and time.monotonic() - started < 0.2  # a full batch does not wait
 
 
+def test_a_burst_still_arriving_joins_the_batch_but_a_trickle_cannot_hold_it_forever():
+    scheduler = BatchScheduler(max_batch=8, max_wait_s=0.3)  # lingers at most 1.2 s
+    scheduler.submit(job("a", 1))
+    for i, tenant in enumerate("bcd", start=1):  # each within max_wait of the one before, the last after it
+        threading.Timer(0.2 * i, lambda t=tenant: scheduler.submit(job(t, 1))).start()
+    started = time.monotonic()
+    batch = scheduler.next_batch()
+    assert tenants_of(batch) == ["a", "b", "c", "d"], "the burst kept the batch open"
+    assert 0.85 <= time.monotonic() - started < 1.15  # closed max_wait after the last arrival
+
+    stop = threading.Event()
+
+    def trickle():  # one request every 0.1 s: never a pause of max_wait
+        for i in range(40):
+            if stop.wait(0.1):
+                return
+            scheduler.submit(job(f"t{i}", 1))
+
+    scheduler = BatchScheduler(max_batch=64, max_wait_s=0.3)
+    scheduler.submit(job("first", 1))
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    batch = scheduler.next_batch()
+    stop.set()
+    assert 1.1 <= time.monotonic() - started < 1.6 and 8 <= len(batch) <= 14  # the linger cap: 4 x max_wait
+
+
 def test_cancel_and_close():
     scheduler = BatchScheduler(max_batch=4, max_wait_s=0)
     doomed, kept = job("a", 3), job("b", 1)
