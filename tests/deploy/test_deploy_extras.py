@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from test_helm_chart import (
     render,
     strip,
 )
+from test_service_images import load_check_script
 
 import helm_python as helm
 
@@ -68,17 +68,8 @@ def dockerfile(service: str) -> str:
     return (REPO_ROOT / "services" / service / "Dockerfile").read_text()
 
 
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined, comments dropped."""
-    joined = re.sub(r"\\\n", " ", "\n".join(
-        line for line in text.splitlines() if not line.lstrip().startswith("#")
-    ))
-    result = []
-    for line in joined.splitlines():
-        if line.strip():
-            word, _, rest = line.strip().partition(" ")
-            result.append((word.upper(), " ".join(rest.split())))
-    return result
+# (INSTRUCTION, arguments) of a Dockerfile: the reader deploy/check_service_env.py builds the images' environments with.
+instructions = load_check_script().instructions
 
 
 # --------------------------------------------------------------------------
