@@ -109,14 +109,14 @@ class S3BlobStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client or boto3.client("s3")
         self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "headshots-blob-cache") / bucket
-        self._missing = (self.client.exceptions.NoSuchKey,)
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
 
-    def _is_missing(self, exc: Exception) -> bool:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        return isinstance(exc, self._missing) or code in ("404", "NoSuchKey", "NotFound")
+    @staticmethod
+    def _is_missing(exc: Exception) -> bool:
+        # botocore's ClientError: GET answers NoSuchKey, HEAD (no body) a bare 404.
+        return getattr(exc, "response", {}).get("Error", {}).get("Code", "") in ("404", "NoSuchKey", "NotFound")
 
     def put(self, key: str, data: bytes) -> str:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)

@@ -72,18 +72,19 @@ def deliver_due(limit: int = 20) -> int:
         due = list(WebhookDelivery.objects.select_for_update(skip_locked=True).select_related("tenant")
                    .filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=timezone.now())
                    .order_by("next_attempt_at")[:limit])
+        opener = destinations.opener(allowed_networks())
         for delivery in due:
-            _attempt(delivery)
+            _attempt(delivery, opener)
     return len(due)
 
 
-def _attempt(delivery: WebhookDelivery) -> None:
+def _attempt(delivery: WebhookDelivery, opener: urllib.request.OpenerDirector) -> None:
     now = timezone.now()
     started = time.monotonic()
     status, error, blocked = None, "", False
     try:
         request = signed_request(delivery, delivery.tenant.webhook_secret, now)
-        with destinations.opener(allowed_networks()).open(request, timeout=CONFIG.webhook_timeout_s) as response:
+        with opener.open(request, timeout=CONFIG.webhook_timeout_s) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status, error = exc.code, f"HTTP {exc.code}"

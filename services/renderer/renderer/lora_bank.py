@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -225,6 +225,20 @@ class LayerBank:
         self.batch_weights: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
+class TextProjection(NamedTuple):
+    """A cross-attention K/V projection and what it was computed from (tensor `_version`s count in-place writes)."""
+
+    input: torch.Tensor
+    input_version: int
+    bank_version: int
+    output: torch.Tensor
+    output_version: int
+
+    def still_valid_for(self, x: torch.Tensor, bank_version: int) -> bool:
+        return (self.input is x and self.input_version == x._version and self.bank_version == bank_version
+                and self.output_version == self.output._version)
+
+
 class AdapterBank:
     """The device tier: `num_slots` adapter slots (1..num_slots) plus slot 0 = no adapter."""
 
@@ -247,8 +261,8 @@ class AdapterBank:
         self._slots: torch.Tensor | None = None        # per-sample slot indices, on device
         self._slots_host: list[int] = []
         self._multipliers: torch.Tensor | None = None   # per-sample extra scale, on device
-        # layer name -> (input, its version, bank version, output, its version) while `reuse_text_projections` is active.
-        self.text_projections: dict[str, tuple] | None = None
+        # layer name -> its reusable projection, while `reuse_text_projections` is active.
+        self.text_projections: dict[str, TextProjection] | None = None
 
     @classmethod
     def from_unet(cls, unet: nn.Module, num_slots: int, r_max: int,
@@ -491,11 +505,10 @@ class MixedLoraLinear(nn.Module):
         if memo is None:
             return self._project(x)
         hit = memo.get(self.name)
-        if (hit is not None and hit[0] is x and hit[1] == x._version and hit[2] == self.bank._version
-                and hit[3]._version == hit[4]):
-            return hit[3]
+        if hit is not None and hit.still_valid_for(x, self.bank._version):
+            return hit.output
         out = self._project(x)
-        memo[self.name] = (x, x._version, self.bank._version, out, out._version)
+        memo[self.name] = TextProjection(x, x._version, self.bank._version, out, out._version)
         return out
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:

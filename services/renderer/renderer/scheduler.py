@@ -60,12 +60,11 @@ class Task:
 
 
 class BatchScheduler:
-    def __init__(self, max_batch: int = 8, max_wait_s: float = 0.02, max_tenants: int | None = None,
-                 max_linger_s: float | None = None):
+    def __init__(self, max_batch: int = 8, max_wait_s: float = 0.02, max_tenants: int | None = None):
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
-        self.max_linger_s = 4 * max_wait_s if max_linger_s is None else max(max_linger_s, max_wait_s)
+        self.max_linger_s = 4 * max_wait_s
         self.max_tenants = max_tenants or max_batch
         self._queues: OrderedDict[str, deque[Task]] = OrderedDict()  # round-robin order of tenants
         self._cond = threading.Condition()
