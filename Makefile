@@ -16,7 +16,8 @@ TEST_VAR_DIR ?= $(CURDIR)/var/test
 install: $(STAMP)
 
 $(STAMP): constraints.txt requirements-dev.txt requirements/deploy-test.txt libs/common/pyproject.toml \
-          services/gateway/pyproject.toml services/trainer/pyproject.toml services/renderer/pyproject.toml
+          services/gateway/pyproject.toml services/trainer/pyproject.toml services/renderer/pyproject.toml \
+          tools/pyproject.toml
 	@echo "==> creating $(VENV) and installing the pinned dependencies"
 	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
 	$(PIP) install --progress-bar on --upgrade pip setuptools

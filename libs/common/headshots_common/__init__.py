@@ -1,1 +1,2 @@
-"""Code every Headshots service shares: settings helpers, the event bus, the blob store, faces, styles."""
+"""The Headshots runtime library every service imports: settings, event bus, blob store and its layout,
+the adapter format, the base model, faces, styles, process lifecycle."""

@@ -1,460 +1,40 @@
-"""Tiny, deterministic, randomly initialised diffusion base models, generated offline.
+"""The configured base model: where it is, whether it is there, and its native image size.
 
-The studio trains per-person LoRA adapters on a shared diffusion base model and renders
-with diffusers. Real base models are gigabytes and need a model hub; this module writes a
-few-megabyte stand-in in the standard diffusers folder layout (SD1.5 or SDXL architecture)
-so LoRA training and rendering run their real code paths on a CPU laptop and in CI.
-
-A real model is used instead by configuration alone: `ensure_base_model` returns a hub id
-or an existing model folder unchanged, and only generates when given a local path that
-does not exist yet.
-
-CLI:  python -m headshots_common.basemodel --arch sd15|sdxl --out DIR [--force]
+`HEADSHOTS_BASE_MODEL` is a local diffusers folder or a model hub id. A local folder that
+does not hold a model stops the service at start-up with `BaseModelMissing`: a service never
+generates a stand-in. The tiny offline model is generated explicitly (`make model`,
+`headshots_tools.tinymodel`).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
-import math
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
-ARCHITECTURES = ("sd15", "sdxl")
-
 MODEL_INDEX = "model_index.json"
 
-# ---------------------------------------------------------------------------------------
-# Sizes: small enough to build and render in seconds on a CPU, big enough that a LoRA on
-# the attention projections visibly changes the output.
-# ---------------------------------------------------------------------------------------
 
-LATENT_SIZE = 16  # x 8 (VAE scale factor) = 128 px images
-MAX_PROMPT_TOKENS = 77  # CLIP's context length, as in every SD model
-
-UNET_COMMON: dict[str, Any] = dict(
-    sample_size=LATENT_SIZE,
-    in_channels=4,
-    out_channels=4,
-    block_out_channels=(32, 64),
-    layers_per_block=2,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-    norm_num_groups=32,
-)
-UNET_SD15: dict[str, Any] = dict(UNET_COMMON, cross_attention_dim=32, attention_head_dim=8)
-# SDXL cross-attends to both text encoders concatenated (32 + 32 = 64) and adds a
-# "text_time" embedding: 6 size/crop numbers x 8 dims plus the 32-dim pooled projection.
-UNET_SDXL: dict[str, Any] = dict(
-    UNET_COMMON,
-    cross_attention_dim=64,
-    attention_head_dim=(4, 8),
-    transformer_layers_per_block=(1, 2),
-    use_linear_projection=True,
-    addition_embed_type="text_time",
-    addition_time_embed_dim=8,
-    projection_class_embeddings_input_dim=6 * 8 + 32,
-)
-
-# Four levels give the 8x downscale of the real SD VAE.
-VAE_COMMON: dict[str, Any] = dict(
-    sample_size=LATENT_SIZE * 8,
-    in_channels=3,
-    out_channels=3,
-    latent_channels=4,
-    block_out_channels=(16, 32, 64, 64),
-    layers_per_block=1,
-    down_block_types=("DownEncoderBlock2D",) * 4,
-    up_block_types=("UpDecoderBlock2D",) * 4,
-    norm_num_groups=8,
-)
-VAE_SD15: dict[str, Any] = dict(VAE_COMMON, scaling_factor=0.18215)
-VAE_SDXL: dict[str, Any] = dict(VAE_COMMON, scaling_factor=0.13025)
-
-TEXT_ENCODER_COMMON: dict[str, Any] = dict(
-    hidden_size=32,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    max_position_embeddings=MAX_PROMPT_TOKENS,
-    projection_dim=32,
-)
-# OpenAI CLIP-L (SD1.5, SDXL's first encoder) uses quick_gelu; OpenCLIP bigG uses gelu.
-TEXT_ENCODER_CLIP_L: dict[str, Any] = dict(TEXT_ENCODER_COMMON, hidden_act="quick_gelu")
-TEXT_ENCODER_BIGG: dict[str, Any] = dict(TEXT_ENCODER_COMMON, hidden_act="gelu")
-
-# Stable Diffusion's training noise schedule. Euler is SDXL's default sampler and works
-# at very few steps; trainers load DDPMScheduler from the same config.
-SCHEDULER: dict[str, Any] = dict(
-    num_train_timesteps=1000,
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule="scaled_linear",
-    prediction_type="epsilon",
-    timestep_spacing="leading",
-    steps_offset=1,
-)
-
-# One fixed seed per component, so a module's weights do not depend on build order.
-SEEDS = {"unet": 1, "vae": 2, "text_encoder": 3, "text_encoder_2": 4}
-
-# ---------------------------------------------------------------------------------------
-# Tokenizer: CLIP's byte-level BPE with a hand-written vocabulary.
-# ---------------------------------------------------------------------------------------
-
-BOS_TOKEN = "<|startoftext|>"
-EOS_TOKEN = "<|endoftext|>"
-END_OF_WORD = "</w>"
-# Real SDXL pads its second tokenizer with "!" and its first with end-of-text.
-PAD_TOKENS = {"tokenizer": EOS_TOKEN, "tokenizer_2": "!"}
-
-# Made single tokens so typical studio prompts are short and the identifier is one token.
-PROMPT_WORDS = (
-    "photo",
-    "person",
-    "sks",
-    "headshot",
-    "portrait",
-    "studio",
-    "backdrop",
-    "professional",
-    "lighting",
-    "background",
-    "business",
-    "wearing",
-    "smiling",
-    "man",
-    "woman",
-    "the",
-    "of",
-    "in",
-    "with",
-    "and",
-)
-
-Progress = Callable[[str], None]
+class BaseModelMissing(RuntimeError):
+    """The configured base model is a local path without a diffusers model in it."""
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte -> printable character map, in CLIP's vocabulary order."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    table = {byte: chr(byte) for byte in printable}
-    # Whitespace and control bytes are shifted past 255 so every symbol is visible.
-    unprintable = [byte for byte in range(256) if byte not in table]
-    table.update({byte: chr(256 + n) for n, byte in enumerate(unprintable)})
-    return table
-
-
-def word_symbols(word: str) -> list[str]:
-    """A word as CLIP's BPE starts from it: byte symbols, the last marked end-of-word."""
-    table = bytes_to_unicode()
-    symbols = [table[byte] for byte in word.encode("utf-8")]
-    symbols[-1] += END_OF_WORD
-    return symbols
-
-
-def apply_bpe(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
-    """CLIP's BPE: repeatedly merge the adjacent pair with the best (lowest) rank."""
-    while len(symbols) > 1:
-        pairs = list(zip(symbols, symbols[1:]))
-        best = min(pairs, key=lambda pair: ranks.get(pair, math.inf))
-        if best not in ranks:
-            break
-        merged: list[str] = []
-        i = 0
-        while i < len(symbols):
-            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                merged.append(symbols[i] + symbols[i + 1])
-                i += 2
-            else:
-                merged.append(symbols[i])
-                i += 1
-        symbols = merged
-    return symbols
-
-
-def prompt_word_merges(words: tuple[str, ...] = PROMPT_WORDS) -> list[tuple[str, str]]:
-    """Merges that turn each word into one token.
-
-    Each new merge gets the lowest priority, so it cannot fire inside a word that is
-    already a single token: earlier words stay single tokens as later ones are added.
-    """
-    merges: list[tuple[str, str]] = []
-    for word in words:
-        while len(tokens := apply_bpe(word_symbols(word), _ranks(merges))) > 1:
-            merges.append((tokens[0], tokens[1]))
-    return merges
-
-
-def _ranks(merges: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    return {pair: rank for rank, pair in enumerate(merges)}
-
-
-def clip_vocab(merges: list[tuple[str, str]]) -> dict[str, int]:
-    """CLIP's vocabulary layout: bytes, bytes + </w>, merge results, then the specials."""
-    byte_symbols = list(bytes_to_unicode().values())
-    tokens = [
-        *byte_symbols,
-        *(symbol + END_OF_WORD for symbol in byte_symbols),
-        *("".join(pair) for pair in merges),
-        BOS_TOKEN,
-        EOS_TOKEN,
-    ]
-    return {token: index for index, token in enumerate(dict.fromkeys(tokens))}
-
-
-def write_tokenizer(folder: Path, pad_token: str) -> dict[str, int]:
-    """Write the files SD checkpoints ship (vocab.json + merges.txt); return the vocab.
-
-    They are written by hand rather than with `save_pretrained`: transformers 5 would
-    save only tokenizer.json plus machine-specific keys ("is_local") in the config.
-    """
-    merges = prompt_word_merges()
-    vocab = clip_vocab(merges)
-    special_tokens = {
-        "bos_token": BOS_TOKEN,
-        "eos_token": EOS_TOKEN,
-        "unk_token": EOS_TOKEN,
-        "pad_token": pad_token,
-    }
-    config = {
-        **special_tokens,
-        "tokenizer_class": "CLIPTokenizer",
-        "model_max_length": MAX_PROMPT_TOKENS,
-        "do_lower_case": True,
-        "add_prefix_space": False,
-        "errors": "replace",
-    }
-    folder.mkdir(parents=True)
-    _write_json(folder / "vocab.json", vocab, indent=None)
-    merge_lines = "".join(f"{first} {second}\n" for first, second in merges)
-    (folder / "merges.txt").write_text("#version: 0.2\n" + merge_lines, encoding="utf-8")
-    _write_json(folder / "special_tokens_map.json", special_tokens)
-    _write_json(folder / "tokenizer_config.json", config)
-    return vocab
-
-
-def _write_json(path: Path, data: Any, indent: int | None = 2) -> None:
-    text = json.dumps(data, indent=indent, sort_keys=indent is not None, ensure_ascii=False)
-    path.write_text(text + "\n", encoding="utf-8")
-
-
-# ---------------------------------------------------------------------------------------
-# Model construction
-# ---------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Seed weight initialisation without disturbing the caller's global RNG state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _build_unet(config: dict[str, Any]):
-    from diffusers import UNet2DConditionModel
-
-    with _seeded(SEEDS["unet"]):
-        return UNet2DConditionModel(**config)
-
-
-def _build_vae(config: dict[str, Any]):
-    from diffusers import AutoencoderKL
-
-    with _seeded(SEEDS["vae"]):
-        return AutoencoderKL(**config)
-
-
-def _build_text_encoder(name: str, config: dict[str, Any], vocab: dict[str, int], pad: str):
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    text_config = CLIPTextConfig(
-        **config,
-        vocab_size=len(vocab),
-        bos_token_id=vocab[BOS_TOKEN],
-        # CLIP pools the hidden state at the first end-of-text token.
-        eos_token_id=vocab[EOS_TOKEN],
-        pad_token_id=vocab[pad],
-    )
-    # SDXL's second encoder also provides the pooled, projected prompt embedding.
-    model_class = CLIPTextModelWithProjection if name == "text_encoder_2" else CLIPTextModel
-    with _seeded(SEEDS[name]):
-        return model_class(text_config)
-
-
-def _build_scheduler():
-    from diffusers import EulerDiscreteScheduler
-
-    return EulerDiscreteScheduler(**SCHEDULER)
-
-
-def _text_stack(staging: Path, encoders: dict[str, dict[str, Any]], say: Progress) -> dict:
-    """A tokenizer and a text encoder for each entry of `encoders` (name -> config)."""
-    from transformers import CLIPTokenizer
-
-    components = {}
-    for encoder_name, encoder_config in encoders.items():
-        tokenizer_name = encoder_name.replace("text_encoder", "tokenizer")
-        pad = PAD_TOKENS[tokenizer_name]
-        say(f"writing {tokenizer_name}")
-        vocab = write_tokenizer(staging / tokenizer_name, pad_token=pad)
-        # Loading it back proves the hand-written files are valid for transformers.
-        components[tokenizer_name] = CLIPTokenizer.from_pretrained(staging / tokenizer_name)
-        say(f"building {encoder_name}")
-        components[encoder_name] = _build_text_encoder(encoder_name, encoder_config, vocab, pad)
-    return components
-
-
-def _build_pipeline(arch: str, staging: Path, say: Progress):
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-    if arch == "sd15":
-        text = _text_stack(staging, {"text_encoder": TEXT_ENCODER_CLIP_L}, say)
-        unet_config, vae_config = UNET_SD15, VAE_SD15
-    else:
-        encoders = {"text_encoder": TEXT_ENCODER_CLIP_L, "text_encoder_2": TEXT_ENCODER_BIGG}
-        text = _text_stack(staging, encoders, say)
-        unet_config, vae_config = UNET_SDXL, VAE_SDXL
-    say("building unet")
-    unet = _build_unet(unet_config)
-    say("building vae")
-    vae = _build_vae(vae_config)
-    scheduler = _build_scheduler()
-    if arch == "sd15":
-        return StableDiffusionPipeline(
-            vae=vae,
-            unet=unet,
-            scheduler=scheduler,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-            **text,
-        )
-    return StableDiffusionXLPipeline(vae=vae, unet=unet, scheduler=scheduler, add_watermarker=False, **text)
-
-
-def _save_pipeline(pipeline, staging: Path, say: Progress) -> None:
-    """Save every component except the tokenizers, which are already written."""
-    for name, component in pipeline.components.items():
-        if component is None or name.startswith("tokenizer"):
-            continue
-        say(f"saving {name}")
-        component.save_pretrained(staging / name)
-    pipeline.save_config(staging)  # model_index.json
-
-
-# ---------------------------------------------------------------------------------------
-# Public API
-# ---------------------------------------------------------------------------------------
-
-
-def generate_tiny_base_model(
-    out_dir: str | os.PathLike,
-    arch: str = "sd15",
-    *,
-    progress: Progress | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write a tiny random `arch` model in diffusers format to `out_dir`; return its path.
-
-    Everything is written to a temporary sibling folder and renamed into place at the
-    end, so a crash never leaves a half-written model. `out_dir` may be missing or an
-    empty folder; an existing model there is replaced only with `overwrite=True`.
-    """
-    _check_arch(arch)
-    say = progress or (lambda _message: None)
-    target = Path(out_dir).expanduser().absolute()
-    if _has_content(target) and not overwrite:
-        raise FileExistsError(f"{target} is not empty; pass overwrite=True (CLI: --force) to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; the model is shared.
-        say(f"generating tiny {arch} base model in {target}")
-        _save_pipeline(_build_pipeline(arch, staging, say), staging, say)
-        _move_into_place(staging, target, overwrite)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    say(f"done: {target}")
-    return target
-
-
-def ensure_base_model(value: str, *, arch: str = "sd15") -> str:
-    """Resolve the configured base model: a model folder, a path to generate into, or a hub id.
-
-    - an existing folder with model_index.json is returned as is;
-    - a local path that does not exist yet (or is an empty folder) gets a tiny `arch`
-      model generated there;
-    - anything else is a hub id ("org/name") and is returned unchanged.
-    """
+def resolve_base_model(value: str) -> str:
+    """`value` itself when it names a model folder or a hub id; BaseModelMissing for any other local path."""
     path = Path(value).expanduser()
     if (path / MODEL_INDEX).is_file():
         return value
-    if not _looks_like_local_path(value):
-        return value
-    if _has_content(path):
-        raise ValueError(f"{path} exists but is not a diffusers model folder (no {MODEL_INDEX})")
-    return str(generate_tiny_base_model(path, arch))
+    if not looks_like_local_path(value):
+        return value  # "org/name" on a model hub: diffusers resolves it (and says so if it cannot)
+    problem = "does not exist" if not path.exists() else f"holds no {MODEL_INDEX}"
+    raise BaseModelMissing(
+        f"HEADSHOTS_BASE_MODEL={value!r}: {path} {problem}. Point it at a diffusers model folder or a hub id, "
+        f"or generate the tiny offline model there with `make model` "
+        f"(python -m headshots_tools.tinymodel --arch sd15 --out {path})")
 
 
-def model_resolution(pipeline_or_path: Any) -> int:
-    """Native image size in pixels: UNet latent sample_size x VAE scale factor."""
-    if isinstance(pipeline_or_path, (str, os.PathLike)):
-        unet_config, vae_config = _load_configs(pipeline_or_path)
-    else:
-        unet_config = dict(pipeline_or_path.unet.config)
-        vae_config = dict(pipeline_or_path.vae.config)
-    sample_size = unet_config["sample_size"]
-    if isinstance(sample_size, (list, tuple)):
-        sample_size = sample_size[0]
-    return int(sample_size) * 2 ** (len(vae_config["block_out_channels"]) - 1)
-
-
-# ---------------------------------------------------------------------------------------
-# Helpers
-# ---------------------------------------------------------------------------------------
-
-
-def _check_arch(arch: str) -> None:
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown base model architecture {arch!r}; expected one of {ARCHITECTURES}")
-
-
-def _has_content(path: Path) -> bool:
-    return path.exists() and (not path.is_dir() or any(path.iterdir()))
-
-
-def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
-    """Rename the finished model onto `target`, which must be missing or empty.
-
-    With `overwrite`, the old folder is renamed aside first and deleted afterwards, so
-    the target is never a mix of the two. If another process finished the same target
-    first, its model is kept: the output is deterministic, so both are identical.
-    """
-    if overwrite and _has_content(target):
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, old / target.name)
-        shutil.rmtree(old, ignore_errors=True)
-    try:
-        os.replace(staging, target)
-    except OSError:
-        if not (target / MODEL_INDEX).is_file():
-            raise
-
-
-def _looks_like_local_path(value: str) -> bool:
+def looks_like_local_path(value: str) -> bool:
     """Tell a filesystem path from a hub id ("name" or "org/name").
 
     Existing paths, absolute paths and "./", "../", "~" forms are paths. So are values
@@ -469,35 +49,28 @@ def _looks_like_local_path(value: str) -> bool:
     return len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
 
 
+def native_resolution(pipeline_or_path: Any) -> int:
+    """Native image size in pixels: the UNet's latent sample_size x the VAE's scale factor."""
+    if isinstance(pipeline_or_path, (str, os.PathLike)):
+        unet_config, vae_config = _load_configs(pipeline_or_path)
+    else:
+        unet_config = dict(pipeline_or_path.unet.config)
+        vae_config = dict(pipeline_or_path.vae.config)
+    sample_size = unet_config["sample_size"]
+    if isinstance(sample_size, (list, tuple)):
+        sample_size = sample_size[0]
+    return int(sample_size) * 2 ** (len(vae_config["block_out_channels"]) - 1)
+
+
 def _load_configs(path_or_id: str | os.PathLike) -> tuple[dict, dict]:
     folder = Path(path_or_id).expanduser()
     if folder.is_dir():
-        return tuple(
-            json.loads((folder / sub / "config.json").read_text(encoding="utf-8")) for sub in ("unet", "vae")
-        )
+        unet, vae = (json.loads((folder / sub / "config.json").read_text(encoding="utf-8")) for sub in ("unet", "vae"))
+        return unet, vae
     # A hub id: diffusers reads the configs from the local hub cache (or the hub).
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     return (
-        UNet2DConditionModel.load_config(str(path_or_id), subfolder="unet"),
-        AutoencoderKL.load_config(str(path_or_id), subfolder="vae"),
+        dict(UNet2DConditionModel.load_config(str(path_or_id), subfolder="unet")),
+        dict(AutoencoderKL.load_config(str(path_or_id), subfolder="vae")),
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Generate a tiny random diffusion base model.")
-    parser.add_argument("--arch", choices=ARCHITECTURES, default="sd15")
-    parser.add_argument("--out", required=True, help="model folder to create")
-    parser.add_argument("--force", action="store_true", help="replace an existing folder")
-    args = parser.parse_args(argv)
-    try:
-        path = generate_tiny_base_model(
-            args.out, args.arch, progress=lambda message: print(message, flush=True), overwrite=args.force
-        )
-    except FileExistsError as error:
-        parser.error(str(error))
-    print(path)
-
-
-if __name__ == "__main__":
-    main()

@@ -2,9 +2,8 @@
 
 `file://DIR` is the local default; `s3://bucket/prefix` in the cluster (any S3-compatible
 service: AWS, MinIO, Ceph; boto3 reads the endpoint, region and credentials from the standard
-AWS_* environment variables). Keys are "/"-separated and grouped per order
-(`orders/{order_id}/...`), so deleting an order is deleting one prefix. Both stores behave the
-same: the tests run one contract against each.
+AWS_* environment variables). Which key holds what is `blob_layout`'s business alone. Both
+stores behave the same: the tests run one contract against each.
 """
 
 from __future__ import annotations
@@ -197,7 +196,3 @@ def open_blob_store(url: str, cache_dir: str | os.PathLike | None = None) -> Blo
     if parsed.scheme == "s3" and parsed.netloc:
         return S3BlobStore(parsed.netloc, parsed.path, cache_dir)
     raise ValueError(f"unsupported blob store URL {url!r}: use file:///path or s3://bucket/prefix")
-
-
-def order_prefix(order_id: str) -> str:
-    return f"orders/{order_id}/"

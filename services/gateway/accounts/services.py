@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, Tenant
-from gateway.errors import ApiError
+from gateway.errors import Conflict, InvalidArgument, Unauthenticated
 
 KEY_PREFIX = "hs_"
 MIN_PASSWORD_LENGTH = 10
@@ -54,14 +54,14 @@ def revoke_api_keys(prefix: str) -> int:
 
 def sign_up_consumer(email: str, password: str, name: str = "") -> tuple[Tenant, str]:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ApiError("weak_password", f"use at least {MIN_PASSWORD_LENGTH} characters", http_status=400)
+        raise InvalidArgument("weak_password", f"use at least {MIN_PASSWORD_LENGTH} characters")
     try:
         with transaction.atomic():
             tenant = Tenant.objects.create(name=name or email, kind=Tenant.Kind.CONSUMER, email=email.lower(),
                                            password_hash=make_password(password))
             return tenant, issue_api_key(tenant)
     except IntegrityError:
-        raise ApiError("email_taken", "an account with this email exists; sign in instead", http_status=409) from None
+        raise Conflict("email_taken", "an account with this email exists; sign in instead") from None
 
 
 def token_for_consumer(email: str, password: str) -> tuple[Tenant, str]:
@@ -69,6 +69,5 @@ def token_for_consumer(email: str, password: str) -> tuple[Tenant, str]:
     if tenant is None:
         make_password(password)  # hash anyway: response time does not reveal which emails have accounts
     if tenant is None or not check_password(password, tenant.password_hash):
-        raise ApiError("invalid_credentials", "wrong email or password", http_status=401)
+        raise Unauthenticated("invalid_credentials", "wrong email or password")
     return tenant, issue_api_key(tenant)
-

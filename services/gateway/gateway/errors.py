@@ -1,56 +1,53 @@
-"""One JSON error shape for every failure: {"error": {"code", "message", "details"}}."""
+"""Domain errors: what services and selectors raise when a caller's request cannot be done.
+
+Each carries a machine-readable `code` (the REST envelope's `error.code`, gRPC's ErrorInfo reason),
+a message for people and optional details. The kind of error is its class; REST
+(`gateway.rest_errors`) and gRPC (`partner_grpc.status`) map the class to a status at their edges,
+so business code knows neither HTTP nor gRPC.
+"""
 
 from __future__ import annotations
 
-from rest_framework import exceptions, status
-from rest_framework.response import Response
+from typing import Any
 
 
-class ApiError(exceptions.APIException):
-    """A business-rule failure with a machine-readable code."""
-
-    def __init__(self, code: str, message: str, http_status: int = status.HTTP_422_UNPROCESSABLE_ENTITY, details=None,
-                 headers: dict | None = None):
-        super().__init__(detail=message, code=code)
-        self.status_code = http_status
-        self.error_code = code
+class DomainError(Exception):
+    def __init__(self, code: str, message: str, *, details: dict[str, Any] | None = None,
+                 retry_after_s: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
         self.details = details or {}
-        self.headers = headers or {}
+        self.retry_after_s = retry_after_s  # when the same request may succeed again (quotas)
+
+    @property
+    def field_errors(self) -> dict[str, list[str]]:
+        """Problems per request field, when the error names fields."""
+        return self.details.get("fields", {})
 
 
-class NotFound(ApiError):
+class InvalidArgument(DomainError):
+    """The request itself is wrong (a value out of range, an unknown style); retrying it as is cannot help."""
+
+
+class Unauthenticated(DomainError):
+    """The caller could not be identified (wrong password, missing or revoked key)."""
+
+
+class NotFound(DomainError):
+    """The resource does not exist, or belongs to someone else (the two are indistinguishable)."""
+
     def __init__(self, what: str):
-        super().__init__("not_found", f"{what} not found", status.HTTP_404_NOT_FOUND)
+        super().__init__("not_found", f"{what} not found")
 
 
-_DRF_CODES = {
-    exceptions.NotAuthenticated: "unauthenticated",
-    exceptions.AuthenticationFailed: "unauthenticated",
-    exceptions.PermissionDenied: "permission_denied",
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.ParseError: "malformed_request",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.ValidationError: "invalid_argument",
-    exceptions.Throttled: "rate_limited",
-}
+class Conflict(DomainError):
+    """The resource is in a state that does not allow this (already submitted, key reused, email taken)."""
 
 
-def exception_handler(exc, context):
-    # Imported here: DRF loads the authentication classes (which use ApiError) while importing its views.
-    from rest_framework.views import exception_handler as drf_exception_handler
+class FailedPrecondition(DomainError):
+    """The request is well formed but the resource lacks what it needs first (too few photos)."""
 
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        return None
-    if isinstance(exc, ApiError):
-        code, message, details = exc.error_code, str(exc.detail), exc.details
-    else:
-        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
-        if isinstance(exc, exceptions.ValidationError):
-            message, details = "the request has invalid fields", {"fields": response.data}
-        else:
-            message, details = str(getattr(exc, "detail", exc)), {}
-    body = {"error": {"code": code, "message": message, "details": details}}
-    headers = {k: v for k, v in response.items()} | getattr(exc, "headers", {})
-    return Response(body, status=response.status_code, headers=headers)
+
+class ResourceExhausted(DomainError):
+    """A quota or limit is used up; `retry_after_s` says when it frees up."""

@@ -15,11 +15,3 @@ def readyz(request):
     except Exception as exc:  # any database failure means not ready
         return JsonResponse({"status": "unavailable", "reason": type(exc).__name__}, status=503)
     return JsonResponse({"status": "ok"})
-
-
-def not_found(request, exception=None):
-    return JsonResponse({"error": {"code": "not_found", "message": "no such resource", "details": {}}}, status=404)
-
-
-def server_error(request):
-    return JsonResponse({"error": {"code": "internal", "message": "internal error", "details": {}}}, status=500)

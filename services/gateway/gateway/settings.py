@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "outbox",
     "partner_grpc",
     "webhooks",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -51,7 +52,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "gateway.errors.exception_handler",
+    "EXCEPTION_HANDLER": "gateway.rest_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["gateway.throttling.TenantRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"tenant": CONFIG.rate_limit, "order_create": CONFIG.order_rate_limit},

@@ -1,12 +1,17 @@
 from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from gateway import health
 
 urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("v1/openapi.json", SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),
+         name="openapi"),
+    path("v1/", include("accounts.urls")),
     path("v1/", include("orders.urls")),
+    path("v1/", include("webhooks.urls")),
 ]
 
-handler404 = "gateway.health.not_found"
-handler500 = "gateway.health.server_error"
+handler404 = "gateway.rest_errors.not_found"
+handler500 = "gateway.rest_errors.server_error"

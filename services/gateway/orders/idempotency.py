@@ -15,7 +15,7 @@ from typing import Callable
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
 
-from gateway.errors import ApiError
+from gateway.errors import Conflict, InvalidArgument
 from orders.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -29,8 +29,7 @@ def _fingerprint(request) -> str:
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.request_fingerprint != fingerprint:
-        raise ApiError("idempotency_key_reused", f"this {HEADER} was used with a different request; use a new key",
-                       http_status=409)
+        raise Conflict("idempotency_key_reused", f"this {HEADER} was used with a different request; use a new key")
     return Response(record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"})
 
 
@@ -39,7 +38,7 @@ def idempotent(request, tenant, handler: Callable[[], Response]) -> Response:
     if not key:
         return handler()
     if len(key) > MAX_KEY_LENGTH:
-        raise ApiError("invalid_idempotency_key", f"{HEADER} is longer than {MAX_KEY_LENGTH} characters", http_status=400)
+        raise InvalidArgument("invalid_idempotency_key", f"{HEADER} is longer than {MAX_KEY_LENGTH} characters")
     fingerprint = _fingerprint(request)
     record = IdempotencyRecord.objects.filter(tenant=tenant, key=key).first()
     if record is not None:

@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Tenant
+from orders.policy import DEFAULT_RETENTION_HOURS, DEFAULT_SUBJECT_CLASS
+from orders.representation import order_representation
 
 
 class Order(models.Model):
@@ -23,13 +25,13 @@ class Order(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="orders")
     package = models.CharField(max_length=32)
     style_ids = models.JSONField(default=list)
-    subject_class = models.CharField(max_length=32, default="person")
+    subject_class = models.CharField(max_length=32, default=DEFAULT_SUBJECT_CLASS)
     state = models.CharField(max_length=20, choices=State.choices, default=State.AWAITING_PHOTOS)
     progress_stage = models.CharField(max_length=20, default="upload")
     progress_percent = models.PositiveSmallIntegerField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True, default="")
-    retention_hours = models.PositiveIntegerField(default=24)
+    retention_hours = models.PositiveIntegerField(default=DEFAULT_RETENTION_HOURS)
     webhook_url = models.URLField(blank=True, default="")
     adapter_key = models.CharField(max_length=300, blank=True, default="")
     # Kept in step by the services (same transaction as the rows they count): status reads are one row.
@@ -45,8 +47,8 @@ class Order(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
-    # When photos, adapter and headshots are purged: retention_hours after delivery, never later
-    # than MAX_RETENTION after creation. Set at creation (the 35-day cap) and again on delivery.
+    # When photos and adapter are purged: retention_hours after delivery, never later than
+    # policy.MAX_RETENTION after creation. Set at creation (the cap) and again on delivery.
     purge_at = models.DateTimeField(null=True, blank=True, db_index=True)
     training_data_purged_at = models.DateTimeField(null=True, blank=True)
 
@@ -57,10 +59,7 @@ class Order(models.Model):
                                     name="order_unique_request_id"),
         ]
 
-
     def save(self, *args, **kwargs):
-        from orders.serializers import order_representation
-
         self.updated_at = timezone.now()
         self.status_json = json.dumps(order_representation(self), separators=(",", ":"))
         update_fields = kwargs.get("update_fields")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 import zipfile
+from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -51,6 +53,11 @@ def order_status_json(tenant: Tenant, order_id) -> str:
     if row is None:
         raise NotFound("order")
     return row[0]
+
+
+def order_status(tenant: Tenant, order_id) -> dict[str, Any]:
+    """The order's representation as last saved (`order_status_json`, parsed)."""
+    return json.loads(order_status_json(tenant, order_id))
 
 
 def list_headshots(order: Order, style_id: str | None = None) -> QuerySet[Headshot]:

@@ -1,19 +1,22 @@
-"""Input and output shapes of the REST API."""
+"""Input and output shapes of the order endpoints."""
 
 from rest_framework import serializers
 
 from headshots_common.styles import PACKAGES, STYLE_IDS, STYLES
+from orders import policy
 from orders.models import DeletionReceipt, Headshot, Order, RenderRequest
-from webhooks.models import WebhookAttempt, WebhookDelivery
+from orders.representation import headshot_download_path
+from orders.services.photos import PhotoOutcome
 
 
 class OrderCreateInput(serializers.Serializer):
     package = serializers.ChoiceField(choices=sorted(PACKAGES))
     styles = serializers.ListField(child=serializers.ChoiceField(choices=STYLE_IDS), min_length=1,
                                    max_length=len(STYLES))
-    subject_class = serializers.ChoiceField(choices=["person", "man", "woman"], default="person")
-    # Photos and adapter are deleted this long after delivery; never more than 35 days.
-    retention_hours = serializers.IntegerField(min_value=1, max_value=35 * 24, default=24)
+    subject_class = serializers.ChoiceField(choices=list(policy.SUBJECT_CLASSES), default=policy.DEFAULT_SUBJECT_CLASS)
+    # Photos and adapter are deleted this long after delivery; never later than the policy's cap.
+    retention_hours = serializers.IntegerField(min_value=1, max_value=policy.MAX_RETENTION_HOURS,
+                                               default=policy.DEFAULT_RETENTION_HOURS)
     webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
 
 
@@ -29,7 +32,7 @@ class CountsOutput(serializers.Serializer):
 
 
 class OrderOutput(serializers.Serializer):
-    """The order as the API shows it: the schema of `order_representation` (the hot status-read path)."""
+    """The schema of `orders.representation.order_representation`, for the OpenAPI document (tests keep them equal)."""
 
     id = serializers.UUIDField()
     state = serializers.ChoiceField(choices=Order.State.choices)
@@ -47,24 +50,6 @@ class OrderOutput(serializers.Serializer):
     deleted_at = serializers.DateTimeField(allow_null=True)
 
 
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def order_representation(order: Order) -> dict:
-    """OrderOutput's shape, built directly: status reads are the busiest call of the API."""
-    return {
-        "id": str(order.id), "state": order.state, "package": order.package, "styles": order.style_ids,
-        "subject_class": order.subject_class,
-        "progress": {"stage": order.progress_stage, "percent": order.progress_percent, "eta_s": order.eta_seconds},
-        "counts": {"photos_accepted": order.photos_accepted, "headshots": order.headshots_ready},
-        "failure_reason": order.failure_reason, "retention_hours": order.retention_hours,
-        "created_at": _iso(order.created_at), "updated_at": _iso(order.updated_at),
-        "submitted_at": _iso(order.submitted_at), "completed_at": _iso(order.completed_at),
-        "deleted_at": _iso(order.deleted_at),
-    }
-
-
 class HeadshotOutput(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
 
@@ -73,7 +58,7 @@ class HeadshotOutput(serializers.ModelSerializer):
         fields = ["id", "style_id", "seed", "width", "height", "likeness_score", "download_url", "created_at"]
 
     def get_download_url(self, headshot) -> str:
-        return f"/v1/orders/{headshot.order_id}/headshots/{headshot.id}.png"
+        return headshot_download_path(headshot)
 
 
 class PhotoResultOutput(serializers.Serializer):
@@ -93,7 +78,7 @@ class PhotoUploadInput(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(), min_length=1)
 
 
-def photo_result(outcome) -> dict:
+def photo_result(outcome: PhotoOutcome) -> dict:
     return {
         "filename": outcome.filename,
         "accepted": outcome.photo is not None,
@@ -105,7 +90,7 @@ def photo_result(outcome) -> dict:
 
 class RenderCreateInput(serializers.Serializer):
     style = serializers.ChoiceField(choices=STYLE_IDS)
-    count = serializers.IntegerField(min_value=1, max_value=40)
+    count = serializers.IntegerField(min_value=1, max_value=policy.MAX_RENDER_COUNT)
 
 
 class RenderOutput(serializers.ModelSerializer):
@@ -121,21 +106,6 @@ class DeletionReceiptOutput(serializers.ModelSerializer):
                   "blob_keys_sha256", "remaining_blobs", "deleted_at"]
 
 
-class WebhookAttemptOutput(serializers.ModelSerializer):
-    class Meta:
-        model = WebhookAttempt
-        fields = ["attempted_at", "status_code", "error", "duration_ms"]
-
-
-class WebhookDeliveryOutput(serializers.ModelSerializer):
-    attempt_log = WebhookAttemptOutput(many=True)
-
-    class Meta:
-        model = WebhookDelivery
-        fields = ["id", "event_type", "url", "state", "attempts", "next_attempt_at", "created_at", "delivered_at",
-                  "payload", "attempt_log"]
-
-
 class StyleOutput(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
@@ -144,38 +114,8 @@ class StyleOutput(serializers.Serializer):
     lighting = serializers.CharField()
 
 
-class SignupInput(serializers.Serializer):
-    email = serializers.EmailField()
-    password = serializers.CharField(min_length=10, max_length=200, write_only=True)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
-
-
-class TokenInput(serializers.Serializer):
-    email = serializers.EmailField()
-    password = serializers.CharField(max_length=200, write_only=True)
-
-
-class TokenOutput(serializers.Serializer):
-    token = serializers.CharField()
-    tenant_id = serializers.UUIDField()
-
-
-class ErrorBody(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.DictField()
-
-
-class ErrorOutput(serializers.Serializer):
-    error = ErrorBody()
-
-
 class StyleListOutput(serializers.Serializer):
     results = StyleOutput(many=True)
-
-
-class WebhookDeliveryListOutput(serializers.Serializer):
-    results = WebhookDeliveryOutput(many=True)
 
 
 class HeadshotPageOutput(serializers.Serializer):

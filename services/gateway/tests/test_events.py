@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from headshots_common import bus
 from headshots.v1 import common_pb2, events_pb2
 from orders.models import Headshot, Order
-from orders.services import apply_pipeline_event
+from orders.services.pipeline_events import apply_pipeline_event
 from outbox import services as outbox
 from outbox.models import OutboxMessage
 

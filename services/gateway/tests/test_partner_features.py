@@ -13,10 +13,10 @@ from gateway.throttling import TenantRateThrottle
 from headshots_common import bus
 from headshots.v1 import common_pb2, events_pb2
 from orders.models import Order, RenderRequest
-from orders.services import blob_store
 from outbox.models import OutboxMessage
 from outbox.services import consume_once
-from orders.services import apply_pipeline_event
+from orders.services.pipeline_events import apply_pipeline_event
+from .support import complete_order
 
 BODY = {"package": "basic", "styles": ["corporate-navy"]}
 
@@ -74,21 +74,8 @@ def test_rate_limit_answers_429_with_retry_after(api, monkeypatch):
     assert 0 < int(response.headers["Retry-After"]) <= 60
 
 
-def _complete(order_id, n=2):
-    headshots = []
-    for i in range(n):
-        key = f"orders/{order_id}/headshots/pack/corporate-navy-{i:03d}.png"
-        out = io.BytesIO()
-        Image.new("RGB", (64, 64), (i * 40, 10, 10)).save(out, format="PNG")
-        blob_store().put(key, out.getvalue())
-        headshots.append(common_pb2.Headshot(key=key, style_id="corporate-navy", seed=i, width=64, height=64))
-    Order.objects.filter(pk=order_id).update(state=Order.State.RENDERING, adapter_key=f"orders/{order_id}/adapter/a.safetensors")
-    consume_once(bus.new_event(str(order_id), render_completed=events_pb2.RenderCompleted(headshots=headshots)),
-                 apply_pipeline_event)
-
-
 def test_more_renders_from_the_stored_adapter_without_retraining(api, order):
-    _complete(order["id"])
+    complete_order(order["id"])
     response = api.post(f"/v1/orders/{order['id']}/renders", {"style": "executive-black", "count": 3}, format="json")
     assert response.status_code == 202, response.content
     render_id = response.json()["id"]
@@ -115,7 +102,7 @@ def test_renders_need_a_completed_order(api, order):
 
 
 def test_headshots_are_paginated_and_downloadable_as_a_zip(api, order):
-    _complete(order["id"], n=3)
+    complete_order(order["id"], n=3)
     page = api.get(f"/v1/orders/{order['id']}/headshots?limit=2").json()
     assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
     response = api.get(f"/v1/orders/{order['id']}/headshots.zip")

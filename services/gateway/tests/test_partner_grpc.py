@@ -2,38 +2,11 @@
 
 import grpc
 import pytest
-from grpc_status import rpc_status
-from google.rpc import error_details_pb2
 
 from accounts.services import create_tenant_with_key
-from headshots.v1 import partner_api_pb2 as pb, partner_api_pb2_grpc as pb_grpc
-from headshots_common.devstack import _free_port
+from headshots.v1 import partner_api_pb2 as pb
 from orders.models import Order
-from partner_grpc.server import build_server
-
-
-@pytest.fixture
-def partner(transactional_db):
-    port = _free_port()
-    server = build_server(port)
-    server.start()
-    _, key = create_tenant_with_key("grpc-partner", monthly_order_quota=2)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield pb_grpc.PartnerServiceStub(channel), [("authorization", f"Bearer {key}")]
-    channel.close()
-    server.stop(grace=None)
-
-
-def _details(error: grpc.RpcError):
-    status = rpc_status.from_call(error)
-    found = {}
-    for detail in status.details:
-        for kind in (error_details_pb2.ErrorInfo, error_details_pb2.BadRequest, error_details_pb2.RetryInfo):
-            if detail.Is(kind.DESCRIPTOR):
-                message = kind()
-                detail.Unpack(message)
-                found[kind.__name__] = message
-    return found
+from .support import grpc_error_details
 
 
 def test_upload_submit_watch_and_delete_over_grpc(partner, person_photos):
@@ -49,7 +22,9 @@ def test_upload_submit_watch_and_delete_over_grpc(partner, person_photos):
     submitted = stub.SubmitOrder(pb.SubmitOrderRequest(order_id=order.order_id), metadata=auth).order
     assert submitted.state == pb.ORDER_STATE_QUEUED and submitted.photos_accepted == 5
 
-    Order.objects.filter(pk=order.order_id).update(state=Order.State.FAILED, failure_reason="test: stop here")
+    stored = Order.objects.get(pk=order.order_id)
+    stored.state, stored.failure_reason = Order.State.FAILED, "test: stop here"
+    stored.save()  # as the pipeline-event consumer does: the status document follows every save
     updates = list(stub.WatchOrder(pb.WatchOrderRequest(order_id=order.order_id), metadata=auth, timeout=10))
     assert updates[-1].order.state == pb.ORDER_STATE_FAILED  # the stream ends at a final state
 
@@ -62,7 +37,7 @@ def test_invalid_argument_carries_field_violations(partner):
     with pytest.raises(grpc.RpcError) as error:
         stub.CreateOrder(pb.CreateOrderRequest(package="trial"), metadata=auth)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    details = _details(error.value)
+    details = grpc_error_details(error.value)
     assert [v.field for v in details["BadRequest"].field_violations] == ["style_ids"]
     assert details["ErrorInfo"].reason == "invalid_argument"
 
@@ -74,7 +49,7 @@ def test_quota_is_resource_exhausted_with_retry_info(partner):
     with pytest.raises(grpc.RpcError) as error:
         stub.CreateOrder(pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"]), metadata=auth)
     assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    details = _details(error.value)
+    details = grpc_error_details(error.value)
     assert details["ErrorInfo"].reason == "quota_exceeded"
     assert details["RetryInfo"].retry_delay.seconds > 0
 

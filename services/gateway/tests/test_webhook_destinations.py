@@ -11,7 +11,7 @@ from headshots.v1 import partner_api_pb2 as pb
 from orders.models import Order
 from webhooks import services as webhooks
 from webhooks.models import WebhookDelivery
-from .test_partner_grpc import _details, partner  # noqa: F401  (the gRPC server fixture)
+from .support import grpc_error_details
 
 
 class Endpoint:
@@ -126,7 +126,7 @@ def test_grpc_create_order_names_the_refused_field(partner, monkeypatch):  # noq
         stub.CreateOrder(pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"],
                                                webhook_url="http://169.254.169.254/"), metadata=auth)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    details = _details(error.value)
+    details = grpc_error_details(error.value)
     assert details["ErrorInfo"].reason == "webhook_url_not_allowed"
     assert [v.field for v in details["BadRequest"].field_violations] == ["webhook_url"]
     assert "link-local" in details["BadRequest"].field_violations[0].description

@@ -12,13 +12,14 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from accounts.models import Tenant
 from gateway.config import CONFIG
-from headshots_common import bus
+from headshots_common import blob_layout, bus
 from orders.models import DeletionReceipt, Order
-from orders.services import blob_store, purge_expired
+from gateway.blobs import blob_store
+from orders.services.retention import purge_expired
 from outbox.models import OutboxMessage
 from webhooks import services as webhooks
 from webhooks.models import WebhookDelivery
-from .test_partner_features import _complete
+from .support import complete_order
 
 
 class Receiver:
@@ -103,15 +104,15 @@ def test_failed_deliveries_back_off_exponentially_and_never_block_the_request(ap
     assert webhooks.deliver_due() == 0, "not due again before its backoff"
 
 
-def _upload_and_complete(api, order_id, person_photos):
+def _upload_andcomplete_order(api, order_id, person_photos):
     api.post(f"/v1/orders/{order_id}/photos",
              {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in person_photos]}, format="multipart")
-    blob_store().put(f"orders/{order_id}/adapter/pytorch_lora_weights.safetensors", b"adapter bytes")
-    _complete(order_id, n=2)
+    blob_store().put(blob_layout.adapter_key(str(order_id)), b"adapter bytes")
+    complete_order(order_id, n=2)
 
 
 def test_delete_purges_everything_and_returns_a_receipt(api, order, person_photos):
-    _upload_and_complete(api, order["id"], person_photos)
+    _upload_andcomplete_order(api, order["id"], person_photos)
     prefix = f"orders/{order['id']}/"
     assert len(blob_store().list(prefix)) == 5 + 1 + 2
     response = api.delete(f"/v1/orders/{order['id']}")
@@ -129,7 +130,7 @@ def test_delete_purges_everything_and_returns_a_receipt(api, order, person_photo
 
 
 def test_retention_purges_selfies_and_adapter_but_keeps_delivered_headshots(api, order, person_photos):
-    _upload_and_complete(api, order["id"], person_photos)
+    _upload_andcomplete_order(api, order["id"], person_photos)
     stored = Order.objects.get(pk=order["id"])
     assert stored.purge_at == stored.completed_at + timedelta(hours=24)
     assert purge_expired(now=timezone.now()) == 0, "nothing is due yet"

@@ -1,3 +1,5 @@
+"""Reads of the webhook delivery log."""
+
 from webhooks.models import WebhookDelivery
 
 

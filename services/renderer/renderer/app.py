@@ -3,9 +3,9 @@
 Ray Serve calls the deployment method named like the RPC with the request
 message; a generator method serves a server-streaming RPC.
 
-Cross-tenant batching happens inside the replica (`RenderEngine`'s scheduler thread),
+Batching across adapters happens inside the replica (`RenderEngine`'s scheduler thread),
 not with `@serve.batch`, which would split batches by multiplexed model id. `Render` is
-an async generator so that many tenants' concurrent calls wait on the replica's event
+an async generator so that many callers' concurrent requests wait on the replica's event
 loop at once and land in the same batches; max_ongoing_requests bounds how many.
 """
 
@@ -34,7 +34,7 @@ class RendererDeployment:
 
             torch.set_num_threads(config.torch_threads)
         self.engine = RenderEngine.load(
-            config.shared.base_model, config.shared.base_model_arch, config.shared.blob_url, config.device,
+            config.shared.base_model, config.shared.blob_url, config.device,
             EngineSettings(default_steps=config.num_inference_steps, default_guidance=config.guidance_scale,
                            max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000,
                            adapter_slots=config.adapter_slots, lora_r_max=config.lora_r_max,
@@ -52,17 +52,17 @@ class RendererDeployment:
         loop = asyncio.get_running_loop()
         results: asyncio.Queue = asyncio.Queue()
 
-        def on_result(task, result):  # called on the engine's batch thread
+        def on_result(image, result):  # called on the engine's batch thread
             loop.call_soon_threadsafe(results.put_nowait, result)
 
         # Validation and the adapter's file read run off the event loop.
         try:
-            job = await loop.run_in_executor(None, self.engine.submit, request, on_result)
+            queued = await loop.run_in_executor(None, self.engine.submit, request, on_result)
         except ValueError as exc:
             _invalid_argument(grpc_context, exc)
             raise
         try:
-            for _ in job.items:
+            for _ in queued.items:
                 result = await results.get()
                 if isinstance(result, ValueError):
                     _invalid_argument(grpc_context, result)
@@ -72,7 +72,7 @@ class RendererDeployment:
                 yield pb.RenderResponse(index=result.index, style_id=result.style_id, seed=result.seed,
                                         width=result.image.width, height=result.image.height, png=png)
         finally:
-            self.engine.cancel(job)  # a failed or abandoned call drops its queued images
+            self.engine.cancel(queued)  # a failed or abandoned call drops its queued images
 
     async def PrefetchAdapter(self, request: pb.PrefetchAdapterRequest) -> pb.PrefetchAdapterResponse:
         cached = await asyncio.get_running_loop().run_in_executor(None, self.engine.prefetch, request.adapter)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
-# The dispatcher touches this file (under HEADSHOTS_VAR_DIR) while its loop runs; the liveness probe reads its age.
-DISPATCHER_HEARTBEAT_FILE_NAME = "renderer-dispatcher.heartbeat"
+# Names the dispatcher's heartbeat (lifecycle.heartbeat_of): its loop beats while it runs, the liveness probe reads the age.
+DISPATCHER_PROCESS_NAME = "renderer-dispatcher"
 
 
 @dataclass(frozen=True)

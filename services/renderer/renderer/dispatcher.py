@@ -17,42 +17,41 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
 from headshots.v1 import common_pb2, events_pb2, renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
-from headshots_common import bus
-from headshots_common.blobstore import open_blob_store, order_prefix
-from headshots_common.process import Heartbeat, configure_logging, stop_on_signals
-from renderer.config import DISPATCHER_HEARTBEAT_FILE_NAME, RendererConfig, load
+from headshots_common import blob_layout, bus
+from headshots_common.blobstore import open_blob_store
+from headshots_common.lifecycle import configure_logging, heartbeat_of, stop_on_signals
+from renderer.config import DISPATCHER_PROCESS_NAME, RendererConfig, load
 from renderer.likeness import Candidate, best_per_style, candidates_per_style, likeness_score, selfie_embeddings
 
 log = logging.getLogger(__name__)
 
 
-def image_seed(order_id: str, job_id: str, style_id: str, index: int) -> int:
-    """A stable seed per image: re-rendering a job reproduces its headshots; two jobs never share seeds."""
-    digest = hashlib.sha256(f"{order_id}:{job_id}:{style_id}:{index}".encode()).digest()
+def image_seed(order_id: str, render_id: str, style_id: str, index: int) -> int:
+    """A stable seed per image: rendering again reproduces a render's headshots; two renders never share seeds."""
+    digest = hashlib.sha256(f"{order_id}:{render_id}:{style_id}:{index}".encode()).digest()
     return int.from_bytes(digest[:6], "big")
 
 
 @dataclass(frozen=True)
-class RenderJob:
-    """A set of headshots to render for an order: its style pack after training, or an ad-hoc request."""
+class OrderRender:
+    """Headshots to render for an order: its style pack after training, or a requested set of more."""
 
     order_id: str
-    job_id: str  # "pack", or the RenderRequested id
+    render_id: str  # blob_layout.PACK_RENDER_ID, or the RenderRequested id
     adapter_key: str
     subject_phrase: str
     render_spec: common_pb2.RenderSpec
 
     @classmethod
-    def from_event(cls, event: events_pb2.Event) -> "RenderJob | None":
+    def from_event(cls, event: events_pb2.Event) -> "OrderRender | None":
         kind = bus.payload_kind(event)
         if kind == "training_completed":
             c = event.training_completed
-            return cls(event.order_id, "pack", c.adapter_key, c.subject_phrase, c.render_spec)
+            return cls(event.order_id, blob_layout.PACK_RENDER_ID, c.adapter_key, c.subject_phrase, c.render_spec)
         if kind == "render_requested":
             r = event.render_requested
             return cls(event.order_id, r.request_id, r.adapter_key, r.subject_phrase, r.render_spec)
@@ -60,10 +59,14 @@ class RenderJob:
 
     @property
     def request_id(self) -> str:
-        return "" if self.job_id == "pack" else self.job_id
+        return "" if self.render_id == blob_layout.PACK_RENDER_ID else self.render_id
 
-    def blob_key(self, name: str) -> str:
-        return f"{order_prefix(self.order_id)}headshots/{self.job_id}/{name}"
+    @property
+    def manifest_key(self) -> str:
+        return blob_layout.render_manifest_key(self.order_id, self.render_id)
+
+    def headshot_key(self, style_id: str, index: int) -> str:
+        return blob_layout.headshot_key(self.order_id, self.render_id, style_id, index)
 
     @property
     def images_per_style(self) -> int:
@@ -73,10 +76,10 @@ class RenderJob:
         """`candidates_per_style` images per style (default: as many as are delivered); seeds are stable."""
         spec = self.render_spec
         count = candidates_per_style or self.images_per_style
-        items = [pb.RenderItem(style_id=style_id, seed=image_seed(self.order_id, self.job_id, style_id, i))
+        items = [pb.RenderItem(style_id=style_id, seed=image_seed(self.order_id, self.render_id, style_id, i))
                  for style_id in spec.style_ids for i in range(count)]
         return pb.RenderRequest(
-            request_id=f"{self.order_id}:{self.job_id}",
+            request_id=f"{self.order_id}:{self.render_id}",
             adapter=pb.AdapterRef(adapter_id=self.order_id, adapter_key=self.adapter_key),
             subject_phrase=self.subject_phrase, items=items,
         )
@@ -90,30 +93,29 @@ class RenderDispatcher:
         self.channel = grpc.insecure_channel(config.grpc_target,
                                              options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         self.renderer = pb_grpc.RendererServiceStub(self.channel)
-        self.heartbeat = Heartbeat(Path(config.shared.var_dir) / DISPATCHER_HEARTBEAT_FILE_NAME)
+        self.heartbeat = heartbeat_of(config.shared.var_dir, DISPATCHER_PROCESS_NAME)
 
     def handle(self, event: events_pb2.Event) -> None:
         if bus.payload_kind(event) == "order_deleted":
             # The gateway purged the blobs; the renderer drops its cached copies of the adapter.
             self.renderer.EvictAdapter(pb.EvictAdapterRequest(adapter_id=event.order_id), timeout=30)
             return
-        job = RenderJob.from_event(event)
-        if job is None:
+        render = OrderRender.from_event(event)
+        if render is None:
             return
-        manifest_key = job.blob_key("manifest.json")
-        if self.blobs.exists(manifest_key):  # redelivered: the images are stored already
-            headshots = [common_pb2.Headshot(**h) for h in json.loads(self.blobs.get(manifest_key))]
+        if self.blobs.exists(render.manifest_key):  # redelivered: the images are stored already
+            headshots = [common_pb2.Headshot(**h) for h in json.loads(self.blobs.get(render.manifest_key))]
         else:
-            headshots = self._render(job)
+            headshots = self._render(render)
             if headshots is None:
                 return
-            self.blobs.put(manifest_key, json.dumps([_headshot_dict(h) for h in headshots]).encode())
-        self._publish(job.order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots,
-                                                                                request_id=job.request_id))
+            self.blobs.put(render.manifest_key, json.dumps([_headshot_dict(h) for h in headshots]).encode())
+        self._publish(render.order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots,
+                                                                                   request_id=render.request_id))
 
-    def _render(self, job: RenderJob) -> list[common_pb2.Headshot] | None:
-        request = job.render_request(candidates_per_style(job.images_per_style, self.config.overgenerate))
-        references = self._selfie_embeddings(job.order_id)
+    def _render(self, render: OrderRender) -> list[common_pb2.Headshot] | None:
+        request = render.render_request(candidates_per_style(render.images_per_style, self.config.overgenerate))
+        references = self._selfie_embeddings(render.order_id)
         total, started, candidates = len(request.items), time.monotonic(), []
         try:
             for response in self.renderer.Render(request, timeout=3600):
@@ -121,20 +123,20 @@ class RenderDispatcher:
                 candidates.append(Candidate(response.style_id, response.index, score, response))
                 done = len(candidates)
                 eta = (time.monotonic() - started) / done * (total - done)
-                self._publish(job.order_id, render_progress=events_pb2.RenderProgress(
+                self._publish(render.order_id, render_progress=events_pb2.RenderProgress(
                     images_done=done, images_total=total, eta_seconds=eta))
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise  # transient: the event is not committed and is retried
-            log.error("rendering order %s (%s) failed: %s", job.order_id, job.job_id, exc.details())
-            self._publish(job.order_id, render_failed=events_pb2.RenderFailed(
+            log.error("rendering order %s (%s) failed: %s", render.order_id, render.render_id, exc.details())
+            self._publish(render.order_id, render_failed=events_pb2.RenderFailed(
                 reason=events_pb2.FAILURE_REASON_INTERNAL, message=f"rendering failed: {exc.code().name}",
-                request_id=job.request_id))
+                request_id=render.request_id))
             return None
         headshots = []
-        for kept in best_per_style(candidates, job.images_per_style):
+        for kept in best_per_style(candidates, render.images_per_style):
             response = kept.payload
-            key = job.blob_key(f"{response.style_id}-{response.index:03d}.png")
+            key = render.headshot_key(response.style_id, response.index)
             self.blobs.put(key, response.png)
             headshots.append(common_pb2.Headshot(key=key, style_id=response.style_id, seed=response.seed,
                                                  width=response.width, height=response.height,
@@ -143,7 +145,7 @@ class RenderDispatcher:
 
     def _selfie_embeddings(self, order_id: str) -> list:
         """The order's selfies' face embeddings (none once the photos are purged: scores are then 0)."""
-        keys = self.blobs.list(f"{order_prefix(order_id)}photos/")
+        keys = self.blobs.list(blob_layout.photos_prefix(order_id))
         return selfie_embeddings(self.blobs.get(key) for key in keys)
 
     def _publish(self, order_id: str, **payload) -> None:

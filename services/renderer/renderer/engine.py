@@ -1,12 +1,12 @@
-"""The resident base pipeline, rendering many tenants' LoRA adapters in one batched call.
+"""The resident base pipeline, rendering many people's LoRA adapters in one batched call.
 
 `RenderEngine.submit` checks a request (styles, adapter file) and queues its images with the
-`BatchScheduler`; one background thread takes cross-tenant batches and runs each as ONE
-pipeline call, every sample on its own adapter slot (`lora_bank`). Adapters live in three
-tiers: device slots (`AdapterBank`), host RAM (`AdapterCache`), the blob store.
+`BatchScheduler`; one background thread takes batches that mix adapters and runs each as ONE
+pipeline call, every sample on its own adapter slot (`renderer.lora`). `AdapterManager` keeps
+each adapter in three tiers: device slots, host RAM, the blob store.
 
 Work that does not change between images or steps is done once: prompt embeddings per distinct
-prompt (`prompt_cache`), cross-attention keys/values per batch (`AdapterBank.reuse_text_projections`).
+prompt (`prompt_cache`), cross-attention keys/values per call (`AdapterBank.reuse_text_projections`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Any, Callable, Iterator
 import torch
 from PIL import Image
 
-from headshots_common.basemodel import ensure_base_model
-from headshots_common.blobstore import open_blob_store
+from headshots_common.basemodel import native_resolution, resolve_base_model
+from headshots_common.blobstore import BlobStore, open_blob_store
 from headshots_common.styles import NEGATIVE_PROMPT, STYLES
-from renderer.lora_bank import AdapterBank, MixedLoraManager, install_mixed_lora
+from renderer.lora import AdapterBank, AdapterManager, install_mixed_lora
 from renderer.prompt_cache import PromptEmbeddingCache
-from renderer.scheduler import BatchKey, BatchScheduler, Job, Task
+from renderer.scheduler import BatchKey, BatchScheduler, QueuedImage, QueuedRequest
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class AdapterUse:
-    """The adapter a job renders with; adapter_id None is the bare base model (slot 0)."""
+    """The adapter a request renders with; adapter_id None is the bare base model (slot 0)."""
 
     adapter_id: str | None
     scale: float = 1.0
@@ -114,13 +114,13 @@ def prompt_for(item, subject_phrase: str) -> str:
 
 
 class RenderEngine:
-    """One base pipeline for the life of the replica, shared by every tenant's requests."""
+    """One base pipeline for the life of the replica, shared by every person's requests."""
 
-    def __init__(self, pipe, blobs, settings: EngineSettings = EngineSettings()):
+    def __init__(self, pipe, blobs: BlobStore, settings: EngineSettings = EngineSettings()):
         self.pipe = pipe
-        self.blobs = blobs
         self.settings = settings
-        self.native_size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+        self.base_model = ""
+        self.native_size = native_resolution(pipe)
         self.bank = install_mixed_lora(pipe.unet, AdapterBank.from_unet(
             pipe.unet, num_slots=settings.adapter_slots, r_max=settings.lora_r_max,
             static_rank=settings.compile_unet))
@@ -129,13 +129,11 @@ class RenderEngine:
         self.attention = attention_processors(pipe.unet)
         if settings.compile_unet:
             pipe.unet.compile()  # in place: module names (and the bank's modules) stay as they are
-        self.adapters = MixedLoraManager(self.bank, cache_capacity=settings.adapter_cache_capacity,
-                                         resolve=self._adapter_path)
-        self._adapter_keys: dict[str, str] = {}  # adapter id -> blob key (the third tier)
+        self.adapters = AdapterManager(self.bank, blobs, host_capacity=settings.adapter_cache_capacity)
         self.prompts = PromptEmbeddingCache(pipe, settings.prompt_cache_capacity)
-        # At most one batch per tenant-slot: a batch never needs more adapters than there are slots.
+        # A batch never needs more adapters than there are device slots.
         self.scheduler = BatchScheduler(settings.max_batch, settings.max_wait_s,
-                                        max_tenants=min(settings.max_batch, settings.adapter_slots))
+                                        max_adapters=min(settings.max_batch, settings.adapter_slots))
         self.images_rendered = 0
         self.batch_sizes: list[int] = []  # for tests and stats: the size of every batch run
         # Held while a batch runs; eviction waits for it so a slot never changes under a forward pass.
@@ -144,14 +142,13 @@ class RenderEngine:
         self._worker.start()
 
     @classmethod
-    def load(cls, base_model: str, base_model_arch: str, blob_url: str, device: str = "auto",
+    def load(cls, base_model: str, blob_url: str, device: str = "auto",
              settings: EngineSettings = EngineSettings(), dtype: str = "auto") -> "RenderEngine":
         from diffusers import DiffusionPipeline
 
         device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
         torch_dtype = resolve_dtype(dtype, device)
-        pipe = DiffusionPipeline.from_pretrained(ensure_base_model(base_model, arch=base_model_arch),
-                                                 torch_dtype=torch_dtype).to(device)
+        pipe = DiffusionPipeline.from_pretrained(resolve_base_model(base_model), torch_dtype=torch_dtype).to(device)
         pipe.set_progress_bar_config(disable=True)
         engine = cls(pipe, open_blob_store(blob_url), settings)
         engine.base_model = base_model
@@ -161,8 +158,8 @@ class RenderEngine:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def submit(self, request, on_result: Callable[[Task, Any], None]) -> Job:
-        """Queue a RenderRequest's images; `on_result(task, RenderedImage | Exception)` per image.
+    def submit(self, request, on_result: Callable[[QueuedImage, Any], None]) -> QueuedRequest:
+        """Queue a RenderRequest's images; `on_result(image, RenderedImage | Exception)` per image.
 
         Raises ValueError at once for an unknown style or an unusable adapter file, so a bad
         request never reaches a batch. The adapter is read into host RAM here, outside the
@@ -174,27 +171,28 @@ class RenderEngine:
         key = BatchKey(height=request.height or self.native_size, width=request.width or self.native_size,
                        steps=request.num_inference_steps or self.settings.default_steps,
                        guidance=request.guidance_scale or self.settings.default_guidance)
-        job = Job(tenant=adapter.adapter_id or "", key=key, items=items, on_result=on_result, context=adapter)
+        queued = QueuedRequest(adapter_id=adapter.adapter_id or "", key=key, items=items, on_result=on_result,
+                               context=adapter)
         if items:
-            self.scheduler.submit(job)
-        return job
+            self.scheduler.submit(queued)
+        return queued
 
     def render(self, request) -> Iterator[RenderedImage]:
         """Blocking: yield each image of `request` as its batch finishes; raise its first error."""
         results: queue.Queue = queue.Queue()
-        job = self.submit(request, lambda task, result: results.put(result))
+        queued = self.submit(request, lambda image, result: results.put(result))
         try:
-            for _ in job.items:
+            for _ in queued.items:
                 result = results.get()
                 if isinstance(result, BaseException):
                     raise result
                 yield result
         finally:
-            self.cancel(job)
+            self.cancel(queued)
 
-    def cancel(self, job: Job) -> None:
-        """Drop a job's queued images (its caller went away)."""
-        self.scheduler.cancel(lambda j: j is job)
+    def cancel(self, queued: QueuedRequest) -> None:
+        """Drop a request's queued images (its caller went away)."""
+        self.scheduler.cancel(lambda r: r is queued)
 
     def prefetch(self, adapter_ref) -> bool:
         """Load an adapter into host RAM ahead of its renders; True if it was already loaded."""
@@ -202,14 +200,13 @@ class RenderEngine:
         return adapter.adapter_id is None or self.adapters.is_loaded(adapter.adapter_id)
 
     def evict(self, adapter_id: str) -> bool:
-        """Drop an adapter from the device slots and host RAM, and fail its queued images."""
-        cancelled = self.scheduler.cancel(lambda job: job.context.adapter_id == adapter_id)
-        for task in cancelled:
-            task.job.on_result(task, AdapterEvicted(f"adapter {adapter_id!r} was evicted"))
+        """Drop an adapter from every tier, and fail its queued images."""
+        cancelled = self.scheduler.cancel(lambda r: r.context.adapter_id == adapter_id)
+        for image in cancelled:
+            image.request.on_result(image, AdapterEvicted(f"adapter {adapter_id!r} was evicted"))
         with self._batch_lock:
             evicted = self.adapters.evict(adapter_id)
-            known = self._adapter_keys.pop(adapter_id, None) is not None
-        return evicted or known or bool(cancelled)
+        return evicted or bool(cancelled)
 
     def stats(self) -> dict[str, Any]:
         slots = self.adapters.slots
@@ -242,78 +239,69 @@ class RenderEngine:
         if ref is None or not ref.adapter_key:
             return AdapterUse(None)
         adapter_id = ref.adapter_id or ref.adapter_key
-        previous = self._adapter_keys.get(adapter_id)
-        if previous is not None and previous != ref.adapter_key:
+        if self.adapters.blob_key(adapter_id) not in (None, ref.adapter_key):
             self.evict(adapter_id)  # the id now names another file (retrained): drop the stale copies
-        self._adapter_keys[adapter_id] = ref.adapter_key
+        self.adapters.register(adapter_id, ref.adapter_key)
         self.adapters.prefetch(adapter_id)  # ValueError for a missing/corrupt/incompatible file
         return AdapterUse(adapter_id, ref.scale or 1.0)
-
-    def _adapter_path(self, adapter_id: str):
-        key = self._adapter_keys.get(adapter_id)
-        if key is None:
-            raise ValueError(f"adapter {adapter_id!r} is not registered (evicted?)")
-        try:
-            return self.blobs.local_path(key)
-        except KeyError as exc:
-            raise ValueError(f"adapter {adapter_id!r}: blob {key!r} not found") from exc
 
     # -- the batch loop ----------------------------------------------------------------------
 
     def _run_batches(self) -> None:
         while True:
-            tasks = self.scheduler.next_batch()
-            if not tasks:
+            batch = self.scheduler.next_batch()
+            if not batch:
                 if self.scheduler.closed:
                     return
                 continue
             try:
-                self._run_batch(tasks)
+                self._run_batch(batch)
             except BaseException as exc:  # the loop must survive anything one batch does
                 log.exception("render batch failed")
-                for task in tasks:
-                    task.job.on_result(task, exc)
+                for image in batch:
+                    image.request.on_result(image, exc)
 
-    def _run_batch(self, tasks: list[Task]) -> None:
+    def _run_batch(self, batch: list[QueuedImage]) -> None:
         with self._batch_lock:
-            tasks = self._load_adapters(tasks)
-            if not tasks:
+            batch = self._load_adapters(batch)
+            if not batch:
                 return
-            key: BatchKey = tasks[0].job.key
-            specs: list[ImageSpec] = [t.item for t in tasks]
-            uses: list[AdapterUse] = [t.job.context for t in tasks]
-            cfg = self._uses_cfg(key.guidance)
-            with torch.no_grad(), self.adapters.batch([u.adapter_id for u in uses], [u.scale for u in uses], cfg=cfg), \
+            key: BatchKey = batch[0].request.key
+            specs: list[ImageSpec] = [image.item for image in batch]
+            uses: list[AdapterUse] = [image.request.context for image in batch]
+            doubled = self._guidance_doubles_batch(key.guidance)
+            with torch.no_grad(), self.adapters.batch([u.adapter_id for u in uses], [u.scale for u in uses],
+                                                      guidance_doubles_batch=doubled), \
                     self._reused_text_projections():
                 embeddings = self.prompts.pipeline_arguments([s.prompt for s in specs],
-                                                             [s.negative_prompt for s in specs], cfg)
+                                                             [s.negative_prompt for s in specs], doubled)
                 images = self.pipe(
                     **embeddings, height=key.height, width=key.width, num_inference_steps=key.steps,
                     guidance_scale=key.guidance, generator=[torch.Generator().manual_seed(s.seed) for s in specs],
                 ).images
-            self.batch_sizes.append(len(tasks))
-        for task, spec, image in zip(tasks, specs, images):
+            self.batch_sizes.append(len(batch))
+        for queued_image, spec, image in zip(batch, specs, images):
             self.images_rendered += 1
-            task.job.on_result(task, RenderedImage(spec.index, spec.style_id, spec.seed, image))
+            queued_image.request.on_result(queued_image, RenderedImage(spec.index, spec.style_id, spec.seed, image))
 
-    def _load_adapters(self, tasks: list[Task]) -> list[Task]:
-        """Put each adapter of the batch in a slot; a failing one fails only its own tasks."""
-        ids = list(dict.fromkeys(t.job.context.adapter_id for t in tasks if t.job.context.adapter_id))
+    def _load_adapters(self, batch: list[QueuedImage]) -> list[QueuedImage]:
+        """Put each adapter of the batch in a slot; a failing one fails only its own images."""
+        ids = list(dict.fromkeys(i.request.context.adapter_id for i in batch if i.request.context.adapter_id))
         failed: dict[str, Exception] = {}
         for adapter_id in ids:
             try:
                 self.adapters.ensure(adapter_id, pinned=ids)
             except Exception as exc:
                 failed[adapter_id] = exc
-        for task in tasks:
-            if task.job.context.adapter_id in failed:
-                task.job.on_result(task, failed[task.job.context.adapter_id])
-        return [t for t in tasks if t.job.context.adapter_id not in failed]
+        for image in batch:
+            if image.request.context.adapter_id in failed:
+                image.request.on_result(image, failed[image.request.context.adapter_id])
+        return [i for i in batch if i.request.context.adapter_id not in failed]
 
     def _reused_text_projections(self):
         # A compiled UNet keeps its graph instead: the reuse check is Python-side state.
         return contextlib.nullcontext() if self.settings.compile_unet else self.bank.reuse_text_projections()
 
-    def _uses_cfg(self, guidance: float) -> bool:
-        # diffusers doubles the UNet batch ([uncond, cond]) exactly when this holds.
+    def _guidance_doubles_batch(self, guidance: float) -> bool:
+        # Classifier-free guidance: diffusers doubles the UNet batch ([uncond, cond]) exactly when this holds.
         return guidance > 1.0 and self.pipe.unet.config.get("time_cond_proj_dim") is None

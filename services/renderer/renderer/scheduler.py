@@ -1,18 +1,9 @@
-"""Cross-tenant batch scheduler: fills each denoising batch with many tenants' images.
+"""The batch scheduler: fills each denoising batch with images for many adapters. It knows no model code.
 
-No model code here. Work arrives as `Job`s (one tenant's items that share a `BatchKey`);
-`next_batch()` hands the renderer loop a list of `Task`s to run in ONE pipeline call:
-
-* compatible only: every task of a batch has the same `BatchKey` (size, steps, guidance);
-* bounded: at most `max_batch` tasks and at most `max_tenants` distinct tenants (adapter slots);
-* waits for more work to fill the batch while it keeps arriving: until no request has arrived
-  for `max_wait_s`, and never longer than `max_linger_s` (4 x max_wait_s) after the first.
-  Requests come in bursts (a dispatcher's pack, clients answering the images of the last
-  batch); a window from the first arrival alone cuts a burst that is still arriving, and its
-  stragglers then wait a whole batch;
-* fair: tenants are served round-robin, one item per tenant per round, starting after the
-  tenant served first last time, so a tenant with 200 queued images cannot starve one with 4:
-  a newly arrived tenant's first item is in the next batch that has room for its key.
+Requests arrive as `QueuedRequest`s (one adapter's images that share a `BatchKey`); `next_batch()`
+hands the render loop the `QueuedImage`s to run in ONE pipeline call: same key only, at most
+`max_batch` images and `max_adapters` adapters, adapters served round-robin, and a batch kept open
+while requests keep arriving (docs/renderer.md, "Scheduling").
 """
 
 from __future__ import annotations
@@ -37,36 +28,37 @@ class BatchKey:
 
 
 @dataclass
-class Job:
-    """One request's items for one tenant; `on_result(task, result_or_exception)` is called per item."""
+class QueuedRequest:
+    """One request's images for one adapter; `on_result(image, result_or_exception)` is called per image."""
 
-    tenant: str
+    adapter_id: str  # "" renders the bare base model
     key: BatchKey
     items: list[Any]
-    on_result: Callable[["Task", Any], None]
-    context: Any = None  # what the runner needs for every item (adapter, subject phrase ...)
+    on_result: Callable[["QueuedImage", Any], None]
+    context: Any = None  # what the render loop needs for every image (the adapter and its scale)
     id: int = field(default_factory=itertools.count().__next__)
     cancelled: bool = False
 
 
 @dataclass(frozen=True)
-class Task:
-    job: Job
-    index: int  # position in job.items
+class QueuedImage:
+    request: QueuedRequest
+    index: int  # position in request.items
 
     @property
     def item(self) -> Any:
-        return self.job.items[self.index]
+        return self.request.items[self.index]
 
 
 class BatchScheduler:
-    def __init__(self, max_batch: int = 8, max_wait_s: float = 0.02, max_tenants: int | None = None):
+    def __init__(self, max_batch: int = 8, max_wait_s: float = 0.02, max_adapters: int | None = None):
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        # A burst still arriving keeps the batch open, but never longer than this after its first image.
         self.max_linger_s = 4 * max_wait_s
-        self.max_tenants = max_tenants or max_batch
-        self._queues: OrderedDict[str, deque[Task]] = OrderedDict()  # round-robin order of tenants
+        self.max_adapters = max_adapters or max_batch
+        self._queues: OrderedDict[str, deque[QueuedImage]] = OrderedDict()  # adapter id -> images, round-robin order
         self._cond = threading.Condition()
         self._oldest_arrival: float | None = None
         self._last_arrival = 0.0
@@ -75,27 +67,27 @@ class BatchScheduler:
 
     # -- producers ---------------------------------------------------------------------------
 
-    def submit(self, job: Job) -> None:
+    def submit(self, request: QueuedRequest) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError("scheduler is closed")
-            queue = self._queues.setdefault(job.tenant, deque())
-            queue.extend(Task(job, i) for i in range(len(job.items)))
+            queue = self._queues.setdefault(request.adapter_id, deque())
+            queue.extend(QueuedImage(request, i) for i in range(len(request.items)))
             self._last_arrival = time.monotonic()
             if self._oldest_arrival is None:
                 self._oldest_arrival = self._last_arrival
             self._cond.notify_all()
 
-    def cancel(self, predicate: Callable[[Job], bool]) -> list[Task]:
-        """Remove the queued tasks whose job matches; returns them (the caller reports their failure)."""
-        removed: list[Task] = []
+    def cancel(self, predicate: Callable[[QueuedRequest], bool]) -> list[QueuedImage]:
+        """Remove the queued images whose request matches; returns them (the caller reports their failure)."""
+        removed: list[QueuedImage] = []
         with self._cond:
-            for tenant, queue in list(self._queues.items()):
-                keep = deque(t for t in queue if not predicate(t.job))
-                removed.extend(t for t in queue if predicate(t.job))
-                self._set_queue(tenant, keep)
-            for task in removed:
-                task.job.cancelled = True
+            for adapter_id, queue in list(self._queues.items()):
+                keep = deque(image for image in queue if not predicate(image.request))
+                removed.extend(image for image in queue if predicate(image.request))
+                self._set_queue(adapter_id, keep)
+            for image in removed:
+                image.request.cancelled = True
         return removed
 
     def close(self) -> None:
@@ -118,7 +110,7 @@ class BatchScheduler:
 
     # -- the consumer ------------------------------------------------------------------------
 
-    def next_batch(self, timeout: float | None = None) -> list[Task]:
+    def next_batch(self, timeout: float | None = None) -> list[QueuedImage]:
         """Block until work is queued, wait while more keeps arriving to fill the batch, then take it.
 
         Returns [] when closed (or on timeout with nothing queued).
@@ -132,8 +124,8 @@ class BatchScheduler:
                 self._cond.wait(remaining)
             if self._closed:
                 return []
-            # Let other tenants' requests join until the batch would be full, arrivals pause for max_wait_s,
-            # or the oldest item has lingered max_linger_s.
+            # Let other requests join until the batch would be full, arrivals pause for max_wait_s,
+            # or the oldest image has lingered max_linger_s.
             first = self._oldest_arrival or time.monotonic()
             while not self._closed and self._fillable() < self.max_batch:
                 fill_by = min(max(first, self._last_arrival) + self.max_wait_s, first + self.max_linger_s)
@@ -149,48 +141,47 @@ class BatchScheduler:
             return batch
 
     def _fillable(self) -> int:
-        """How many tasks the next batch could hold (same key as the first tenant's head)."""
-        key = next(iter(self._queues.values()))[0].job.key
-        return sum(1 for q in self._queues.values() for t in q if t.job.key == key)
+        """How many images the next batch could hold (same key as the head of the first adapter's queue)."""
+        key = next(iter(self._queues.values()))[0].request.key
+        return sum(1 for q in self._queues.values() for image in q if image.request.key == key)
 
-    def _take(self) -> list[Task]:
-        tenants = list(self._queues)
-        key = self._queues[tenants[0]][0].job.key  # the head of the tenant whose turn it is
-        batch: list[Task] = []
+    def _take(self) -> list[QueuedImage]:
+        adapter_ids = list(self._queues)
+        key = self._queues[adapter_ids[0]][0].request.key  # the head of the adapter whose turn it is
+        batch: list[QueuedImage] = []
         chosen: list[str] = []
-        # Round-robin: one task per tenant per round, among tenants with work of this key.
+        # Round-robin: one image per adapter per round, among adapters with work of this key.
         while len(batch) < self.max_batch:
             progressed = False
-            for tenant in tenants:
+            for adapter_id in adapter_ids:
                 if len(batch) >= self.max_batch:
                     break
-                queue = self._queues.get(tenant)
+                queue = self._queues.get(adapter_id)
                 if not queue:
                     continue
-                if tenant not in chosen and len(chosen) >= self.max_tenants:
+                if adapter_id not in chosen and len(chosen) >= self.max_adapters:
                     continue
-                task = next((t for t in queue if t.job.key == key), None)
-                if task is None:
+                image = next((i for i in queue if i.request.key == key), None)
+                if image is None:
                     continue
-                queue.remove(task)
-                batch.append(task)
-                if tenant not in chosen:
-                    chosen.append(tenant)
+                queue.remove(image)
+                batch.append(image)
+                if adapter_id not in chosen:
+                    chosen.append(adapter_id)
                 progressed = True
             if not progressed:
                 break
-        # Rotate: the tenant after the first one served goes first next time; emptied queues leave.
-        first = tenants[0]
-        self._queues.move_to_end(first)
-        for tenant in tenants:
-            self._set_queue(tenant, self._queues.get(tenant, deque()))
+        # Rotate: the adapter after the first one served goes first next time; emptied queues leave.
+        self._queues.move_to_end(adapter_ids[0])
+        for adapter_id in adapter_ids:
+            self._set_queue(adapter_id, self._queues.get(adapter_id, deque()))
         self._oldest_arrival = time.monotonic() if self._queues else None
         return batch
 
-    def _set_queue(self, tenant: str, queue: deque[Task]) -> None:
+    def _set_queue(self, adapter_id: str, queue: deque[QueuedImage]) -> None:
         if queue:
-            self._queues[tenant] = queue
+            self._queues[adapter_id] = queue
         else:
-            self._queues.pop(tenant, None)
+            self._queues.pop(adapter_id, None)
         if not self._queues:
             self._oldest_arrival = None

@@ -19,12 +19,18 @@ def port_is_free(port: int) -> bool:
 
 
 def main() -> int:
-    from headshots_common.process import configure_logging, stop_on_signals
+    from headshots_common.basemodel import BaseModelMissing, resolve_base_model
+    from headshots_common.lifecycle import configure_logging, stop_on_signals
     from renderer.config import load
 
     configure_logging()
 
     config = load()
+    try:
+        resolve_base_model(config.shared.base_model)  # before Ray starts: a missing model is a clear error at once
+    except BaseModelMissing as exc:
+        print(f"renderer: {exc}", file=sys.stderr)
+        return 2
     for port in (config.grpc_port, config.http_port):
         if not port_is_free(port):
             print(f"renderer: port {port} is taken; stop what uses it or set HEADSHOTS_RENDERER_GRPC_PORT / "

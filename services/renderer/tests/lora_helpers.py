@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from renderer.lora_bank import LORA_TARGET_MODULES
+from headshots_common.adapter_format import ADAPTER_FILE_NAME, UNET_TARGET_MODULES
+from renderer.lora import AdapterBank, AdapterManager
 
 LORA_B_STD = 0.1  # lora_B ~ N(0, 0.1): a clearly visible adapter, not a chaotic one
 
@@ -29,7 +30,7 @@ def make_adapter(unet, rank: int, seed: int, out_dir: Path) -> Path:
     unet = copy.deepcopy(unet)
     torch.manual_seed(seed)
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
-                                target_modules=list(LORA_TARGET_MODULES)))
+                                target_modules=list(UNET_TARGET_MODULES)))
     generator = torch.Generator().manual_seed(seed + 1000)
     with torch.no_grad():
         for name, param in unet.named_parameters():
@@ -37,4 +38,12 @@ def make_adapter(unet, rank: int, seed: int, out_dir: Path) -> Path:
                 param.copy_(torch.randn(param.shape, generator=generator) * LORA_B_STD)
     StableDiffusionPipeline.save_lora_weights(
         out_dir, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)))
-    return out_dir / "pytorch_lora_weights.safetensors"
+    return out_dir / ADAPTER_FILE_NAME
+
+
+def manager_for(bank: AdapterBank, files: dict[str, Path], host_capacity: int = 64) -> AdapterManager:
+    """An adapter manager without a blob store: each adapter id registered with its file's path."""
+    manager = AdapterManager(bank, blobs=None, host_capacity=host_capacity)
+    for adapter_id, path in files.items():
+        manager.register(adapter_id, str(path))
+    return manager

@@ -8,11 +8,12 @@ import grpc
 import pytest
 
 from headshots.v1 import renderer_service_pb2 as pb
+from headshots_common import blob_layout
 from headshots_common.blobstore import LocalBlobStore
 from lora_helpers import sd_pipe
 from renderer.engine import EngineSettings, RenderEngine
 
-BAD_KEY = "orders/bad/adapter/pytorch_lora_weights.safetensors"
+BAD_KEY = blob_layout.adapter_key("bad")
 
 
 class FakeGrpcContext:
@@ -33,7 +34,7 @@ def deployment(tiny_model, tmp_path, lora_files):
     from renderer.app import RendererDeployment
 
     blobs = LocalBlobStore(tmp_path / "blobs")
-    blobs.put("orders/a1/adapter/pytorch_lora_weights.safetensors", lora_files["a1"].read_bytes())
+    blobs.put(blob_layout.adapter_key("a1"), lora_files["a1"].read_bytes())
     blobs.put(BAD_KEY, b"\x00not safetensors" * 8)
     cls = RendererDeployment.func_or_class
     replica = cls.__new__(cls)  # no Ray: the engine is set directly instead of loaded in __init__
@@ -64,6 +65,6 @@ def test_a_bad_adapter_is_invalid_argument(deployment):
 
     context = FakeGrpcContext()  # a good request leaves the status alone
     good = pb.RenderRequest(adapter=pb.AdapterRef(adapter_id="a1", adapter_key=(
-        "orders/a1/adapter/pytorch_lora_weights.safetensors")), items=[pb.RenderItem(style_id="tech-grey", seed=2)])
+        blob_layout.adapter_key("a1"))), items=[pb.RenderItem(style_id="tech-grey", seed=2)])
     responses = render(deployment, good, context)
     assert len(responses) == 1 and responses[0].png.startswith(b"\x89PNG") and context.code is None

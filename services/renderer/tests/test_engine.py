@@ -1,4 +1,4 @@
-"""The engine: many tenants' requests in one batch, adapter tiers, failures and eviction."""
+"""The engine: many people's requests in one batch, adapter tiers, failures and eviction."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from headshots.v1 import renderer_service_pb2 as pb
+from headshots_common import blob_layout
 from headshots_common.blobstore import LocalBlobStore
 from headshots_common.styles import NEGATIVE_PROMPT, STYLES
 from lora_helpers import sd_pipe
@@ -29,7 +30,7 @@ def blobs(tmp_path, lora_files) -> LocalBlobStore:
 
 
 def adapter_key(name: str) -> str:
-    return f"orders/{name}/adapter/pytorch_lora_weights.safetensors"
+    return blob_layout.adapter_key(name)
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def submit_all(engine: RenderEngine, requests: dict[str, pb.RenderRequest]) -> d
     out = {}
     for name, req in requests.items():
         out[name] = queue.Queue()
-        engine.submit(req, lambda task, result, q=out[name]: q.put(result))
+        engine.submit(req, lambda image, result, q=out[name]: q.put(result))
     return out
 
 
@@ -64,11 +65,11 @@ def pixels(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
-def test_one_batch_of_three_tenants_equals_rendering_each_alone_with_diffusers(make_engine, tiny_model, lora_files):
+def test_one_batch_of_three_people_equals_rendering_each_alone_with_diffusers(make_engine, tiny_model, lora_files):
     engine = make_engine(max_batch=8, max_wait_s=1.0)
     requests = {"a1": request("a1", [11]), "a3": request("a3", [22]), "base": request(None, [33])}
     results = {name: q.get(timeout=120) for name, q in submit_all(engine, requests).items()}
-    assert engine.batch_sizes == [3], "the three tenants shared one denoising batch"
+    assert engine.batch_sizes == [3], "the three adapters shared one denoising batch"
 
     prompt = STYLES["corporate-navy"].prompt("sks person")
     for name, seed in [("a1", 11), ("a3", 22), ("base", 33)]:
@@ -99,10 +100,10 @@ def test_adapters_cycle_through_two_slots_under_pressure(make_engine):
 
 def test_a_bad_adapter_fails_only_its_own_requests(make_engine, blobs):
     engine = make_engine(max_batch=8, max_wait_s=1.0)
-    blobs.put("orders/bad/adapter/pytorch_lora_weights.safetensors", b"\x00not safetensors" * 8)
+    blobs.put(adapter_key("bad"), b"\x00not safetensors" * 8)
     with pytest.raises(ValueError, match="cannot read LoRA file"):  # caught at submit: never reaches a batch
         engine.submit(pb.RenderRequest(adapter=pb.AdapterRef(adapter_id="bad", adapter_key=(
-            "orders/bad/adapter/pytorch_lora_weights.safetensors")), items=[pb.RenderItem(style_id="tech-grey")]),
+            adapter_key("bad"))), items=[pb.RenderItem(style_id="tech-grey")]),
             lambda *_: None)
 
     # A file that goes bad after submit (evicted from host RAM, then corrupted) fails at batch start, alone.
@@ -124,7 +125,7 @@ def test_evict_drops_the_adapter_from_every_tier_and_its_queued_images(make_engi
 
     hold = threading.Event()
     original = engine._run_batch
-    engine._run_batch = lambda tasks: (hold.wait(30), original(tasks))  # keep a1's next images queued
+    engine._run_batch = lambda batch: (hold.wait(30), original(batch))  # keep a1's next images queued
     results = submit_all(engine, {"a1": request("a1", [2, 3, 4, 5, 6])})
     assert engine.evict("a1") is True
     hold.set()
@@ -134,7 +135,7 @@ def test_evict_drops_the_adapter_from_every_tier_and_its_queued_images(make_engi
     engine._run_batch = original
 
     assert engine.adapters.slots.lookup("a1") is None and "a1" not in engine.adapters.cache
-    assert "a1" not in engine._adapter_keys and engine.bank.slot_adapter[slot] is None
+    assert engine.adapters.blob_key("a1") is None and engine.bank.slot_adapter[slot] is None
     for layer in engine.bank.layers.values():
         assert not layer.A[slot].any() and not layer.B[slot].any() and layer.scale[slot] == 0
     assert engine.evict("a1") is False
@@ -155,7 +156,7 @@ def test_repeated_prompts_are_encoded_once_and_render_the_same_images(make_engin
 def test_an_sdxl_base_renders_through_the_engine_as_through_diffusers(tmp_path):
     from diffusers import StableDiffusionXLPipeline
 
-    from headshots_common.basemodel import generate_tiny_base_model
+    from headshots_tools.tinymodel import generate_tiny_base_model
 
     model = generate_tiny_base_model(tmp_path / "tiny-sdxl", "sdxl")
     pipe = StableDiffusionXLPipeline.from_pretrained(model)

@@ -13,9 +13,9 @@ from torch import nn
 
 from lora_helpers import sd_pipe
 from renderer.engine import EngineSettings, RenderEngine, resolve_dtype
-from renderer.lora_bank import AdapterBank, LoraLayerWeights, ParsedAdapter, install_mixed_lora
+from renderer.lora import AdapterBank, LoraLayerWeights, ParsedAdapter, install_mixed_lora
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_renderer_gpu.py"
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "renderer" / "bench_renderer_gpu.py"
 
 
 def test_dtype_and_compile_settings(monkeypatch):

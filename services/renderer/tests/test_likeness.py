@@ -6,7 +6,8 @@ import numpy as np
 from PIL import Image
 
 from headshots.v1 import common_pb2
-from renderer.dispatcher import RenderJob
+from headshots_common import blob_layout
+from renderer.dispatcher import OrderRender
 from renderer.likeness import Candidate, best_per_style, candidates_per_style, likeness_score, selfie_embeddings
 
 
@@ -30,9 +31,9 @@ def test_the_best_n_per_style_are_kept_in_request_order():
 
 
 def test_the_pack_over_generates_with_stable_seeds():
-    job = RenderJob("order-1", "pack", "orders/order-1/adapter/x.safetensors", "sks person",
-                    common_pb2.RenderSpec(style_ids=["navy", "grey"], images_per_style=2))
-    delivered, rendered = job.render_request(), job.render_request(candidates_per_style(2, 1.25))
+    render = OrderRender("order-1", blob_layout.PACK_RENDER_ID, blob_layout.adapter_key("order-1"), "sks person",
+                         common_pb2.RenderSpec(style_ids=["navy", "grey"], images_per_style=2))
+    delivered, rendered = render.render_request(), render.render_request(candidates_per_style(2, 1.25))
     assert len(delivered.items) == 4 and len(rendered.items) == 6
     seeds = {(i.style_id, i.seed) for i in rendered.items}
     assert {(i.style_id, i.seed) for i in delivered.items} <= seeds and len(seeds) == 6

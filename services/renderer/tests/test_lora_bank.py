@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from lora_helpers import sd_pipe
-from renderer.lora_bank import (AdapterBank, AdapterCache, MixedLoraLinear, MixedLoraManager,
-                                SlotAllocator, cfg_slots, install_mixed_lora, load_adapter_file)
+from lora_helpers import manager_for, sd_pipe
+from renderer.lora import (AdapterBank, HostAdapterCache, MixedLoraLinear, SlotAllocator, install_mixed_lora,
+                           load_adapter_file, per_unet_sample)
 
 # float32 on CPU. Measured: against diffusers' peft path on the same batch the bank agrees to <= 1e-6
 # (mostly bit-exact); against a batch-of-1 render to ~1.3e-6 abs (CPU GEMM blocking depends on the
@@ -51,10 +51,10 @@ def test_one_batched_forward_equals_per_adapter_diffusers(tiny_model, adapters):
     timestep = torch.tensor(500)
 
     pipe, bank = _bank_pipe(tiny_model)
-    manager = MixedLoraManager(bank, cache_capacity=8, resolve=lambda a: adapters[a])
+    manager = manager_for(bank, adapters, host_capacity=8)
     with torch.no_grad():
         bare = pipe.unet(sample, timestep, encoder_hidden_states=text).sample  # no batch set: fast path
-        with manager.batch(order, cfg=False) as slots:
+        with manager.batch(order, guidance_doubles_batch=False) as slots:
             assert slots.tolist() == [1, 0, 2, 3]
             mixed = pipe.unet(sample, timestep, encoder_hidden_states=text).sample
 
@@ -70,13 +70,13 @@ def test_one_batched_forward_equals_per_adapter_diffusers(tiny_model, adapters):
     torch.testing.assert_close(mixed[1], bare[1], rtol=0, atol=0)
 
 
-def test_pipeline_renders_two_users_with_cfg_in_one_call(tiny_model, adapters):
+def test_pipeline_renders_two_users_with_classifier_free_guidance_in_one_call(tiny_model, adapters):
     users = [("a1", "a photo of sks person, studio headshot", 11), ("a3", "a photo of sks person outdoors", 22)]
     kwargs = dict(num_inference_steps=3, guidance_scale=5.0, output_type="np")
 
     pipe, bank = _bank_pipe(tiny_model)
-    manager = MixedLoraManager(bank, resolve=lambda a: adapters[a])
-    with manager.batch([u for u, _, _ in users], cfg=True):
+    manager = manager_for(bank, adapters)
+    with manager.batch([u for u, _, _ in users], guidance_doubles_batch=True):
         together = pipe(prompt=[p for _, p, _ in users], negative_prompt=["blurry"] * 2,
                         generator=[torch.Generator().manual_seed(s) for _, _, s in users], **kwargs).images
 
@@ -95,7 +95,7 @@ def test_text_projections_are_computed_once_per_call_and_change_nothing(tiny_mod
     kwargs = dict(prompt=[p for _, p, _ in users], negative_prompt=["blurry"] * 2, num_inference_steps=3,
                   guidance_scale=5.0, output_type="np")
     pipe, bank = _bank_pipe(tiny_model)
-    manager = MixedLoraManager(bank, resolve=lambda a: adapters[a])
+    manager = manager_for(bank, adapters)
     cross = [m for m in pipe.unet.modules() if isinstance(m, MixedLoraLinear) and m.text_projection]
     self_attention = [m for m in pipe.unet.modules() if isinstance(m, MixedLoraLinear) and not m.text_projection]
     assert cross and all(m.name.rsplit(".", 1)[-1] in ("to_k", "to_v") and ".attn2." in m.name for m in cross)
@@ -105,7 +105,7 @@ def test_text_projections_are_computed_once_per_call_and_change_nothing(tiny_mod
 
     def render(reuse: bool):
         calls["n"] = 0
-        with manager.batch([u for u, _, _ in users], cfg=True), \
+        with manager.batch([u for u, _, _ in users], guidance_doubles_batch=True), \
                 (bank.reuse_text_projections() if reuse else contextlib.nullcontext()):
             images = pipe(generator=[torch.Generator().manual_seed(s) for _, _, s in users], **kwargs).images
         return images, calls["n"]
@@ -119,33 +119,33 @@ def test_text_projections_are_computed_once_per_call_and_change_nothing(tiny_mod
 
 def test_a_reused_projection_follows_a_new_adapter_mix_or_new_text(tiny_model, adapters):
     pipe, bank = _bank_pipe(tiny_model)
-    manager = MixedLoraManager(bank, resolve=lambda a: adapters[a])
+    manager = manager_for(bank, adapters)
     layer = next(m for m in pipe.unet.modules() if isinstance(m, MixedLoraLinear) and m.text_projection)
     text = torch.randn(2, 77, layer.in_features, generator=torch.Generator().manual_seed(3))
     with torch.no_grad(), bank.reuse_text_projections():
-        with manager.batch(["a1", "a2"], cfg=False):
+        with manager.batch(["a1", "a2"], guidance_doubles_batch=False):
             first = layer(text).clone()
             assert layer(text) is layer(text)  # reused
-        with manager.batch(["a3", None], cfg=False):  # same tensor, another adapter mix
+        with manager.batch(["a3", None], guidance_doubles_batch=False):  # same tensor, another adapter mix
             other_mix = layer(text).clone()
             text.mul_(2)  # changed in place: not the same input any more
             doubled = layer(text)
     with torch.no_grad():
-        with manager.batch(["a3", None], cfg=False):
+        with manager.batch(["a3", None], guidance_doubles_batch=False):
             torch.testing.assert_close(other_mix, layer(text / 2), rtol=0, atol=0)
             torch.testing.assert_close(doubled, layer(text), rtol=0, atol=0)
     assert (first - other_mix).abs().max() > 1e-3
 
 
-def test_cfg_slot_order_and_batch_mismatch(tiny_model):
-    assert cfg_slots(torch.tensor([3, 0, 1])).tolist() == [3, 0, 1, 3, 0, 1]
-    assert cfg_slots(torch.tensor([3, 1]), True, 2).tolist() == [3, 3, 1, 1, 3, 3, 1, 1]
-    assert cfg_slots(torch.tensor([3, 1]), False).tolist() == [3, 1]
+def test_guidance_slot_order_and_batch_mismatch(tiny_model):
+    assert per_unet_sample(torch.tensor([3, 0, 1])).tolist() == [3, 0, 1, 3, 0, 1]
+    assert per_unet_sample(torch.tensor([3, 1]), True, 2).tolist() == [3, 3, 1, 1, 3, 3, 1, 1]
+    assert per_unet_sample(torch.tensor([3, 1]), False).tolist() == [3, 1]
     pipe, bank = _bank_pipe(tiny_model)
     name = next(iter(bank.layers))
     torch.nn.init.normal_(bank.layers[name].A[1])
     bank.layers[name].ranks[1] = 8
-    bank.set_batch_slots([1, 0], cfg=True)
+    bank.set_batch_slots([1, 0], guidance_doubles_batch=True)
     with pytest.raises(RuntimeError, match="slot indices"):
         pipe.unet.get_submodule(name)(torch.randn(2, 5, bank.layers[name].in_features))
 
@@ -174,7 +174,7 @@ def test_loading_is_a_tensor_copy(tiny_model, adapters):
 
 def test_slot_lru_eviction_and_pinning(tiny_model, adapters):
     _, bank = _bank_pipe(tiny_model, num_slots=2)
-    manager = MixedLoraManager(bank, cache_capacity=3, resolve=lambda a: adapters[a])
+    manager = manager_for(bank, adapters, host_capacity=3)
     assert manager.ensure("a1") == 1 and manager.ensure("a2") == 2
     assert manager.ensure("a1") == 1                      # touch: a2 is now least recently used
     assert manager.ensure("a3") == 2                      # evicts a2
@@ -183,7 +183,7 @@ def test_slot_lru_eviction_and_pinning(tiny_model, adapters):
     name = next(iter(bank.layers))
     torch.testing.assert_close(bank.layers[name].A[2], a3.layers[name].A, rtol=0, atol=0)
 
-    with manager.batch(["a1", None, "a3"], cfg=False):   # both slots pinned by the running batch
+    with manager.batch(["a1", None, "a3"], guidance_doubles_batch=False):   # both slots pinned by the running batch
         with pytest.raises(RuntimeError, match="pinned"):
             manager.ensure("a4")
         assert manager.slots.resident() == {"a1": 1, "a3": 2}
@@ -197,13 +197,13 @@ def test_slot_lru_eviction_and_pinning(tiny_model, adapters):
     allocator = SlotAllocator(2)
     assert allocator.acquire("x") == (1, True, None) and allocator.acquire("y") == (2, True, None)
     assert allocator.acquire("z", pinned=["x"]) == (2, True, "y")
-    cache = AdapterCache(1)
+    cache = HostAdapterCache(1)
     assert cache.get("k") is None and cache.misses == 1
 
 
 def test_evict_zeroes_the_slot(tiny_model, adapters):
     _, bank = _bank_pipe(tiny_model, num_slots=2)
-    manager = MixedLoraManager(bank, resolve=lambda a: adapters[a])
+    manager = manager_for(bank, adapters)
     slot = manager.ensure("a2")
     other = manager.ensure("a3")
     before = {n: l.A[other].clone() for n, l in bank.layers.items()}
@@ -232,7 +232,7 @@ def test_corrupt_adapter_fails_alone(tiny_model, adapters, tmp_path):
                  mismatched=tmp_path / "mismatched.safetensors", te=tmp_path / "te.safetensors")
 
     _, bank = _bank_pipe(tiny_model, num_slots=2)
-    manager = MixedLoraManager(bank, resolve=lambda a: files[a])
+    manager = manager_for(bank, files)
     manager.ensure("a1")
     manager.ensure("a3")
     snapshot = {n: (l.A.clone(), l.B.clone(), l.scale.clone()) for n, l in bank.layers.items()}

@@ -1,83 +1,83 @@
-"""The cross-tenant batch scheduler: fill, compatibility, fairness, waiting, cancelling."""
+"""The batch scheduler: fill, compatibility, fairness between adapters, waiting, cancelling."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from renderer.scheduler import BatchKey, BatchScheduler, Job
+from renderer.scheduler import BatchKey, BatchScheduler, QueuedRequest
 
 KEY = BatchKey(128, 128, 12, 5.0)
 
 
-def job(tenant: str, n: int, key: BatchKey = KEY, results: list | None = None) -> Job:
-    return Job(tenant=tenant, key=key, items=[f"{tenant}{i}" for i in range(n)],
-               on_result=lambda task, result: results.append((task, result)) if results is not None else None)
+def request(adapter_id: str, n: int, key: BatchKey = KEY, results: list | None = None) -> QueuedRequest:
+    return QueuedRequest(adapter_id=adapter_id, key=key, items=[f"{adapter_id}{i}" for i in range(n)],
+                         on_result=lambda image, result: results.append((image, result)) if results is not None else None)
 
 
-def tenants_of(batch) -> list[str]:
-    return [t.job.tenant for t in batch]
+def adapters_of(batch) -> list[str]:
+    return [image.request.adapter_id for image in batch]
 
 
-def test_a_batch_mixes_tenants_round_robin_up_to_max_batch():
+def test_a_batch_mixes_adapters_round_robin_up_to_max_batch():
     scheduler = BatchScheduler(max_batch=4, max_wait_s=0)
-    for tenant, n in [("a", 3), ("b", 1), ("c", 2)]:
-        scheduler.submit(job(tenant, n))
-    assert tenants_of(scheduler.next_batch()) == ["a", "b", "c", "a"]
+    for adapter_id, n in [("a", 3), ("b", 1), ("c", 2)]:
+        scheduler.submit(request(adapter_id, n))
+    assert adapters_of(scheduler.next_batch()) == ["a", "b", "c", "a"]
     assert [t.item for t in scheduler.next_batch()] == ["c1", "a2"]  # c's turn first now
     assert scheduler.depth == 0 and scheduler.mean_batch_size == 3.0
 
 
-def test_a_tenant_with_many_items_does_not_delay_one_with_few_beyond_one_batch():
+def test_an_adapter_with_many_images_does_not_delay_one_with_few_beyond_one_batch():
     scheduler = BatchScheduler(max_batch=4, max_wait_s=0)
-    scheduler.submit(job("big", 200))
+    scheduler.submit(request("big", 200))
     first = scheduler.next_batch()
-    assert tenants_of(first) == ["big"] * 4          # alone, it fills the batch
-    scheduler.submit(job("small", 4))                 # arrives while big's first batch renders
+    assert adapters_of(first) == ["big"] * 4          # alone, it fills the batch
+    scheduler.submit(request("small", 4))                 # arrives while big's first batch renders
     batches = [scheduler.next_batch() for _ in range(2)]
-    assert tenants_of(batches[0]) == ["big", "small", "big", "small"]
-    assert tenants_of(batches[1]).count("small") == 2  # small is done two batches after it arrived
+    assert adapters_of(batches[0]) == ["big", "small", "big", "small"]
+    assert adapters_of(batches[1]).count("small") == 2  # small is done two batches after it arrived
     assert scheduler.depth == 200 - 8  # big: 4 + 2 + 2 rendered
 
 
 def test_only_compatible_items_share_a_batch():
     scheduler = BatchScheduler(max_batch=8, max_wait_s=0)
-    scheduler.submit(job("a", 2, BatchKey(128, 128, 12, 5.0)))
-    scheduler.submit(job("b", 2, BatchKey(256, 256, 12, 5.0)))
-    scheduler.submit(job("c", 2, BatchKey(128, 128, 12, 5.0)))
+    scheduler.submit(request("a", 2, BatchKey(128, 128, 12, 5.0)))
+    scheduler.submit(request("b", 2, BatchKey(256, 256, 12, 5.0)))
+    scheduler.submit(request("c", 2, BatchKey(128, 128, 12, 5.0)))
     first, second = scheduler.next_batch(), scheduler.next_batch()
-    assert sorted(tenants_of(first)) == ["a", "a", "c", "c"] and {t.job.key for t in first} == {KEY}
-    assert tenants_of(second) == ["b", "b"]
+    assert sorted(adapters_of(first)) == ["a", "a", "c", "c"] and {t.request.key for t in first} == {KEY}
+    assert adapters_of(second) == ["b", "b"]
 
 
-def test_max_tenants_bounds_the_adapters_of_one_batch():
-    scheduler = BatchScheduler(max_batch=8, max_wait_s=0, max_tenants=2)
-    for tenant in "abc":
-        scheduler.submit(job(tenant, 4))
-    assert set(tenants_of(scheduler.next_batch())) == {"a", "b"}
+def test_max_adapters_bounds_the_adapters_of_one_batch():
+    scheduler = BatchScheduler(max_batch=8, max_wait_s=0, max_adapters=2)
+    for adapter_id in "abc":
+        scheduler.submit(request(adapter_id, 4))
+    assert set(adapters_of(scheduler.next_batch())) == {"a", "b"}
 
 
-def test_waits_up_to_max_wait_for_other_tenants_then_runs_partial():
+def test_waits_up_to_max_wait_for_other_adapters_then_runs_partial():
     scheduler = BatchScheduler(max_batch=4, max_wait_s=0.3)
-    scheduler.submit(job("a", 1))
-    threading.Timer(0.05, lambda: scheduler.submit(job("b", 1))).start()
+    scheduler.submit(request("a", 1))
+    threading.Timer(0.05, lambda: scheduler.submit(request("b", 1))).start()
     started = time.monotonic()
     batch = scheduler.next_batch()
     waited = time.monotonic() - started
-    assert tenants_of(batch) == ["a", "b"] and 0.25 <= waited < 2.0  # the partial batch waited max_wait
-    scheduler.submit(job("c", 4))
+    assert adapters_of(batch) == ["a", "b"] and 0.25 <= waited < 2.0  # the partial batch waited max_wait
+    scheduler.submit(request("c", 4))
     started = time.monotonic()
     assert len(scheduler.next_batch()) == 4 and time.monotonic() - started < 0.2  # a full batch does not wait
 
 
 def test_a_burst_still_arriving_joins_the_batch_but_a_trickle_cannot_hold_it_forever():
     scheduler = BatchScheduler(max_batch=8, max_wait_s=0.3)  # lingers at most 1.2 s
-    scheduler.submit(job("a", 1))
-    for i, tenant in enumerate("bcd", start=1):  # each within max_wait of the one before, the last after it
-        threading.Timer(0.2 * i, lambda t=tenant: scheduler.submit(job(t, 1))).start()
+    scheduler.submit(request("a", 1))
+    for i, adapter_id in enumerate("bcd", start=1):  # each within max_wait of the one before, the last after it
+        threading.Timer(0.2 * i, lambda t=adapter_id: scheduler.submit(request(t, 1))).start()
     started = time.monotonic()
     batch = scheduler.next_batch()
-    assert tenants_of(batch) == ["a", "b", "c", "d"], "the burst kept the batch open"
+    assert adapters_of(batch) == ["a", "b", "c", "d"], "the burst kept the batch open"
     assert 0.85 <= time.monotonic() - started < 1.15  # closed max_wait after the last arrival
 
     stop = threading.Event()
@@ -86,10 +86,10 @@ def test_a_burst_still_arriving_joins_the_batch_but_a_trickle_cannot_hold_it_for
         for i in range(40):
             if stop.wait(0.1):
                 return
-            scheduler.submit(job(f"t{i}", 1))
+            scheduler.submit(request(f"t{i}", 1))
 
     scheduler = BatchScheduler(max_batch=64, max_wait_s=0.3)
-    scheduler.submit(job("first", 1))
+    scheduler.submit(request("first", 1))
     threading.Thread(target=trickle, daemon=True).start()
     started = time.monotonic()
     batch = scheduler.next_batch()
@@ -99,10 +99,10 @@ def test_a_burst_still_arriving_joins_the_batch_but_a_trickle_cannot_hold_it_for
 
 def test_cancel_and_close():
     scheduler = BatchScheduler(max_batch=4, max_wait_s=0)
-    doomed, kept = job("a", 3), job("b", 1)
+    doomed, kept = request("a", 3), request("b", 1)
     scheduler.submit(doomed)
     scheduler.submit(kept)
     assert len(scheduler.cancel(lambda j: j is doomed)) == 3 and doomed.cancelled
-    assert tenants_of(scheduler.next_batch()) == ["b"]
+    assert adapters_of(scheduler.next_batch()) == ["b"]
     threading.Timer(0.05, scheduler.close).start()
     assert scheduler.next_batch() == []

@@ -10,10 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from headshots_common import bus
+from headshots_common import blob_layout, bus
 from headshots_common.blobstore import open_blob_store
-from trainer.jobs import JobStore
-from trainer.worker import adapter_keys
+from trainer.training_jobs import TrainingJobStore
 from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
 
 STEPS, CHECKPOINT_EVERY = 40, 5
@@ -33,7 +32,7 @@ def test_a_killed_worker_resumes_from_its_checkpoint(kafka_bootstrap, tiny_model
                HEADSHOTS_LORA_RANK="4", HEADSHOTS_TRAIN_PROBE_IMAGES="1", HEADSHOTS_TRAIN_PROBE_STEPS="2",
                HEADSHOTS_TRAINER_GROUP=new_order_id("crash-group"), HEADSHOTS_TRAINER_GRPC_PORT="0")
     blobs = open_blob_store(env["HEADSHOTS_BLOB_URL"])
-    jobs = JobStore(blobs)
+    jobs = TrainingJobStore(blobs)
     order_id = new_order_id("crash")
     producer = bus.make_producer(kafka_bootstrap)
     publish_order(producer, order_id, order_submitted(upload_photos(blobs, order_id, person_photos[:3])))
@@ -61,7 +60,7 @@ def test_a_killed_worker_resumes_from_its_checkpoint(kafka_bootstrap, tiny_model
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
     assert bus.payload_kind(event) == "training_completed", event
-    manifest = json.loads(blobs.get(adapter_keys(order_id)[1]))
+    manifest = json.loads(blobs.get(blob_layout.adapter_manifest_key(order_id)))
     assert manifest["steps"] == STEPS
     assert CHECKPOINT_EVERY <= manifest["resumed_from_step"] < STEPS, "trained fewer steps than starting over"
     after_restart = [e.training_progress.step for e in training_events.of(order_id)

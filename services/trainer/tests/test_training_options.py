@@ -13,12 +13,13 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from headshots_common import blob_layout
 from headshots_common.blobstore import LocalBlobStore
 from trainer import priors
 from trainer.training import (Checkpoint, PriorData, TrainingControl, TrainingParams, TrainingStopped,
                               augmented_crops, load_pipeline, remove_adapters, train_lora)
 
-BENCH_GPU = Path(__file__).resolve().parents[1] / "bench" / "bench_training_gpu.py"
+BENCH_GPU = Path(__file__).resolve().parents[3] / "bench" / "trainer" / "bench_training_gpu.py"
 CLASS_IMAGES = 3
 
 
@@ -36,7 +37,7 @@ def photos(person_photos):
 def class_images(pipe, tmp_path_factory):
     """Class images made once in a shared store, as the worker makes them; the generator counted."""
     blobs = LocalBlobStore(tmp_path_factory.mktemp("blobs"))
-    prefix = priors.class_images_prefix(priors.model_key("tiny", "0" * 64), "person", 128)
+    prefix = blob_layout.class_images_prefix(priors.model_id("tiny", "0" * 64), "person", 128)
     calls = []
     real = priors.generate_class_images
 

@@ -20,14 +20,14 @@ from PIL import Image
 from prometheus_client import REGISTRY
 
 from headshots.v1 import common_pb2, events_pb2, trainer_service_pb2 as pb, trainer_service_pb2_grpc as pb_grpc
-from headshots_common import bus
+from headshots_common import blob_layout, bus
 from headshots_common.blobstore import open_blob_store
-from headshots_common.devstack import _free_port
+from headshots_tools.ports import free_port
 from headshots_common.settings import SharedSettings
 from trainer import grpc_service, priors, worker as worker_module
 from trainer.config import load
-from trainer.jobs import JobStore
-from trainer.worker import TrainerWorker, adapter_keys
+from trainer.training_jobs import TrainingJobStore
+from trainer.worker import TrainerWorker
 from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
 
 MAX_POLL_INTERVAL_MS = 3000
@@ -78,12 +78,12 @@ def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
         patch.setattr(worker_module, "train_lora", train_lora_that_runs_out_of_memory_above_batch_1(
             worker_module.train_lora))
         worker = InstrumentedWorker(config, blobs, producer, tiny_model, torch.device("cpu"), stop)
-        port = _free_port()
-        server = grpc_service.serve(JobStore(blobs), producer, "127.0.0.1", port)
+        port = free_port()
+        server = grpc_service.serve(TrainingJobStore(blobs), producer, "127.0.0.1", port)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield SimpleNamespace(worker=worker, blobs=blobs, producer=producer, jobs=JobStore(blobs),
+        yield SimpleNamespace(worker=worker, blobs=blobs, producer=producer, jobs=TrainingJobStore(blobs),
                               stub=pb_grpc.TrainerServiceStub(channel))
         channel.close()
         stop.set()
@@ -108,7 +108,7 @@ def test_an_order_trains_and_publishes_completed_with_a_manifest(trainer, person
     event = training_events.wait_for(order_id)
     assert bus.payload_kind(event) == "training_completed", event
     completed = event.training_completed
-    adapter_key, manifest_key = adapter_keys(order_id)
+    adapter_key, manifest_key = blob_layout.adapter_key(order_id), blob_layout.adapter_manifest_key(order_id)
     assert (completed.adapter_key, completed.manifest_key) == (adapter_key, manifest_key)
     assert completed.subject_phrase == "sks person" and completed.steps == 8
     assert list(completed.render_spec.style_ids) == ["corporate-navy"]
@@ -166,7 +166,7 @@ def test_out_of_memory_is_retried_with_a_smaller_batch(trainer, person_photos, t
     order_id = submit(trainer, person_photos[:3], profile=HQ, subject_class=OOM_SUBJECT)
     event = training_events.wait_for(order_id)
     assert bus.payload_kind(event) == "training_completed", event
-    manifest = json.loads(trainer.blobs.get(adapter_keys(order_id)[1]))
+    manifest = json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(order_id)))
     assert manifest["batch_size"] == 1 and manifest["steps"] == 16
 
 
@@ -177,7 +177,7 @@ def test_high_quality_orders_share_class_images_generated_once(trainer, person_p
     monkeypatch.setattr(priors, "generate_class_images", lambda *a, **k: generated.append(a[2]) or real(*a, **k))
     first = submit(trainer, person_photos[:1], profile=HQ, subject_class="woman")
     assert bus.payload_kind(training_events.wait_for(first)) == "training_completed"
-    manifest = json.loads(trainer.blobs.get(adapter_keys(first)[1]))
+    manifest = json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(first)))
     prior = manifest["prior_preservation"]
     assert prior["class_prompt"] == "a photo of woman" and prior["class_images"] == CLASS_IMAGES
     prefix = prior["class_images_prefix"]
@@ -191,7 +191,7 @@ def test_high_quality_orders_share_class_images_generated_once(trainer, person_p
     assert bus.payload_kind(training_events.wait_for(second)) == "training_completed"
     assert generated == [list(range(CLASS_IMAGES))], "the second order reused the stored class images"
     assert {key: trainer.blobs.local_path(key).stat().st_mtime_ns for key in trainer.blobs.list(prefix)} == stamps
-    assert json.loads(trainer.blobs.get(adapter_keys(second)[1]))["prior_preservation"] == prior
+    assert json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(second)))["prior_preservation"] == prior
     assert manifest["augment_variants"] == 1 and manifest["train_text_encoder"] is False
 
 
@@ -233,7 +233,7 @@ def test_grpc_submit_is_idempotent_and_cancel_stops_a_running_job(trainer, perso
     assert final.progress.step < final.progress.total_steps
     assert trainer.stub.GetTraining(pb.GetTrainingRequest(name=first.name), timeout=10).training.state == \
         pb.TRAINING_STATE_CANCELLED
-    assert not trainer.blobs.exists(adapter_keys(order_id)[0])
+    assert not trainer.blobs.exists(blob_layout.adapter_key(order_id))
     with pytest.raises(grpc.RpcError) as missing:
         trainer.stub.GetTraining(pb.GetTrainingRequest(name="trainings/nope"), timeout=10)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -11,7 +11,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from headshots.v1 import common_pb2, events_pb2
-from headshots_common import bus
+from headshots_common import blob_layout, bus
 
 
 class TrainingEvents:
@@ -69,7 +69,7 @@ def upload_photos(blobs, order_id: str, photos: list[Path | bytes]) -> list[str]
     keys = []
     for i, photo in enumerate(photos):
         data = photo if isinstance(photo, bytes) else Path(photo).read_bytes()
-        keys.append(blobs.put(f"orders/{order_id}/photos/{i}.jpg", data))
+        keys.append(blobs.put(blob_layout.photo_key(order_id, str(i)), data))
     return keys
 
 

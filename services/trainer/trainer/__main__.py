@@ -11,13 +11,13 @@ import threading
 import torch
 
 from headshots_common import bus
-from headshots_common.basemodel import ensure_base_model
+from headshots_common.basemodel import BaseModelMissing, resolve_base_model
 from headshots_common.blobstore import open_blob_store
-from headshots_common.process import configure_logging, stop_on_signals
+from headshots_common.lifecycle import configure_logging, stop_on_signals
 from trainer import grpc_service, metrics
 from trainer.config import load
-from trainer.jobs import JobStore
 from trainer.training import pick_device
+from trainer.training_jobs import TrainingJobStore
 from trainer.worker import TrainerWorker
 
 log = logging.getLogger("trainer")
@@ -34,14 +34,17 @@ def worker_device(setting: str, index: int) -> torch.device:
 def main() -> None:
     configure_logging()
     config = load()
+    try:
+        base_model = resolve_base_model(config.shared.base_model)
+    except BaseModelMissing as exc:
+        sys.exit(f"trainer: {exc}")  # exit status 1 with the reason, before any work is taken
     stop = stop_on_signals()
     bus.wait_for_broker(config.shared.kafka_bootstrap, timeout_s=60)
     blobs = open_blob_store(config.shared.blob_url)
     producer = bus.make_producer(config.shared.kafka_bootstrap)
-    base_model = ensure_base_model(config.shared.base_model, arch=config.shared.base_model_arch)
     workers = [TrainerWorker(config, blobs, producer, base_model, worker_device(config.device, i), stop)
                for i in range(max(1, config.workers))]
-    server = grpc_service.serve(JobStore(blobs), producer, config.bind_host, config.grpc_port)
+    server = grpc_service.serve(TrainingJobStore(blobs), producer, config.bind_host, config.grpc_port)
     metrics.serve(config.bind_host, config.metrics_port)
     crashed = []
 

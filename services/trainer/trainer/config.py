@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from headshots.v1 import common_pb2
 from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
-# The worker touches this file (under HEADSHOTS_VAR_DIR) while its loop runs; the liveness probe reads its age.
-HEARTBEAT_FILE_NAME = "trainer.heartbeat"
+# Names the worker's heartbeat (lifecycle.heartbeat_of): its loop beats while it runs, the liveness probe reads the age.
+PROCESS_NAME = "trainer"
 
 
 @dataclass(frozen=True)

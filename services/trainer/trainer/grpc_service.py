@@ -1,7 +1,7 @@
 """TrainerService over gRPC: submit, inspect, cancel and watch trainings (long-running operations).
 
 Submitting publishes the same OrderSubmitted event the gateway does, so a gRPC job goes through the durable
-Kafka queue and any worker of the group trains it. State lives in the blob store (trainer.jobs), so every
+Kafka queue and any worker of the group trains it. State lives in the blob store (trainer.training_jobs), so every
 trainer process answers for every job.
 """
 
@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from headshots.v1 import events_pb2, trainer_service_pb2 as pb, trainer_service_pb2_grpc as pb_grpc
 from headshots_common import bus
-from trainer.jobs import Job, JobStore, order_id_from_name
+from trainer.training_jobs import TrainingJob, TrainingJobStore, order_id_from_name
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ WATCH_INTERVAL_S = 0.5
 
 
 class TrainerService(pb_grpc.TrainerServiceServicer):
-    def __init__(self, jobs: JobStore, producer):
+    def __init__(self, jobs: TrainingJobStore, producer):
         self.jobs = jobs
         self.producer = producer
 
@@ -73,7 +73,7 @@ class TrainerService(pb_grpc.TrainerServiceServicer):
                 return
             time.sleep(WATCH_INTERVAL_S)
 
-    def _job(self, name: str, context) -> Job:
+    def _job(self, name: str, context) -> TrainingJob:
         order_id = order_id_from_name(name)
         job = self.jobs.load(order_id) if order_id else None
         if job is None:
@@ -81,7 +81,7 @@ class TrainerService(pb_grpc.TrainerServiceServicer):
         return job
 
 
-def serve(jobs: JobStore, producer, host: str, port: int) -> grpc.Server | None:
+def serve(jobs: TrainingJobStore, producer, host: str, port: int) -> grpc.Server | None:
     """Start TrainerService on host:port; None when port is 0 or taken (the Kafka path works without it)."""
     if not port:
         return None

@@ -1,13 +1,10 @@
 """Class images for DreamBooth prior preservation, made once per (base model, subject class, resolution).
 
 The base pipeline itself draws `count` images of the bare class prompt ("a photo of person"); they are stored
-in the blob store under a prefix shared by every order,
-
-    priors/{base model}/{class}/{resolution}/000.png, 001.png, ...
-
-and never rewritten: the first order of a class pays for generating them, every later order (in any trainer
-process) only reads them. Image i is drawn with seed CLASS_IMAGE_SEED + i, so two workers that race to make
-the same missing image write the same picture.
+in the blob store under a prefix shared by every order (`blob_layout.class_images_prefix`) and never rewritten:
+the first order of a class pays for generating them, every later order (in any trainer process) only reads them.
+Image i is drawn with seed CLASS_IMAGE_SEED + i, so two workers that race to make the same missing image write
+the same picture.
 """
 
 from __future__ import annotations
@@ -15,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import re
 import threading
 import time
 from collections import defaultdict
@@ -23,9 +19,10 @@ from collections import defaultdict
 import torch
 from PIL import Image
 
+from headshots_common.blob_layout import class_image_key
+
 log = logging.getLogger(__name__)
 
-PRIORS_PREFIX = "priors/"
 CLASS_IMAGE_SEED = 0
 GENERATION_BATCH = 4  # images per pipeline call
 
@@ -37,18 +34,9 @@ def class_prompt(subject_class: str) -> str:
     return f"a photo of {subject_class or 'person'}"
 
 
-def model_key(base_model: str, digest: str) -> str:
-    """The base model's folder digest; for a hub id (no local digest) a hash of the id."""
+def model_id(base_model: str, digest: str) -> str:
+    """What names a base model in the class images' prefix: its folder digest; for a hub id a hash of the id."""
     return digest or "hub-" + hashlib.sha256(base_model.encode()).hexdigest()[:32]
-
-
-def class_images_prefix(model: str, subject_class: str, resolution: int) -> str:
-    slug = re.sub(r"[^a-z0-9_-]+", "-", (subject_class or "person").strip().lower()).strip("-") or "person"
-    return f"{PRIORS_PREFIX}{model}/{slug}/{resolution}/"
-
-
-def class_image_key(prefix: str, index: int) -> str:
-    return f"{prefix}{index:03d}.png"
 
 
 @torch.no_grad()

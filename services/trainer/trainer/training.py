@@ -22,19 +22,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from headshots_common.adapter_format import (ADAPTER_FILE_NAME, TEXT_ENCODER_TARGET_MODULES, TEXT_ENCODERS,
+                                             UNET_TARGET_MODULES)
+from headshots_common.basemodel import native_resolution
 from headshots_common.faces import crop_around_face, face_analyzer, likeness
 
 log = logging.getLogger(__name__)
 
-LORA_TARGET_MODULES = ["to_k", "to_q", "to_v", "to_out.0"]
-TEXT_ENCODER_LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "out_proj"]
-TEXT_ENCODERS = ("text_encoder", "text_encoder_2")  # the pipeline attributes, as named in the LoRA file
 # Augmentation: variants are random square windows of at least this share of the face crop's side, taken from
 # a crop this much larger than the training resolution (so a zoomed variant is downsampled, never upscaled).
 AUGMENT_MIN_SCALE = 0.85
 AUGMENT_OVERSAMPLE = 1.25
 VAE_ENCODE_CHUNK = 8  # images per VAE forward pass while caching latents (bounds memory at 1024 px)
-ADAPTER_FILENAME = "pytorch_lora_weights.safetensors"
 
 
 @dataclass(frozen=True)
@@ -129,10 +128,6 @@ def load_pipeline(base_model: str, device: torch.device):
 
 def is_sdxl(pipe) -> bool:
     return getattr(pipe, "text_encoder_2", None) is not None
-
-
-def native_resolution(pipe) -> int:
-    return pipe.unet.config.sample_size * pipe.vae_scale_factor
 
 
 def face_crops(photos: list[Image.Image], size: int) -> list[Image.Image]:
@@ -280,11 +275,11 @@ def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: P
     unet = pipe.unet
     unet.requires_grad_(False)
     unet.add_adapter(LoraConfig(r=params.rank, lora_alpha=params.rank, init_lora_weights="gaussian",
-                                target_modules=LORA_TARGET_MODULES))
+                                target_modules=list(UNET_TARGET_MODULES)))
     for encoder in encoders.values():
         encoder.requires_grad_(False)
         encoder.add_adapter(LoraConfig(r=params.rank, lora_alpha=params.rank, init_lora_weights="gaussian",
-                                       target_modules=TEXT_ENCODER_LORA_TARGET_MODULES))
+                                       target_modules=list(TEXT_ENCODER_TARGET_MODULES)))
     trainable = [p for p in unet.parameters() if p.requires_grad]
     trainable += [p for encoder in encoders.values() for p in encoder.parameters() if p.requires_grad]
     for p in trainable:
@@ -368,9 +363,9 @@ def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: P
     lora_layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     text_layers = {f"{name}_lora_layers": convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
                    for name, encoder in encoders.items()}
-    type(pipe).save_lora_weights(out_dir, unet_lora_layers=lora_layers, weight_name=ADAPTER_FILENAME,
+    type(pipe).save_lora_weights(out_dir, unet_lora_layers=lora_layers, weight_name=ADAPTER_FILE_NAME,
                                  safe_serialization=True, **text_layers)
-    return TrainingResult(adapter_path=out_dir / ADAPTER_FILENAME, steps=params.steps,
+    return TrainingResult(adapter_path=out_dir / ADAPTER_FILE_NAME, steps=params.steps,
                           seconds=time.monotonic() - started, final_loss=loss_value, resolution=resolution)
 
 

@@ -1,6 +1,6 @@
 """Kafka worker: consumes OrderSubmitted, trains the order's adapter, publishes progress and the result.
 
-Exactly once in effect: the job record in the blob store (trainer.jobs) says whether an order was trained
+Exactly once in effect: the job record in the blob store (trainer.training_jobs) says whether an order was trained
 and whether its outcome was announced, so a redelivered or duplicate message never trains twice; the
 offset is committed only after the adapter, its manifest and the outcome event are durable; a killed
 worker's successor continues from the last checkpoint.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import json
 import logging
 import tempfile
 import threading
@@ -28,16 +27,18 @@ from kafka.structs import OffsetAndMetadata
 from PIL import Image, UnidentifiedImageError
 
 from headshots.v1 import events_pb2, trainer_service_pb2 as pb
-from headshots_common import bus
-from headshots_common.blobstore import LocalBlobStore, order_prefix
-from headshots_common.process import Heartbeat
+from headshots_common import blob_layout, bus
+from headshots_common.adapter_format import AdapterManifest, PriorPreservation
+from headshots_common.basemodel import native_resolution
+from headshots_common.blobstore import BlobStore
+from headshots_common.lifecycle import heartbeat_of
 from headshots_common.styles import IDENTIFIER_TOKEN, subject_phrase
 from trainer import metrics
-from trainer.config import HEARTBEAT_FILE_NAME, TrainerConfig
-from trainer.jobs import Job, JobStore
-from trainer.priors import class_images_prefix, class_prompt, ensure_class_images, model_key
+from trainer.config import PROCESS_NAME, TrainerConfig
+from trainer.priors import class_prompt, ensure_class_images, model_id
 from trainer.training import (BadPhotos, Checkpoint, PriorData, TrainingControl, TrainingParams, TrainingStopped,
-                              load_pipeline, native_resolution, probe_likeness, remove_adapters, train_lora)
+                              load_pipeline, probe_likeness, remove_adapters, train_lora)
+from trainer.training_jobs import TrainingJob, TrainingJobStore
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,6 @@ REASON = events_pb2.FailureReason
 
 class WorkerStopping(Exception):
     """The process is shutting down mid-job: the job is checkpointed and its message stays uncommitted."""
-
-
-def adapter_keys(order_id: str) -> tuple[str, str]:
-    base = f"{order_prefix(order_id)}adapter/"
-    return base + "pytorch_lora_weights.safetensors", base + "manifest.json"
 
 
 @functools.cache
@@ -83,18 +79,18 @@ class _CountRevocations(ConsumerRebalanceListener):
 
 
 class TrainerWorker:
-    def __init__(self, config: TrainerConfig, blobs: LocalBlobStore, producer, base_model: str, device: torch.device,
+    def __init__(self, config: TrainerConfig, blobs: BlobStore, producer, base_model: str, device: torch.device,
                  stop: threading.Event):
         self.config = config
         self.blobs = blobs
-        self.jobs = JobStore(blobs)
+        self.jobs = TrainingJobStore(blobs)
         self.producer = producer
         self.base_model = base_model
         self.base_model_digest = base_model_hash(base_model)
         self.device = device
         self.stop = stop
         self.pipe = load_pipeline(base_model, device)
-        self.heartbeat = Heartbeat(Path(config.shared.var_dir) / HEARTBEAT_FILE_NAME)
+        self.heartbeat = heartbeat_of(config.shared.var_dir, PROCESS_NAME)
         self.rebalance_listener = _CountRevocations()
 
     # -- one order -------------------------------------------------------------------------------------------
@@ -112,9 +108,9 @@ class TrainerWorker:
             else:  # finished, but the worker died before announcing it
                 self._announce(job)
             return
-        adapter_key, manifest_key = adapter_keys(order_id)
+        manifest_key = blob_layout.adapter_manifest_key(order_id)
         if self.blobs.exists(manifest_key):  # the adapter is durable; the worker died before recording it
-            manifest = json.loads(self.blobs.get(manifest_key))
+            manifest = AdapterManifest.from_json(self.blobs.get(manifest_key))
             self._announce(self.jobs.finish(job, result=self._completed(manifest, submitted)))
             return
         if self.jobs.cancel_requested(order_id):
@@ -140,7 +136,7 @@ class TrainerWorker:
             log.exception("training order %s failed", order_id)
             self._fail(job, REASON.FAILURE_REASON_INTERNAL, f"training failed: {type(exc).__name__}")
         else:
-            self.blobs.put(manifest_key, json.dumps(manifest, indent=2).encode())  # last: marks the adapter complete
+            self.blobs.put(manifest_key, manifest.to_json())  # last: marks the adapter complete
             self.jobs.delete_checkpoint(order_id)
             metrics.JOBS.labels("succeeded").inc()
             self._announce(self.jobs.finish(job, result=self._completed(manifest, submitted)))
@@ -162,7 +158,7 @@ class TrainerWorker:
             photos.append(photo)
         return photos
 
-    def _train(self, job: Job, submitted, photos: list[Image.Image]) -> dict:
+    def _train(self, job: TrainingJob, submitted, photos: list[Image.Image]) -> AdapterManifest:
         """Train (resuming from a checkpoint if one exists), store the adapter, return its manifest."""
         order_id, config = job.order_id, self.config
         steps, batch_size = config.steps_and_batch(submitted.training_profile)
@@ -194,7 +190,7 @@ class TrainerWorker:
                                                  config.probe_images, config.probe_steps, seed=config.seed)
                     finally:
                         remove_adapters(self.pipe)  # the resident pipeline is shared by every job of this worker
-                    adapter_key, _ = adapter_keys(order_id)
+                    adapter_key = blob_layout.adapter_key(order_id)
                     self.blobs.put(adapter_key, result.adapter_path.read_bytes())
                 break
             except torch.OutOfMemoryError:
@@ -207,26 +203,26 @@ class TrainerWorker:
                 log.warning("order %s ran out of memory; retrying with batch size %d", order_id, batch_size)
         log.info("order %s trained in %.1fs (loss %.4f, likeness %.3f)", order_id, result.seconds,
                  result.final_loss, quality["likeness"])
-        return {
-            "order_id": order_id, "adapter_key": adapter_key,
-            "base_model": self.base_model, "base_model_hash": self.base_model_digest,
-            "base_model_arch": config.shared.base_model_arch,
-            "token": IDENTIFIER_TOKEN, "subject_phrase": phrase, "instance_prompt": prompt,
-            "rank": params.rank, "steps": result.steps, "batch_size": batch_size,
-            "learning_rate": params.learning_rate, "resolution": result.resolution,
-            "resumed_from_step": resumed_from, "seconds": round(result.seconds, 2),
-            "prior_preservation": None if prior is None else {
-                "class_prompt": prior.prompt, "class_images": len(prior.images),
-                "prior_loss_weight": params.prior_loss_weight,
-                "class_images_prefix": self._class_images_prefix(submitted)},
-            "train_text_encoder": params.train_text_encoder, "augment_variants": params.augment_variants,
-            "metrics": {"final_loss": result.final_loss, **quality},
-        }
+        return AdapterManifest(
+            order_id=order_id, adapter_key=adapter_key,
+            base_model=self.base_model, base_model_hash=self.base_model_digest,
+            base_model_arch=config.shared.base_model_arch,
+            token=IDENTIFIER_TOKEN, subject_phrase=phrase, instance_prompt=prompt,
+            rank=params.rank, steps=result.steps, batch_size=batch_size,
+            learning_rate=params.learning_rate, resolution=result.resolution,
+            resumed_from_step=resumed_from, seconds=round(result.seconds, 2),
+            prior_preservation=None if prior is None else PriorPreservation(
+                class_prompt=prior.prompt, class_images=len(prior.images),
+                prior_loss_weight=params.prior_loss_weight,
+                class_images_prefix=self._class_images_prefix(submitted)),
+            train_text_encoder=params.train_text_encoder, augment_variants=params.augment_variants,
+            metrics={"final_loss": result.final_loss, **quality},
+        )
 
     def _class_images_prefix(self, submitted) -> str:
         resolution = self.config.resolution or native_resolution(self.pipe)
-        return class_images_prefix(model_key(self.base_model, self.base_model_digest), submitted.subject_class,
-                                   resolution)
+        return blob_layout.class_images_prefix(model_id(self.base_model, self.base_model_digest),
+                                               submitted.subject_class, resolution)
 
     def _prior(self, submitted) -> PriorData:
         """The order's class images: read from the shared prefix, generated there by the first order of a class."""
@@ -249,7 +245,7 @@ class TrainerWorker:
 
         return should_stop
 
-    def _progress_reporter(self, job: Job):
+    def _progress_reporter(self, job: TrainingJob):
         last_sent, last_step_at = 0.0, None
 
         def report(step: int, total: int, loss: float, eta_s: float) -> None:
@@ -269,21 +265,21 @@ class TrainerWorker:
 
     # -- outcomes ----------------------------------------------------------------------------------------------
     @staticmethod
-    def _completed(manifest: dict, submitted) -> events_pb2.TrainingCompleted:
-        adapter_key, manifest_key = adapter_keys(manifest["order_id"])
+    def _completed(manifest: AdapterManifest, submitted) -> events_pb2.TrainingCompleted:
         return events_pb2.TrainingCompleted(
-            adapter_key=adapter_key, manifest_key=manifest_key, base_model=manifest["base_model"],
-            subject_phrase=manifest["subject_phrase"], steps=manifest["steps"], seconds=manifest["seconds"],
-            render_spec=submitted.render_spec, likeness=manifest.get("metrics", {}).get("likeness", 0.0),
+            adapter_key=manifest.adapter_key, manifest_key=blob_layout.adapter_manifest_key(manifest.order_id),
+            base_model=manifest.base_model, subject_phrase=manifest.subject_phrase, steps=manifest.steps,
+            seconds=manifest.seconds, render_spec=submitted.render_spec,
+            likeness=manifest.metrics.get("likeness", 0.0),
         )
 
-    def _fail(self, job: Job, reason: int, message: str) -> None:
+    def _fail(self, job: TrainingJob, reason: int, message: str) -> None:
         log.warning("order %s failed (%s): %s", job.order_id, REASON.Name(reason), message)
         metrics.FAILURES.labels(REASON.Name(reason)).inc()
         metrics.JOBS.labels("cancelled" if reason == REASON.FAILURE_REASON_CANCELLED else "failed").inc()
         self._announce(self.jobs.finish(job, error=events_pb2.TrainingFailed(reason=reason, message=message)))
 
-    def _announce(self, job: Job) -> None:
+    def _announce(self, job: TrainingJob) -> None:
         """Publish the job's outcome, then record that it was published."""
         if job.training.HasField("result"):
             event = bus.new_event(job.order_id, training_completed=job.training.result)

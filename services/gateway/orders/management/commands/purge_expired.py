@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from orders.services import purge_expired
+from orders.services.retention import purge_expired
 
 
 class Command(BaseCommand):

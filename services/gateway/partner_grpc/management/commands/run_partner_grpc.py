@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from headshots_common.process import stop_on_signals
+from headshots_common.lifecycle import stop_on_signals
 from gateway.config import CONFIG
 from partner_grpc.server import build_server
 

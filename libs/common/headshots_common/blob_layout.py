@@ -1,0 +1,112 @@
+"""The one layout of the blob store: every key any service reads or writes is built here.
+
+    orders/{order_id}/                         everything of one order (deleting an order deletes this prefix)
+        photos/{photo_id}.jpg                  accepted selfies, EXIF stripped            (gateway)
+        training/job.json                      the training job record                    (trainer)
+        training/checkpoint.pt                 the latest training checkpoint             (trainer)
+        training/cancel                        present once cancelling was asked          (trainer)
+        adapter/pytorch_lora_weights.safetensors   the person's LoRA adapter              (trainer -> renderer)
+        adapter/manifest.json                  written last: the adapter is complete      (trainer)
+        headshots/{render_id}/{style}-{i:03d}.png   delivered headshots ("pack" or a render request id)
+        headshots/{render_id}/manifest.json    written last: the render is stored         (renderer dispatcher)
+    priors/{model}/{class}/{resolution}/{i:03d}.png   shared class images for prior preservation (trainer)
+    training-requests/{sha256(request_id)}     SubmitTraining idempotency keys            (trainer)
+
+Keys are "/"-separated and never start with "/"; `blobstore.check_key` enforces the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from headshots_common.adapter_format import ADAPTER_FILE_NAME
+
+ORDERS_PREFIX = "orders/"
+PRIORS_PREFIX = "priors/"
+TRAINING_REQUESTS_PREFIX = "training-requests/"
+
+# The render id of the headshots rendered right after training (the order's style pack).
+PACK_RENDER_ID = "pack"
+
+_MANIFEST = "manifest.json"
+
+
+def order_prefix(order_id: str) -> str:
+    return f"{ORDERS_PREFIX}{order_id}/"
+
+
+# -- selfies -----------------------------------------------------------------------------------------------------
+def photos_prefix(order_id: str) -> str:
+    return f"{order_prefix(order_id)}photos/"
+
+
+def photo_key(order_id: str, photo_id: str) -> str:
+    return f"{photos_prefix(order_id)}{photo_id}.jpg"
+
+
+# -- training ----------------------------------------------------------------------------------------------------
+def training_prefix(order_id: str) -> str:
+    return f"{order_prefix(order_id)}training/"
+
+
+def training_record_key(order_id: str) -> str:
+    return f"{training_prefix(order_id)}job.json"
+
+
+def checkpoint_key(order_id: str) -> str:
+    return f"{training_prefix(order_id)}checkpoint.pt"
+
+
+def cancel_request_key(order_id: str) -> str:
+    return f"{training_prefix(order_id)}cancel"
+
+
+def training_request_key(request_id: str) -> str:
+    """Where a SubmitTraining request id records its order (hashed: request ids are caller-chosen text)."""
+    return f"{TRAINING_REQUESTS_PREFIX}{hashlib.sha256(request_id.encode()).hexdigest()}"
+
+
+# -- the adapter -------------------------------------------------------------------------------------------------
+def adapter_prefix(order_id: str) -> str:
+    return f"{order_prefix(order_id)}adapter/"
+
+
+def adapter_key(order_id: str) -> str:
+    return f"{adapter_prefix(order_id)}{ADAPTER_FILE_NAME}"
+
+
+def adapter_manifest_key(order_id: str) -> str:
+    return f"{adapter_prefix(order_id)}{_MANIFEST}"
+
+
+# -- headshots ---------------------------------------------------------------------------------------------------
+def headshots_prefix(order_id: str) -> str:
+    return f"{order_prefix(order_id)}headshots/"
+
+
+def render_prefix(order_id: str, render_id: str) -> str:
+    return f"{headshots_prefix(order_id)}{render_id}/"
+
+
+def headshot_key(order_id: str, render_id: str, style_id: str, index: int) -> str:
+    return f"{render_prefix(order_id, render_id)}{style_id}-{index:03d}.png"
+
+
+def render_manifest_key(order_id: str, render_id: str) -> str:
+    return f"{render_prefix(order_id, render_id)}{_MANIFEST}"
+
+
+def is_headshot_key(order_id: str, key: str) -> bool:
+    return key.startswith(headshots_prefix(order_id))
+
+
+# -- class images for prior preservation, shared by every order ---------------------------------------------------
+def class_images_prefix(model_id: str, subject_class: str, resolution: int) -> str:
+    """Per (base model, subject class, resolution); the class is reduced to a safe slug."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", (subject_class or "person").strip().lower()).strip("-") or "person"
+    return f"{PRIORS_PREFIX}{model_id}/{slug}/{resolution}/"
+
+
+def class_image_key(prefix: str, index: int) -> str:
+    return f"{prefix}{index:03d}.png"

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("auth/signup", views.SignupView.as_view()),
+    path("auth/token", views.TokenView.as_view()),
+]

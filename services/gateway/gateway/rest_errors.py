@@ -1,0 +1,82 @@
+"""REST's edge for errors: every failure answers one JSON envelope, {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+
+from gateway import errors
+
+HTTP_STATUS: dict[type[errors.DomainError], int] = {
+    errors.InvalidArgument: status.HTTP_400_BAD_REQUEST,
+    errors.Unauthenticated: status.HTTP_401_UNAUTHORIZED,
+    errors.NotFound: status.HTTP_404_NOT_FOUND,
+    errors.Conflict: status.HTTP_409_CONFLICT,
+    errors.FailedPrecondition: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    errors.ResourceExhausted: status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: "unauthenticated",
+    exceptions.AuthenticationFailed: "unauthenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.ParseError: "malformed_request",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.ValidationError: "invalid_argument",
+    exceptions.Throttled: "rate_limited",
+}
+
+
+def envelope(code: str, message: str, details: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def http_status(error: errors.DomainError) -> int:
+    return next(code for kind, code in HTTP_STATUS.items() if isinstance(error, kind))
+
+
+def exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: domain errors and DRF's own exceptions, in the one envelope."""
+    if isinstance(exc, errors.DomainError):
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
+        return Response(envelope(exc.code, exc.message, exc.details), status=http_status(exc), headers=headers)
+    # Imported here: DRF loads the authentication classes while importing its views.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        message, details = "the request has invalid fields", {"fields": response.data}
+    else:
+        message, details = str(getattr(exc, "detail", exc)), {}
+    return Response(envelope(code, message, details), status=response.status_code, headers=dict(response.items()))
+
+
+def not_found(request, exception=None):
+    """handler404: unknown URLs answer the envelope too."""
+    return JsonResponse(envelope("not_found", "no such resource"), status=404)
+
+
+def server_error(request):
+    """handler500: never a stack trace or an HTML page."""
+    return JsonResponse(envelope("internal", "internal error"), status=500)
+
+
+# -- the envelope in the OpenAPI document -------------------------------------------------------------------------
+class ErrorBody(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class ErrorOutput(serializers.Serializer):
+    error = ErrorBody()
+
+
+ERROR_RESPONSES = {code: OpenApiResponse(ErrorOutput) for code in (400, 401, 404, 409, 422, 429)}

@@ -1,0 +1,128 @@
+"""`headshots`: run the local stack (up, down, status), the end-to-end demo, and model generation."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from headshots_tools.localstack import REPO_ROOT, Stack, StackError
+
+console = Console(stderr=True)
+
+
+def _stack() -> Stack:
+    return Stack(var_dir=Path(os.environ.get("HEADSHOTS_VAR_DIR", REPO_ROOT / "var")))
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+
+
+def cmd_up(args) -> int:
+    stack = _stack()
+    with _progress() as progress:
+        task = progress.add_task("starting", total=1)
+        stack.up(lambda what, done, total: progress.update(task, description=what, completed=done, total=total))
+    console.print(f"[green]stack is up[/]: REST {stack.gateway_url}/v1, partner gRPC 127.0.0.1:{stack.ports.partner_grpc}, "
+                  f"renderer gRPC 127.0.0.1:{stack.ports.renderer_grpc}, Kafka 127.0.0.1:{stack.ports.kafka}; "
+                  f"logs in {stack.logs_dir}. Stop with `make down`.")
+    return 0
+
+
+def cmd_down(args) -> int:
+    stopped = _stack().down()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    running = _stack().running()
+    for name, pid in running.items():
+        console.print(f"{name:22} pid {pid}")
+    if not running:
+        console.print("nothing is running")
+    return 0
+
+
+def cmd_partner(args) -> int:
+    """Forwards to the gateway's `manage.py partner`, with the local stack's configuration."""
+    import subprocess
+
+    from headshots_tools.localstack import GATEWAY_DIR
+
+    stack = _stack()
+    stack.manage("migrate", "--noinput")  # a fresh checkout has no database yet
+    return subprocess.run([sys.executable, "manage.py", "partner", *args.partner_args], cwd=GATEWAY_DIR,
+                          env=stack.env).returncode
+
+
+def cmd_model(args) -> int:
+    from headshots_tools.tinymodel import generate_tiny_base_model
+
+    out = Path(args.out or REPO_ROOT / "var" / "models" / f"tiny-{args.arch}")
+    path = generate_tiny_base_model(out, args.arch, progress=lambda line: console.print(line), overwrite=args.force)
+    print(path)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from headshots_tools.demo import run_demo
+
+    stack = _stack()
+    try:
+        with _progress() as progress:
+            task = progress.add_task("starting", total=1)
+            stack.up(lambda what, done, total: progress.update(task, description=what, completed=done, total=total))
+        started = time.monotonic()
+        result = run_demo(stack, package=args.package, styles=args.styles, out_dir=Path(args.out), console=console,
+                          progress_factory=_progress)
+        console.print(f"\norder {result.order_id} is [bold]{result.state}[/] after {time.monotonic() - started:.0f}s")
+        console.print(f"{len(result.files)} headshots written to {result.out_dir}:")
+        for path in result.files:
+            console.print(f"  {path}")
+        return 0 if result.state == "completed" and result.files else 1
+    finally:
+        stopped = stack.down()
+        console.print(f"stopped {len(stopped)} services")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="headshots", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the local stack in the background").set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop everything `up` started, Ray included").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="list running services").set_defaults(func=cmd_status)
+    demo = sub.add_parser("demo", help="start the stack, run one real order end to end, stop the stack")
+    demo.add_argument("--package", default="basic")
+    demo.add_argument("--styles", nargs="+", default=["corporate-navy", "creative-sage", "executive-black",
+                                                      "friendly-white"])
+    demo.add_argument("--out", default=str(REPO_ROOT / "var" / "demo"))
+    demo.set_defaults(func=cmd_demo)
+    partner = sub.add_parser("partner", help="partner organisations: create NAME [--quota N] | revoke KEY | list",
+                             add_help=False)
+    partner.add_argument("partner_args", nargs=argparse.REMAINDER)
+    partner.set_defaults(func=cmd_partner)
+    model = sub.add_parser("model", help="generate the tiny offline base model")
+    model.add_argument("--arch", choices=["sd15", "sdxl"], default="sd15")
+    model.add_argument("--out")
+    model.add_argument("--force", action="store_true")
+    model.set_defaults(func=cmd_model)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except StackError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

