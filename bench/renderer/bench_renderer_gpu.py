@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
           f"{args.resolution} px; {args.steps} steps", flush=True)
     bench_started = time.perf_counter()
 
-    pipe = DiffusionPipeline.from_pretrained(args.base_model, torch_dtype=dtype).to(device)
+    pipe = DiffusionPipeline.from_pretrained(args.base_model, dtype=dtype).to(device)
     if getattr(pipe, "safety_checker", None) is not None:
         pipe.safety_checker = None  # not part of what is measured
     pipe.set_progress_bar_config(disable=True)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 import torch
 from PIL import Image
 
+from headshots_common.adapter_format import TEXT_ENCODERS
 from headshots_common.basemodel import native_resolution, resolve_base_model
 from headshots_common.blobstore import BlobStore, open_blob_store
 from headshots_common.styles import NEGATIVE_PROMPT, STYLES
@@ -124,13 +125,20 @@ class RenderEngine:
         self.bank = install_mixed_lora(pipe.unet, AdapterBank.from_unet(
             pipe.unet, num_slots=settings.adapter_slots, r_max=settings.lora_r_max,
             static_rank=settings.compile_unet))
+        # Adapters that trained the text encoders too change the prompt embeddings: a bank per encoder.
+        self.text_banks = {
+            name: install_mixed_lora(encoder, AdapterBank.from_text_encoder(
+                encoder, name, num_slots=settings.adapter_slots, r_max=settings.lora_r_max))
+            for name in TEXT_ENCODERS if (encoder := getattr(pipe, name, None)) is not None}
         # diffusers' default on torch >= 2: AttnProcessor2_0, i.e. F.scaled_dot_product_attention (flash /
         # memory-efficient kernels on CUDA). Recorded so a deployment can check it (see `attention`).
         self.attention = attention_processors(pipe.unet)
         if settings.compile_unet:
             pipe.unet.compile()  # in place: module names (and the bank's modules) stay as they are
-        self.adapters = AdapterManager(self.bank, blobs, host_capacity=settings.adapter_cache_capacity)
-        self.prompts = PromptEmbeddingCache(pipe, settings.prompt_cache_capacity)
+        self.adapters = AdapterManager(self.bank, blobs, host_capacity=settings.adapter_cache_capacity,
+                                       text_banks=self.text_banks)
+        self.prompts = PromptEmbeddingCache(pipe, settings.prompt_cache_capacity,
+                                            text_encoders_for=self.adapters.text_batch)
         # A batch never needs more adapters than there are device slots.
         self.scheduler = BatchScheduler(settings.max_batch, settings.max_wait_s,
                                         max_adapters=min(settings.max_batch, settings.adapter_slots))
@@ -148,7 +156,7 @@ class RenderEngine:
 
         device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
         torch_dtype = resolve_dtype(dtype, device)
-        pipe = DiffusionPipeline.from_pretrained(resolve_base_model(base_model), torch_dtype=torch_dtype).to(device)
+        pipe = DiffusionPipeline.from_pretrained(resolve_base_model(base_model), dtype=torch_dtype).to(device)
         pipe.set_progress_bar_config(disable=True)
         engine = cls(pipe, open_blob_store(blob_url), settings)
         engine.base_model = base_model
@@ -206,7 +214,8 @@ class RenderEngine:
             image.request.on_result(image, AdapterEvicted(f"adapter {adapter_id!r} was evicted"))
         with self._batch_lock:
             evicted = self.adapters.evict(adapter_id)
-        return evicted or bool(cancelled)
+            forgotten = self.prompts.forget_adapter(adapter_id)
+        return evicted or bool(forgotten) or bool(cancelled)
 
     def stats(self) -> dict[str, Any]:
         slots = self.adapters.slots
@@ -273,8 +282,10 @@ class RenderEngine:
             with torch.no_grad(), self.adapters.batch([u.adapter_id for u in uses], [u.scale for u in uses],
                                                       guidance_doubles_batch=doubled), \
                     self._reused_text_projections():
-                embeddings = self.prompts.pipeline_arguments([s.prompt for s in specs],
-                                                             [s.negative_prompt for s in specs], doubled)
+                embeddings = self.prompts.pipeline_arguments(
+                    [s.prompt for s in specs], [s.negative_prompt for s in specs], doubled,
+                    [(u.adapter_id, u.scale) if u.adapter_id and self.adapters.changes_text_encoders(u.adapter_id)
+                     else None for u in uses])
                 images = self.pipe(
                     **embeddings, height=key.height, width=key.width, num_inference_steps=key.steps,
                     guidance_scale=key.guidance, generator=[torch.Generator().manual_seed(s.seed) for s in specs],

@@ -122,7 +122,7 @@ def load_pipeline(base_model: str, device: torch.device):
     from diffusers import DiffusionPipeline
 
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    pipe = DiffusionPipeline.from_pretrained(base_model, torch_dtype=dtype)
+    pipe = DiffusionPipeline.from_pretrained(base_model, dtype=dtype)
     return pipe.to(device)
 
 

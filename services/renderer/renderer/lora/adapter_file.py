@@ -1,21 +1,22 @@
 """Reading an adapter file into host RAM: the LoRA layers of a diffusers- or peft-format safetensors file.
 
-What an adapter is (target modules, file name, metadata) is `headshots_common.adapter_format`; this
-module turns such a file into per-layer (A, B, scale) CPU tensors and refuses anything it cannot
-serve exactly, with a ValueError naming the offending key.
+What an adapter is (components, target modules, file name, metadata) is `headshots_common.adapter_format`;
+this module turns such a file into per-layer (A, B, scale) CPU tensors, grouped by pipeline component
+(the UNet and, when they were trained too, the text encoders), and refuses anything it cannot serve
+exactly, with a ValueError naming the offending key.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from headshots_common.adapter_format import LORA_METADATA_KEY, UNET
+from headshots_common.adapter_format import COMPONENTS, LORA_METADATA_KEY, UNET
 
 # (suffix, role): diffusers' current save format, peft format, and older diffusers formats.
 _SUFFIXES: tuple[tuple[str, str], ...] = (
@@ -27,8 +28,12 @@ _SUFFIXES: tuple[tuple[str, str], ...] = (
     (".lora_linear_layer.up.weight", "B"),
     (".alpha", "alpha"),
 )
-# The UNet component's key prefix in diffusers' files, and the prefix of a bare peft state dict.
-_PREFIXES: tuple[str, ...] = (f"{UNET}.", "base_model.model.")
+# Key prefixes and the component they name: diffusers' files prefix every key with its component
+# ("text_encoder_2." before "text_encoder.", the longer first); a bare peft state dict is the UNet's.
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    *sorted(((f"{c}.", c) for c in COMPONENTS), key=lambda item: -len(item[0])),
+    ("base_model.model.", UNET),
+)
 
 
 @dataclass(frozen=True)
@@ -47,32 +52,42 @@ class LoraLayerWeights:
 
 @dataclass
 class ParsedAdapter:
-    """An adapter's layers keyed by UNet module name (e.g. ``down_blocks.1....attn1.to_q``)."""
+    """An adapter's layers: the UNet's by module name (e.g. ``down_blocks.1....attn1.to_q``) and, when the
+    text encoders were trained too, theirs by component and module name (``encoder.layers.0.self_attn.q_proj``)."""
 
     layers: dict[str, LoraLayerWeights]
     adapter_id: str | None = None
     source: str | None = None
+    text_layers: dict[str, dict[str, LoraLayerWeights]] = field(default_factory=dict)
+
+    def layers_of(self, component: str) -> dict[str, LoraLayerWeights]:
+        return self.layers if component == UNET else self.text_layers.get(component, {})
+
+    @property
+    def components(self) -> list[str]:
+        return [UNET, *self.text_layers] if self.layers else list(self.text_layers)
 
     @property
     def max_rank(self) -> int:
-        return max((w.rank for w in self.layers.values()), default=0)
+        return max((w.rank for c in self.components for w in self.layers_of(c).values()), default=0)
 
     @property
     def nbytes(self) -> int:
         return sum(w.A.numel() * w.A.element_size() + w.B.numel() * w.B.element_size()
-                   for w in self.layers.values())
+                   for c in self.components for w in self.layers_of(c).values())
 
 
-def _split_key(key: str) -> tuple[str, str]:
-    name = key
-    for prefix in _PREFIXES:
+def _split_key(key: str) -> tuple[str, str, str]:
+    """(component, module name, role) of a file key."""
+    name, component = key, UNET
+    for prefix, prefix_component in _PREFIXES:
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name, component = name[len(prefix):], prefix_component
             break
     for suffix, role in _SUFFIXES:
         if name.endswith(suffix):
-            return name[: -len(suffix)], role
-    raise ValueError(f"unsupported LoRA key {key!r}: expected UNet keys ending in "
+            return component, name[: -len(suffix)], role
+    raise ValueError(f"unsupported LoRA key {key!r}: expected keys ending in "
                      f"{', '.join(s for s, _ in _SUFFIXES)}")
 
 
@@ -89,26 +104,27 @@ def _alpha_from_metadata(metadata: Mapping[str, Any] | None, module: str, rank: 
     return float(rank)
 
 
-def parse_lora_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Mapping[str, Any] | None = None,
+def parse_lora_state_dict(state_dict: Mapping[str, torch.Tensor],
+                          metadata: Mapping[str, Mapping[str, Any]] | None = None,
                           *, adapter_id: str | None = None, source: str | None = None) -> ParsedAdapter:
-    """Group a diffusers- or peft-format UNet LoRA state dict by module; ValueError naming the key.
+    """Group a diffusers- or peft-format LoRA state dict by component and module; ValueError naming the key.
 
-    The scale of each layer is alpha / r, alpha being (in order) a ``<module>.alpha`` tensor in
-    the file, the ``alpha_pattern``/``lora_alpha`` of the file's adapter metadata, else r --
-    the same default diffusers' `load_lora_weights` uses.
+    `metadata` is each component's LoraConfig fields (as diffusers stores them). The scale of each layer
+    is alpha / r, alpha being (in order) a ``<module>.alpha`` tensor in the file, the component's
+    ``alpha_pattern``/``lora_alpha``, else r -- the same default diffusers' `load_lora_weights` uses.
     """
-    grouped: dict[str, dict[str, tuple[str, torch.Tensor]]] = {}
+    grouped: dict[tuple[str, str], dict[str, tuple[str, torch.Tensor]]] = {}
     for key, tensor in state_dict.items():
         if not isinstance(tensor, torch.Tensor):
             raise ValueError(f"LoRA key {key!r} is not a tensor")
-        module, role = _split_key(key)
-        if role in grouped.setdefault(module, {}):
+        component, module, role = _split_key(key)
+        if role in grouped.setdefault((component, module), {}):
             raise ValueError(f"duplicate LoRA key {key!r} (another key maps to the same {role} of {module!r})")
-        grouped[module][role] = (key, tensor)
+        grouped[(component, module)][role] = (key, tensor)
     if not grouped:
         raise ValueError(f"adapter {adapter_id or source or ''!r} has no LoRA keys")
-    layers: dict[str, LoraLayerWeights] = {}
-    for module, parts in grouped.items():
+    by_component: dict[str, dict[str, LoraLayerWeights]] = {}
+    for (component, module), parts in grouped.items():
         if "A" not in parts or "B" not in parts:
             key = next(iter(parts.values()))[0]
             missing = "down/lora_A" if "A" not in parts else "up/lora_B"
@@ -126,10 +142,11 @@ def parse_lora_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Mapp
         if "alpha" in parts:
             alpha = float(parts["alpha"][1].float().reshape(-1)[0])
         else:
-            alpha = _alpha_from_metadata(metadata, module, rank)
-        layers[module] = LoraLayerWeights(a.detach().to("cpu").contiguous(), b.detach().to("cpu").contiguous(),
-                                          alpha / rank, (a_key, b_key))
-    return ParsedAdapter(layers, adapter_id=adapter_id, source=source)
+            alpha = _alpha_from_metadata((metadata or {}).get(component), module, rank)
+        by_component.setdefault(component, {})[module] = LoraLayerWeights(
+            a.detach().to("cpu").contiguous(), b.detach().to("cpu").contiguous(), alpha / rank, (a_key, b_key))
+    unet_layers = by_component.pop(UNET, {})
+    return ParsedAdapter(unet_layers, adapter_id=adapter_id, source=source, text_layers=by_component)
 
 
 def load_adapter_file(path: str | Path, adapter_id: str | None = None) -> ParsedAdapter:
@@ -149,13 +166,18 @@ def load_adapter_file(path: str | Path, adapter_id: str | None = None) -> Parsed
             header = handle.metadata() or {}
     except (SafetensorError, OSError, RuntimeError) as exc:
         raise ValueError(f"cannot read LoRA file {str(path)!r}: {exc}") from exc
-    metadata = None
+    metadata: dict[str, dict[str, Any]] = {}
     if LORA_METADATA_KEY in header:
         try:
             raw = json.loads(header[LORA_METADATA_KEY])
         except json.JSONDecodeError as exc:
             raise ValueError(f"LoRA file {str(path)!r} has corrupt {LORA_METADATA_KEY}: {exc}") from exc
-        # diffusers stores the UNet's LoraConfig under "unet.<field>".
-        metadata = {k[len(f"{UNET}."):]: v for k, v in raw.items() if k.startswith(f"{UNET}.")} or raw
+        # diffusers stores each component's LoraConfig as "<component>.<field>"; an unprefixed one is the UNet's.
+        for key, value in raw.items():
+            component, dot, field_name = key.partition(".")
+            if dot and component in COMPONENTS:
+                metadata.setdefault(component, {})[field_name] = value
+            else:
+                metadata.setdefault(UNET, {})[key] = value
     return parse_lora_state_dict(state_dict, metadata, adapter_id=adapter_id, source=str(path))
 

@@ -1,4 +1,4 @@
-"""The device tier: every LoRA-targeted linear layer of the UNet gets a bank of adapter slots.
+"""The device tier: every LoRA-targeted linear layer of a component (the UNet, a text encoder) gets a bank of slots.
 
 For each targeted `nn.Linear` a stacked ``A[slots+1, r_max, in]``, ``B[slots+1, out, r_max]`` and
 ``scale[slots+1]``; slot 0 is "no adapter" and stays zero. Every sample of a batch picks its own slot,
@@ -13,9 +13,14 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from headshots_common.adapter_format import UNET_TARGET_MODULES
+from headshots_common.adapter_format import TEXT_ENCODER_TARGET_MODULES, UNET, UNET_TARGET_MODULES
 from renderer.lora.adapter_file import ParsedAdapter
 from renderer.lora.layers import MixedLoraLinear, TextProjection
+
+
+# CLIP text models name their layers "text_model.encoder..." or "encoder..." depending on the model class and the
+# transformers version that wrote the file; the same layer either way.
+_TEXT_MODEL_PREFIX = "text_model."
 
 
 class LayerBank:
@@ -33,18 +38,19 @@ class LayerBank:
 
 
 class AdapterBank:
-    """The device tier: `num_slots` adapter slots (1..num_slots) plus slot 0 = no adapter."""
+    """One component's device tier: `num_slots` adapter slots (1..num_slots) plus slot 0 = no adapter."""
 
     def __init__(self, layer_shapes: Mapping[str, tuple[int, int]], num_slots: int, r_max: int,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, *,
-                 static_rank: bool = False):
+                 static_rank: bool = False, component: str = UNET):
         """`static_rank`: gather every batch at rank r_max instead of the batch's highest rank, so the
-        per-batch tensors keep one shape (for torch.compile: no recompilation per adapter mix)."""
+        per-batch tensors keep one shape (for torch.compile: no recompilation per adapter mix).
+        `component`: which of an adapter's layer groups this bank holds (adapter_format.COMPONENTS)."""
         if num_slots < 1 or r_max < 1:
             raise ValueError("num_slots and r_max must be >= 1")
         if not layer_shapes:
             raise ValueError("no LoRA-targeted Linear layers given")
-        self.num_slots, self.r_max, self.static_rank = num_slots, r_max, static_rank
+        self.num_slots, self.r_max, self.static_rank, self.component = num_slots, r_max, static_rank, component
         self.device, self.dtype = torch.device(device), dtype
         self.layers: dict[str, LayerBank] = {
             name: LayerBank(name, fin, fout, num_slots, r_max, self.device, dtype)
@@ -64,9 +70,23 @@ class AdapterBank:
                   device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                   static_rank: bool = False) -> "AdapterBank":
         """A bank for every nn.Linear of `unet` whose name is, or ends with, a target module name."""
+        return cls.from_module(unet, num_slots, r_max, target_modules, device=device, dtype=dtype,
+                               static_rank=static_rank, component=UNET)
+
+    @classmethod
+    def from_text_encoder(cls, encoder: nn.Module, component: str, num_slots: int, r_max: int,
+                          static_rank: bool = False) -> "AdapterBank":
+        """A bank for the attention projections of a CLIP text encoder (`component`: its pipeline attribute)."""
+        return cls.from_module(encoder, num_slots, r_max, TEXT_ENCODER_TARGET_MODULES, static_rank=static_rank,
+                               component=component)
+
+    @classmethod
+    def from_module(cls, root: nn.Module, num_slots: int, r_max: int, target_modules: Sequence[str],
+                    device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                    static_rank: bool = False, component: str = UNET) -> "AdapterBank":
         shapes: dict[str, tuple[int, int]] = {}
         first: torch.Tensor | None = None
-        for name, module in unet.named_modules():
+        for name, module in root.named_modules():
             if not any(name == t or name.endswith("." + t) for t in target_modules):
                 continue
             if isinstance(module, MixedLoraLinear):
@@ -78,10 +98,21 @@ class AdapterBank:
                 shapes[name] = (module.in_features, module.out_features)
                 first = module.weight if first is None else first
         if first is None:
-            raise ValueError(f"no nn.Linear in the UNet matches {list(target_modules)}")
-        return cls(shapes, num_slots, r_max, device or first.device, dtype or first.dtype, static_rank=static_rank)
+            raise ValueError(f"no nn.Linear in the {component} matches {list(target_modules)}")
+        return cls(shapes, num_slots, r_max, device or first.device, dtype or first.dtype, static_rank=static_rank,
+                   component=component)
 
     # -- loading ---------------------------------------------------------------------------
+
+    def layer_name(self, name: str) -> str | None:
+        """This bank's name for an adapter's layer, or None when it has no such layer."""
+        if name in self.layers:
+            return name
+        if self.component != UNET:
+            for alias in (_TEXT_MODEL_PREFIX + name, name.removeprefix(_TEXT_MODEL_PREFIX)):
+                if alias in self.layers:
+                    return alias
+        return None
 
     def _check_slot(self, slot: int) -> None:
         if not 1 <= slot <= self.num_slots:
@@ -90,11 +121,11 @@ class AdapterBank:
     def validate(self, adapter: ParsedAdapter) -> None:
         """ValueError naming the first layer that does not fit this bank; touches nothing."""
         label = adapter.adapter_id or adapter.source or "adapter"
-        for name, w in adapter.layers.items():
-            layer = self.layers.get(name)
+        for name, w in adapter.layers_of(self.component).items():
+            layer = self.layers.get(self.layer_name(name) or "")
             if layer is None:
                 raise ValueError(f"{label}: LoRA key {w.keys[0]!r} (module {name!r}) matches no LoRA-targeted "
-                                 f"Linear of the UNet")
+                                 f"Linear of the {self.component}")
             if w.A.shape[1] != layer.in_features:
                 raise ValueError(f"{label}: LoRA key {w.keys[0]!r} has shape {tuple(w.A.shape)}, the layer "
                                  f"takes {layer.in_features} features")
@@ -113,9 +144,9 @@ class AdapterBank:
         """
         self._check_slot(slot)
         self.validate(adapter)
-        staged = {name: (w.A.to(self.device, self.dtype, non_blocking=True),
-                         w.B.to(self.device, self.dtype, non_blocking=True), w.scale * multiplier)
-                  for name, w in adapter.layers.items()}
+        staged = {self.layer_name(name): (w.A.to(self.device, self.dtype, non_blocking=True),
+                                          w.B.to(self.device, self.dtype, non_blocking=True), w.scale * multiplier)
+                  for name, w in adapter.layers_of(self.component).items()}
         for name, layer in self.layers.items():
             layer.A[slot].zero_()
             layer.B[slot].zero_()

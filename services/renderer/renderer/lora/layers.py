@@ -1,4 +1,4 @@
-"""The UNet's targeted linear layers, swapped in place for layers that add each sample's own LoRA term."""
+"""Targeted linear layers (UNet, text encoders), swapped in place for layers that add each sample's own LoRA term."""
 
 from __future__ import annotations
 

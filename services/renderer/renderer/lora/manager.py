@@ -3,9 +3,11 @@
 * blob tier: the adapter id -> blob key registry (`register`), read through the blob store;
 * host tier: `HostAdapterCache`, an LRU of parsed adapters (CPU tensors);
 * device tier: `SlotAllocator` (adapter id -> slot, LRU among slots the running batch does not pin)
-  over the `AdapterBank`.
+  over the UNet's `AdapterBank` and, for adapters that trained the text encoders too, a bank per text
+  encoder; an adapter holds the same slot number in every bank.
 
 ``with manager.batch([...adapter ids...]):`` pins the batch's adapters in slots for one pipeline call;
+``with manager.text_batch(...):`` points the text encoders at them while prompts are encoded;
 ``manager.evict(adapter_id)`` forgets an adapter in every tier (deletion, retraining).
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -140,14 +142,23 @@ class AdapterManager:
     Thread-safe for its bookkeeping; the caller keeps slots from changing under a running forward pass.
     """
 
-    def __init__(self, bank: AdapterBank, blobs: BlobStore | None = None, host_capacity: int = 64):
+    def __init__(self, bank: AdapterBank, blobs: BlobStore | None = None, host_capacity: int = 64,
+                 text_banks: Mapping[str, AdapterBank] | None = None):
         self.bank = bank
+        self.text_banks = dict(text_banks or {})  # text encoder name -> its bank, same slot count as the UNet's
+        if any(b.num_slots != bank.num_slots for b in self.text_banks.values()):
+            raise ValueError("every bank needs as many slots as the UNet's")
         self.blobs = blobs
         self.cache = HostAdapterCache(host_capacity)
         self.slots = SlotAllocator(bank.num_slots)
         self.file_loads = 0  # cold loads: blob store -> host RAM
         self._blob_keys: dict[str, str] = {}  # the blob tier: adapter id -> its file's key
+        self._with_text_layers: set[str] = set()  # adapters that change the text encoders' output
         self._lock = threading.RLock()
+
+    @property
+    def banks(self) -> list[AdapterBank]:
+        return [self.bank, *self.text_banks.values()]
 
     # -- the blob tier -----------------------------------------------------------------------------------------
     def register(self, adapter_id: str, blob_key: str) -> None:
@@ -171,9 +182,22 @@ class AdapterManager:
             except BlobNotFound as exc:
                 raise ValueError(f"adapter {adapter_id!r}: blob {key!r} not found") from exc
         adapter = load_adapter_file(path, adapter_id=adapter_id)
-        self.bank.validate(adapter)  # fail before it is cached or takes a slot
-        self.file_loads += 1
+        for component in adapter.text_layers:
+            if component not in self.text_banks:
+                raise ValueError(f"adapter {adapter_id!r} has LoRA layers for {component}, which the base model "
+                                 f"does not have")
+        for bank in self.banks:
+            bank.validate(adapter)  # fail before it is cached or takes a slot
+        with self._lock:
+            if adapter.text_layers:
+                self._with_text_layers.add(adapter_id)
+            self.file_loads += 1
         return adapter
+
+    def changes_text_encoders(self, adapter_id: str) -> bool:
+        """Whether the adapter (read at least once) trained the text encoders: its prompts encode differently."""
+        with self._lock:
+            return adapter_id in self._with_text_layers
 
     # -- the host tier -----------------------------------------------------------------------------------------
     def _parsed(self, adapter_id: str) -> ParsedAdapter:
@@ -213,10 +237,12 @@ class AdapterManager:
             adapter = self._parsed(adapter_id)  # ValueError here leaves every slot untouched
             slot, _, _ = self.slots.acquire(adapter_id, pinned)
             try:
-                self.bank.load(slot, adapter)
+                for bank in self.banks:
+                    bank.load(slot, adapter)
             except Exception:
                 self.slots.release(adapter_id)
-                self.bank.clear(slot)
+                for bank in self.banks:
+                    bank.clear(slot)
                 raise
             return slot
 
@@ -240,15 +266,39 @@ class AdapterManager:
             with self._lock:
                 self.slots.unpin(ids)
 
+    @contextmanager
+    def text_batch(self, adapter_ids: Sequence[str | None], multipliers: Sequence[float] | None = None) -> Iterator[None]:
+        """Point the text encoders at per-prompt adapters (None: the base encoder) while prompts are encoded.
+
+        Call inside `batch`: the adapters must already hold their slots.
+        """
+        if not self.text_banks:
+            yield
+            return
+        with self._lock:
+            slots = [self.slots.lookup(a) if a else 0 for a in adapter_ids]
+        if None in slots:
+            raise RuntimeError(f"adapters {[a for a, s in zip(adapter_ids, slots) if s is None]} hold no slot")
+        banks = list(self.text_banks.values())
+        for bank in banks:
+            bank.set_batch_slots(slots, multipliers)
+        try:
+            yield
+        finally:
+            for bank in banks:
+                bank.clear_batch()
+
     # -- every tier --------------------------------------------------------------------------------------------
     def evict(self, adapter_id: str) -> bool:
         """Forget an adapter in every tier and zero its slot (deletion, retraining); True if any tier held it."""
         with self._lock:
             registered = self._blob_keys.pop(adapter_id, None) is not None
             cached = self.cache.pop(adapter_id) is not None
+            self._with_text_layers.discard(adapter_id)
             slot = self.slots.release(adapter_id)
             if slot is not None:
-                self.bank.clear(slot)
+                for bank in self.banks:
+                    bank.clear(slot)
             return registered or cached or slot is not None
 
     @property
