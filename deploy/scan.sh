@@ -8,7 +8,7 @@
 # runs checkov on MANIFEST_DIR and writes its JSON report to REPORT_JSON
 # (default: stdout). Exit status: checkov's (1 when a check failed).
 # The accepted findings are in deploy/checkov-skips.yaml; the test
-# tests/deploy/test_deploy_extras.py applies them.
+# tests/deploy/test_checkov.py applies them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"

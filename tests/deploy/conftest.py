@@ -1,10 +1,14 @@
-"""tests/deploy: the fresh service environments that test_service_images.py checks.
+"""tests/deploy: shared fixtures, and the fresh service environments that test_service_images.py checks.
 
-Building them (deploy/check_service_env.py: three real `pip install`s, torch twice) takes minutes,
-most of it CPU and network waits. So that it does not add those minutes to the suite, the build
-starts in the background, at the lowest CPU and I/O priority, as soon as collection has selected a
-test of test_service_images.py, and those tests run last; they wait for whatever is left of the
-build. The end of the session reports the build's times and how long the tests waited for it.
+The rendered chart: default_objects and all_objects (rendered once per test module, with the helpers
+of deploy_support.py; test modules never import each other).
+
+Building the fresh environments (tools/headshots_tools/imagecheck/check_service_env.py: three real
+`pip install`s, torch twice) takes minutes, most of it CPU and network waits. So that it does not add
+those minutes to the suite, the build starts in the background, at the lowest CPU and I/O priority, as
+soon as collection has selected a test of test_service_images.py, and those tests run last; they wait
+for whatever is left of the build. The end of the session reports the build's times and how long the
+tests waited for it.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import importlib.metadata
 import json
 import os
 import re
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,14 +27,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deploy_support import ALL_FEATURES, CHECK_SCRIPT, REPO_ROOT, SERVICES, render
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHECK_SCRIPT = REPO_ROOT / "deploy" / "check_service_env.py"
-SERVICES = ("gateway", "trainer", "renderer")
+CHECK_NAME = CHECK_SCRIPT.relative_to(REPO_ROOT).as_posix()
 MODULE = "test_service_images.py"
 # The longest the tests wait for the build. Measured on two cores: 3 minutes alone with pip's wheel
 # cache as `make install` leaves it, 5.5 with an empty cache, 6 at the lowest priority beside the suite.
 BUILD_TIMEOUT_S = 840
+
+
+# --------------------------------------------------------------------------
+# The rendered chart
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_objects() -> list[dict[str, Any]]:
+    """The chart rendered with its default values (per module: some tests edit what they get)."""
+    return render()
+
+
+@pytest.fixture(scope="module")
+def all_objects() -> list[dict[str, Any]]:
+    """The chart rendered with every optional feature on (deploy_support.ALL_FEATURES)."""
+    return render(ALL_FEATURES)
+
+
+# --------------------------------------------------------------------------
+# The fresh service environments
+# --------------------------------------------------------------------------
 
 
 def torch_pin() -> str | None:
@@ -39,7 +64,7 @@ def torch_pin() -> str | None:
 
 
 class ServiceEnvBuild:
-    """One run of deploy/check_service_env.py for the three services, in a scratch directory."""
+    """One run of the image-environment check (CHECK_SCRIPT) for the three services, in a scratch directory."""
 
     def __init__(self, background: bool):
         self.workdir = Path(tempfile.mkdtemp(prefix="headshots-service-envs-"))
@@ -56,14 +81,25 @@ class ServiceEnvBuild:
         # torch 2.13.0 is on local disk; another version would download gigabytes, twice).
         installed = importlib.metadata.version("torch").split("+")[0]
         if torch_pin() != installed:
-            self.error = (f"constraints.txt pins torch=={torch_pin()} but this environment has torch {installed}: "
-                          "run `make install` first (the fresh environments install the pinned torch)")
+            self.error = (
+                f"constraints.txt pins torch=={torch_pin()} but this environment has torch {installed}: "
+                "run `make install` first (the fresh environments install the pinned torch)"
+            )
             return
-        command = [sys.executable, str(CHECK_SCRIPT), "--workdir", str(self.workdir),
-                   "--report", str(self.report_path), *(["--background"] if background else []), *SERVICES]
+        command = [
+            sys.executable,
+            str(CHECK_SCRIPT),
+            "--workdir",
+            str(self.workdir),
+            "--report",
+            str(self.report_path),
+            *(["--background"] if background else []),
+            *SERVICES,
+        ]
         with self.log_path.open("w") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
+            )
 
     def wait(self) -> dict[str, Any]:
         if self.finished is None and self.process is not None:
@@ -72,11 +108,11 @@ class ServiceEnvBuild:
                 self.process.wait(timeout=max(1.0, BUILD_TIMEOUT_S - (waiting - self.started)))
             except subprocess.TimeoutExpired:
                 self.stop()
-                self.error = f"deploy/check_service_env.py ran past {BUILD_TIMEOUT_S}s; its output: {self.log_path}"
+                self.error = f"{CHECK_NAME} ran past {BUILD_TIMEOUT_S}s; its output: {self.log_path}"
             self.finished = time.monotonic()
             self.waited_s = self.finished - waiting
             if not self.error and not self.report_path.exists():
-                self.error = f"deploy/check_service_env.py wrote no report:\n{self.log_path.read_text()[-5000:]}"
+                self.error = f"{CHECK_NAME} wrote no report:\n{self.log_path.read_text()[-5000:]}"
         if self.error:
             pytest.fail(self.error, pytrace=False)
         report = json.loads(self.report_path.read_text())
@@ -105,11 +141,15 @@ class ServiceEnvBuild:
         if not self.report_path.exists():
             return f"no report (output: {self.log_path})"
         report = json.loads(self.report_path.read_text())
-        parts = [f"{entry['service']} {'ok' if entry['ok'] else 'FAILED'} {entry['seconds']:.0f}s"
-                 for entry in report["services"]]
+        parts = [
+            f"{entry['service']} {'ok' if entry['ok'] else 'FAILED'} {entry['seconds']:.0f}s"
+            for entry in report["services"]
+        ]
         mode = "in the background from the end of collection" if self.background else "in the foreground"
-        return (f"{', '.join(parts)}; wall {report['wall_seconds']:.0f}s {mode}; "
-                f"the tests waited {self.waited_s:.0f}s for it")
+        return (
+            f"{', '.join(parts)}; wall {report['wall_seconds']:.0f}s {mode}; "
+            f"the tests waited {self.waited_s:.0f}s for it"
+        )
 
 
 BUILD_KEY = pytest.StashKey[ServiceEnvBuild]()
@@ -129,7 +169,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 @pytest.fixture(scope="session")
 def service_envs(request) -> dict[str, Any]:
-    """The report of deploy/check_service_env.py: per service, ok, failures, log, distributions."""
+    """The report of the image-environment check (check_service_env.py): per service, ok, failures, log, dists."""
     build = request.config.stash.get(BUILD_KEY, None)
     if build is None:  # collected in an unusual way (e.g. by node id through a plugin): build now
         build = request.config.stash[BUILD_KEY] = ServiceEnvBuild(background=False)
@@ -139,7 +179,7 @@ def service_envs(request) -> dict[str, Any]:
 def pytest_terminal_summary(terminalreporter, config):
     build = config.stash.get(BUILD_KEY, None)
     if build is not None:
-        terminalreporter.write_sep("-", "fresh service environments (deploy/check_service_env.py)")
+        terminalreporter.write_sep("-", f"fresh service environments ({CHECK_NAME})")
         terminalreporter.write_line(build.summary())
 
 

@@ -1,16 +1,17 @@
 """Each service's image environment, installed for real and imported (issue #5).
 
-deploy/check_service_env.py builds, for the gateway, the trainer and the renderer, a fresh
-virtualenv (`python -m venv`, no system site packages) holding exactly what the service's Dockerfile
-installs: its build stage's `pip install -c constraints.txt ./libs/common[...] ./services/<name>`
-(non-editable, from a copy of the build context outside the repository), then that RUN's
-`pip check` and checks. deploy/service_env_probe.py then runs in each virtualenv from the image's
-WORKDIR (the gateway's source tree, as the image copies it; an empty /app otherwise, so nothing
-from the repository can shadow the installed packages) and imports what the Helm chart and the
-image's CMD run, every module of the service, and every import written inside its functions.
+tools/headshots_tools/imagecheck/check_service_env.py builds, for the gateway, the trainer and the
+renderer, a fresh virtualenv (`python -m venv`, no system site packages) holding exactly what the
+service's Dockerfile installs: its build stage's `pip install -c constraints.txt ./libs/common[...]
+./services/<name>` (non-editable, from a copy of the build context outside the repository), then that
+RUN's `pip check` and checks. tools/headshots_tools/imagecheck/service_env_probe.py then runs in each
+virtualenv from the image's WORKDIR (the gateway's source tree, as the image copies it; an empty /app
+otherwise, so nothing from the repository can shadow the installed packages) and imports what the
+Helm chart and the image's CMD run, every module of the service, and every import written inside its
+functions.
 
-Unlike the dependency-closure tests of test_deploy_extras.py, nothing here reads metadata of the
-development environment: a dependency missing from a pyproject.toml fails an import here.
+Unlike the dependency-closure tests of test_dependency_closures.py, nothing here reads metadata of
+the development environment: a dependency missing from a pyproject.toml fails an import here.
 
 Slow (minutes of pip: torch twice, ray once), hence marked `slow` (`-m "not slow"` skips it).
 tests/deploy/conftest.py starts the build in the background, at the lowest priority, when
@@ -19,7 +20,6 @@ collection ends and runs the tests that need it last; the session's summary repo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -28,20 +28,11 @@ from typing import Any
 
 import pytest
 import yaml
+from deploy_support import PROBE_SCRIPT, REPO_ROOT, SERVICES, load_check_script, pod_templates, render
 from packaging.utils import canonicalize_name
 
-from test_helm_chart import REPO_ROOT, pod_templates, render
-
-SERVICES = ("gateway", "trainer", "renderer")
 # What must never reach the gateway image: torch and everything the `ml` extra or Ray brings.
 GATEWAY_FORBIDDEN = {"torch", "ray", "diffusers", "transformers", "peft", "accelerate", "safetensors"}
-
-
-def load_check_script():
-    spec = importlib.util.spec_from_file_location("check_service_env", REPO_ROOT / "deploy" / "check_service_env.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def constraint_pin(name: str) -> str:
@@ -119,8 +110,11 @@ def commands_run() -> set[tuple[str, tuple[str, ...]]]:
                 if command:
                     found.add((service, tuple(command)))
     for service in SERVICES:
-        cmd = [line for line in (REPO_ROOT / "services" / service / "Dockerfile").read_text().splitlines()
-               if line.startswith("CMD ")]
+        cmd = [
+            line
+            for line in (REPO_ROOT / "services" / service / "Dockerfile").read_text().splitlines()
+            if line.startswith("CMD ")
+        ]
         found.add((service, tuple(json.loads(cmd[-1][4:]))))
     return found
 
@@ -143,7 +137,7 @@ def test_probe_covers_every_process_the_chart_and_images_run():
                 covered = False
         if not covered:
             uncovered.append(f"{service}: {' '.join(command) or '(ray start)'}")
-    assert not uncovered, f"deploy/check_service_env.py SERVICES does not check: {uncovered}"
+    assert not uncovered, f"tools/headshots_tools/imagecheck/check_service_env.py SERVICES does not check: {uncovered}"
 
 
 def test_probe_covers_the_ray_serve_config():
@@ -170,23 +164,40 @@ def test_probe_reports_a_failed_import_clearly(tmp_path):
     )
     (package / "engine.py").write_text("import headshots_missing_dependency\n")
     spec = {
-        "service": "fake", "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "repo_root": str(REPO_ROOT), "venv": sys.prefix, "packages": ["headshots_fake"],
-        "modules": ["headshots_fake", "headshots_no_such_module"], "attrs": [], "django": False, "wsgi": [],
-        "manage_commands": [], "scripts": [], "forbidden": [], "foreign": [], "pinned": {},
+        "service": "fake",
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "repo_root": str(REPO_ROOT),
+        "venv": sys.prefix,
+        "packages": ["headshots_fake"],
+        "modules": ["headshots_fake", "headshots_no_such_module"],
+        "attrs": [],
+        "django": False,
+        "wsgi": [],
+        "manage_commands": [],
+        "scripts": [],
+        "forbidden": [],
+        "foreign": [],
+        "pinned": {},
     }
-    probe = REPO_ROOT / "deploy" / "service_env_probe.py"
-    code = (f"import runpy, sys; sys.argv = ['probe', {json.dumps(spec)!r}]; "
-            f"runpy.run_path({str(probe)!r}, run_name='__main__')")
+    probe = PROBE_SCRIPT
+    code = (
+        f"import runpy, sys; sys.argv = ['probe', {json.dumps(spec)!r}]; "
+        f"runpy.run_path({str(probe)!r}, run_name='__main__')"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "ok   import headshots_fake" in output
-    assert ("FAIL import headshots_no_such_module: ModuleNotFoundError: "
-            "No module named 'headshots_no_such_module'") in output
-    assert ("FAIL every module of headshots_fake: ImportError: headshots_fake.engine: ModuleNotFoundError: "
-            "No module named 'headshots_missing_dependency'") in output
-    assert ("FAIL lazy imports: ImportError: headshots_fake (__init__.py:2): `import headshots_lazily_missing`: "
-            "ModuleNotFoundError: No module named 'headshots_lazily_missing'") in output
+    assert (
+        "FAIL import headshots_no_such_module: ModuleNotFoundError: No module named 'headshots_no_such_module'"
+    ) in output
+    assert (
+        "FAIL every module of headshots_fake: ImportError: headshots_fake.engine: ModuleNotFoundError: "
+        "No module named 'headshots_missing_dependency'"
+    ) in output
+    assert (
+        "FAIL lazy imports: ImportError: headshots_fake (__init__.py:2): `import headshots_lazily_missing`: "
+        "ModuleNotFoundError: No module named 'headshots_lazily_missing'"
+    ) in output
     assert "headshots_optional" not in output  # guarded by `except ImportError`: optional
     assert "fake: 3 check(s) failed:" in output

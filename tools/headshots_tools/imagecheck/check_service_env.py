@@ -27,7 +27,8 @@ probe's `environment` line), and its pip configuration (indexes, find-links) app
 
 Usage (from anywhere; the services build concurrently):
 
-    python tools/headshots_tools/imagecheck/check_service_env.py [--workdir DIR] [--keep] [--report FILE] [--background] gateway trainer renderer
+    python tools/headshots_tools/imagecheck/check_service_env.py [--workdir DIR] [--keep] [--report FILE] \
+        [--background] gateway trainer renderer
 
 tests/deploy/test_service_images.py runs it for the three services.
 
@@ -84,7 +85,7 @@ SERVICES: dict[str, dict[str, Any]] = {
         # python manage.py <command> (gateway-grpc, gateway-worker and its probe, migrations Job,
         # retention CronJob); every other command of the project's apps is loaded too.
         "manage_commands": ["run_partner_grpc", "run_worker", "worker_healthcheck", "migrate", "purge_expired"],
-        "modules": ["partner_grpc.server", "outbox.worker"],
+        "modules": ["partner_grpc.server", "workers.loops"],
         "scripts": ["gunicorn"],
         "forbidden": list(GATEWAY_FORBIDDEN),
         "pinned": [],
@@ -113,8 +114,9 @@ SERVICES: dict[str, dict[str, Any]] = {
     },
 }
 
-# Project packages that are not the service's own (an image holds one service's code only).
-ALL_SERVICE_DISTS = {f"headshots-{name}" for name in SERVICES}
+# Project packages that are not the service's own (an image holds one service's code only, and never the
+# developer tools).
+ALL_SERVICE_DISTS = {f"headshots-{name}" for name in SERVICES} | {"headshots-tools"}
 
 
 # --------------------------------------------------------------------------
@@ -249,8 +251,13 @@ def check_service(service: str, workdir: Path) -> dict[str, Any]:
     log = Log(workdir / service / "check.log")
     steps: list[dict] = []
     venv = root / "opt" / "venv"
-    report: dict[str, Any] = {"service": service, "root": str(root), "venv": str(venv), "log": str(log.path),
-                              "steps": steps}
+    report: dict[str, Any] = {
+        "service": service,
+        "root": str(root),
+        "venv": str(venv),
+        "log": str(log.path),
+        "steps": steps,
+    }
 
     def host(path: str) -> str:
         """A container path (/opt/venv/bin, /app/...) as the host path under the scratch root."""
@@ -265,10 +272,23 @@ def check_service(service: str, workdir: Path) -> dict[str, Any]:
     build, runtime = stages(service)[0], stages(service)[-1]
 
     # ---- build stage: fresh venv, COPY the context, RUN pip install ... && pip check ...
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONUSERBASE",
-                          "DJANGO_SETTINGS_MODULE", "PIP_USER", "PIP_TARGET", "PIP_PREFIX"}
-             and not k.startswith("HEADSHOTS_")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "PYTHONPATH",
+            "PYTHONHOME",
+            "PYTHONSTARTUP",
+            "VIRTUAL_ENV",
+            "PYTHONUSERBASE",
+            "DJANGO_SETTINGS_MODULE",
+            "PIP_USER",
+            "PIP_TARGET",
+            "PIP_PREFIX",
+        }
+        and not k.startswith("HEADSHOTS_")
+    }
     build_env = dict(clean)
     workdir_in_container = "/"
     for word, args in build[1:]:
@@ -288,8 +308,9 @@ def check_service(service: str, workdir: Path) -> dict[str, Any]:
         elif word == "RUN":
             if re.fullmatch(r"python3? -m venv /opt/venv", args):
                 # The base interpreter (not this script's virtualenv), like python:3.11-slim's python.
-                if not run_step("python -m venv /opt/venv", [sys.executable, "-m", "venv", str(venv)],
-                                log, steps, env=clean):
+                if not run_step(
+                    "python -m venv /opt/venv", [sys.executable, "-m", "venv", str(venv)], log, steps, env=clean
+                ):
                     break
                 cfg = (venv / "pyvenv.cfg").read_text()
                 if "include-system-site-packages = false" not in cfg:
@@ -304,10 +325,11 @@ def check_service(service: str, workdir: Path) -> dict[str, Any]:
                 if part.startswith("pip install "):
                     # Bytecode compilation only fills __pycache__ (the slowest part of installing torch,
                     # ray and transformers); what gets installed is the same.
-                    part = "pip install --no-compile " + part[len("pip install "):]
+                    part = "pip install --no-compile " + part[len("pip install ") :]
                 label = part if len(part) < 90 else part[:87] + "..."
-                if not run_step(label, ["/bin/sh", "-c", part], log, steps, cwd=host(workdir_in_container),
-                                env=build_env):
+                if not run_step(
+                    label, ["/bin/sh", "-c", part], log, steps, cwd=host(workdir_in_container), env=build_env
+                ):
                     ok = False
                     break
             if not ok:
@@ -317,10 +339,12 @@ def check_service(service: str, workdir: Path) -> dict[str, Any]:
     if not log.failures and not any(step["step"].startswith("pip install") for step in steps):
         log.fail(f"services/{service}/Dockerfile: no `RUN pip install` in the build stage")
     if not log.failures:
-        freeze = subprocess.run([str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True,
-                                env=build_env)
-        report["distributions"] = {d["name"].lower().replace("_", "-"): d["version"]
-                                   for d in json.loads(freeze.stdout or "[]")}
+        freeze = subprocess.run(
+            [str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, env=build_env
+        )
+        report["distributions"] = {
+            d["name"].lower().replace("_", "-"): d["version"] for d in json.loads(freeze.stdout or "[]")
+        }
         log.write(f"\n{len(report['distributions'])} distributions installed")
 
     # ---- runtime stage: WORKDIR, its COPYs, its ENV; then the probe
@@ -366,10 +390,18 @@ def check_service(service: str, workdir: Path) -> dict[str, Any]:
         report["workdir"] = host(runtime_dir)
         log.write(f"\n(runtime) WORKDIR {runtime_dir} -> {host(runtime_dir)}")
         log.write("(runtime) env: " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(run_env.items())))
-        code = f"import runpy, sys; sys.argv = ['probe', {json.dumps(probe_spec)!r}]; " \
-               f"runpy.run_path({str(PROBE)!r}, run_name='__main__')"
-        run_step("import check (tools/headshots_tools/imagecheck/service_env_probe.py)", [str(python), "-c", code], log, steps,
-                 cwd=host(runtime_dir), env=run_env)
+        code = (
+            f"import runpy, sys; sys.argv = ['probe', {json.dumps(probe_spec)!r}]; "
+            f"runpy.run_path({str(PROBE)!r}, run_name='__main__')"
+        )
+        run_step(
+            "import check (tools/headshots_tools/imagecheck/service_env_probe.py)",
+            [str(python), "-c", code],
+            log,
+            steps,
+            cwd=host(runtime_dir),
+            env=run_env,
+        )
 
     report["ok"] = not log.failures
     report["failures"] = log.failures
@@ -393,8 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the virtualenvs (removed after a pass otherwise)")
     parser.add_argument("--report", type=Path, help="write the results as JSON to this file")
     parser.add_argument("--jobs", type=int, default=3, help="services built concurrently")
-    parser.add_argument("--background", action="store_true",
-                        help="lowest CPU and I/O priority (nice 19, idle I/O class), for building while tests run")
+    parser.add_argument(
+        "--background",
+        action="store_true",
+        help="lowest CPU and I/O priority (nice 19, idle I/O class), for building while tests run",
+    )
     args = parser.parse_args(argv)
     if args.background:
         os.nice(19)  # inherited by pip and the probes

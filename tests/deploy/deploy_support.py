@@ -1,0 +1,196 @@
+"""Shared helpers of the tests in tests/deploy (not a test module: test modules import this, never each other).
+
+- the Helm chart in deploy/helm/headshots: render() renders it offline like `helm template`, through
+  the Helm Go SDK of the `helm-python-sdk` package (import name helm_python); find(), one(),
+  pod_templates(), containers() and env_of() pick the rendered objects apart;
+- the value scenarios every chart test can use (SCENARIOS: defaults, ALL_FEATURES, FEATURES_OFF) and
+  the presets values-dev.yaml and values-production.example.yaml (preset());
+- the services' Dockerfiles and the image-environment check
+  tools/headshots_tools/imagecheck/check_service_env.py (load_check_script()).
+
+The pytest fixtures built on these (default_objects, all_objects, service_envs) are in conftest.py.
+Pinned test dependencies: requirements/deploy-test.txt.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO_ROOT / "deploy" / "helm" / "headshots"
+CRDS_DIR = Path(__file__).resolve().parent / "crds"
+IMAGECHECK_DIR = REPO_ROOT / "tools" / "headshots_tools" / "imagecheck"
+CHECK_SCRIPT = IMAGECHECK_DIR / "check_service_env.py"
+PROBE_SCRIPT = IMAGECHECK_DIR / "service_env_probe.py"
+
+RELEASE = "headshots"
+NAMESPACE = "headshots"
+# kubernetes-validate ships the schemas of several Kubernetes releases; the
+# chart is validated against this one (Chart.yaml requires >=1.29).
+KUBE_VERSION = "1.31.0"
+
+SERVICES = ("gateway", "trainer", "renderer")
+PRESETS = ("values-dev.yaml", "values-production.example.yaml")
+
+TOPICS = {"headshots.orders.v1", "headshots.training.v1", "headshots.rendering.v1"}
+SHARED_ENV = {
+    "DATABASE_URL",
+    "DJANGO_SECRET_KEY",
+    "HEADSHOTS_KAFKA_BOOTSTRAP",
+    "HEADSHOTS_BLOB_URL",
+    "HEADSHOTS_BASE_MODEL",
+    "HEADSHOTS_BASE_MODEL_ARCH",
+}
+GPU = "nvidia.com/gpu"
+
+# Custom resources the chart renders and the API groups they belong to.
+CRD_KINDS = {
+    ("ray.io/v1", "RayService"),
+    ("kafka.strimzi.io/v1beta2", "Kafka"),
+    ("kafka.strimzi.io/v1beta2", "KafkaNodePool"),
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+}
+CRD_GROUPS = {api_version.split("/")[0] for api_version, _ in CRD_KINDS}
+
+# Every optional feature switched on, plus non-default shared settings.
+ALL_FEATURES: dict[str, Any] = {
+    "global": {"imagePullSecrets": ["registry-credentials"]},
+    "commonLabels": {"team": "headshots"},
+    "commonAnnotations": {"headshots.io/owner": "platform"},
+    "config": {
+        "blob": {"s3": {"endpointUrl": "http://minio.storage:9000", "region": "eu-west-1"}},
+        "extraEnvVars": [{"name": "LOG_LEVEL", "value": "debug"}],
+    },
+    "gateway": {
+        "config": {"cache": {"url": "redis://redis-master.cache:6379/0"}, "rateLimit": "600/min"},
+        "web": {"podAnnotations": {"prometheus.io/scrape": "true"}},
+        "retention": {"timeZone": "Europe/Paris", "podAnnotations": {"sidecar.istio.io/inject": "false"}},
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+            "hosts": [{"host": "headshots.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}],
+            "tls": [{"secretName": "headshots-tls", "hosts": ["headshots.example.com"]}],
+        },
+    },
+    "trainer": {"keda": {"enabled": True}, "nodeSelector": {"nvidia.com/gpu.present": "true"}},
+    "renderer": {"worker": {"rayStartParams": {"num-gpus": "1"}}},
+    "kafka": {"strimzi": {"enabled": True, "storage": {"storageClass": "fast-ssd"}}},
+    "networkPolicy": {"rayOperatorPeers": [{"namespaceSelector": {"matchLabels": {"name": "kuberay"}}}]},
+}
+
+# Every optional feature switched off.
+FEATURES_OFF: dict[str, Any] = {
+    "serviceAccount": {"create": False, "name": "headshots-runner"},
+    "config": {"blob": {"s3": {"existingSecret": ""}}},
+    "gateway": {
+        "web": {"autoscaling": {"enabled": False}, "pdb": {"create": False}},
+        "migrations": {"enabled": False},
+        "retention": {"enabled": False},
+    },
+    "renderer": {"autoscaling": {"enabled": False}},
+    "kafka": {"topics": {"strimzi": {"enabled": False}}},
+    "networkPolicy": {"enabled": False},
+}
+
+SCENARIOS = {"default": None, "all-features": ALL_FEATURES, "features-off": FEATURES_OFF}
+
+
+# --------------------------------------------------------------------------
+# Rendering the chart
+# --------------------------------------------------------------------------
+
+
+def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Render the chart like `helm template` and return its objects."""
+    with helm.Chart.load(CHART_DIR) as chart:
+        manifests = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    objects = []
+    for path, text in sorted(manifests.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for document in yaml.safe_load_all(text):
+            if document:
+                document.setdefault("_template", path)
+                objects.append(document)
+    return objects
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The values of a preset shipped beside the chart (values-dev.yaml, values-production.example.yaml)."""
+    return yaml.safe_load((CHART_DIR / name).read_text())
+
+
+def strip(obj: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in obj.items() if key != "_template"}
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [obj for obj in objects if obj["kind"] == kind and (name is None or obj["metadata"]["name"] == name)]
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = find(objects, kind, name)
+    assert len(found) == 1, f"expected exactly one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def pod_templates(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every pod template the chart defines, including the Ray pods' templates."""
+    for obj in objects:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] in {"Deployment", "Job"}:
+            yield name, obj["spec"]["template"]
+        elif obj["kind"] == "CronJob":
+            yield name, obj["spec"]["jobTemplate"]["spec"]["template"]
+        elif obj["kind"] == "RayService":
+            cluster = obj["spec"]["rayClusterConfig"]
+            yield f"{name}/head", cluster["headGroupSpec"]["template"]
+            for group in cluster["workerGroupSpecs"]:
+                yield f"{name}/{group['groupName']}", group["template"]
+
+
+def containers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, template in pod_templates(objects):
+        for container in template["spec"]["containers"]:
+            yield f"{name}/{container['name']}", container
+
+
+def image_tag(image: str) -> str:
+    return image.rsplit(":", 1)[1]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+# --------------------------------------------------------------------------
+# Images: Dockerfiles and the image-environment check
+# --------------------------------------------------------------------------
+
+
+def dockerfile(service: str) -> str:
+    return (REPO_ROOT / "services" / service / "Dockerfile").read_text()
+
+
+@functools.cache
+def load_check_script() -> ModuleType:
+    """tools/headshots_tools/imagecheck/check_service_env.py, loaded once from its file."""
+    spec = importlib.util.spec_from_file_location("check_service_env", CHECK_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile: the reader the image-environment check builds with."""
+    return load_check_script().instructions(text)
