@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/headshots/v1/*.proto)
 # Tests keep their state apart from a developer's running stack.
 TEST_VAR_DIR ?= $(CURDIR)/var/test
 
-.PHONY: install proto proto-lint model up down status demo test bench clean
+.PHONY: install proto proto-lint lint format chart-readme model up down status demo test bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,19 @@ proto: $(STAMP)  ## regenerate the Python stubs from proto/
 
 proto-lint: $(STAMP)
 	cd proto && ../$(VENV)/bin/buf lint
+
+lint: $(STAMP)  ## ruff (lint and format), mypy, buf lint: what CI and the pre-commit hooks check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	cd proto && ../$(VENV)/bin/buf lint
+
+chart-readme: $(STAMP)  ## regenerate deploy/helm/headshots/README.md from the values' @param lines (node and npm)
+	$(PY) -m headshots_tools.chart_readme
+
+format: $(STAMP)  ## fix what ruff can fix and format the code
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 model: $(STAMP)  ## the tiny offline base models (SD1.5 and SDXL architecture)
 	$(VENV)/bin/headshots model --arch sd15

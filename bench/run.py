@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,18 +34,28 @@ def _cuda_available() -> bool:
 
 
 def _register() -> None:
-    BENCHMARKS.extend([
-        ("gateway", "bench/gateway/bench_gateway.py", []),
-        ("renderer", "bench/renderer/bench_mixed_lora.py", []),
-        ("trainer", "bench/trainer/bench_training.py", []),
-    ])
+    BENCHMARKS.extend(
+        [
+            ("gateway", "bench/gateway/bench_gateway.py", []),
+            ("renderer", "bench/renderer/bench_mixed_lora.py", []),
+            ("trainer", "bench/trainer/bench_training.py", []),
+        ]
+    )
     # Real SDXL-size figures need a GPU (and the model): measured only where one is present.
     if _cuda_available():
-        BENCHMARKS.extend([
-            ("renderer_gpu", "bench/renderer/bench_renderer_gpu.py",
-             ["--base-model", os.environ.get("HEADSHOTS_BASE_MODEL", "stabilityai/stable-diffusion-xl-base-1.0")]),
-            ("trainer_gpu", "bench/trainer/bench_training_gpu.py", []),
-        ])
+        BENCHMARKS.extend(
+            [
+                (
+                    "renderer_gpu",
+                    "bench/renderer/bench_renderer_gpu.py",
+                    [
+                        "--base-model",
+                        os.environ.get("HEADSHOTS_BASE_MODEL", "stabilityai/stable-diffusion-xl-base-1.0"),
+                    ],
+                ),
+                ("trainer_gpu", "bench/trainer/bench_training_gpu.py", []),
+            ]
+        )
     else:
         print("no CUDA device: the GPU benchmarks (renderer_gpu, trainer_gpu) are not run", flush=True)
 
@@ -69,9 +79,13 @@ def main() -> int:
             subprocess.run(cmd, check=True, cwd=REPO)
             result = json.loads(Path(out.name).read_text())
         previous = set(configs.get(name, {}).get("figures", []))
-        configs[name] = {**result.pop("_config", {}), "machine": _machine(), "seconds": round(time.monotonic() - started, 1),
-                         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                         "figures": sorted(result)}
+        configs[name] = {
+            **result.pop("_config", {}),
+            "machine": _machine(),
+            "seconds": round(time.monotonic() - started, 1),
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "figures": sorted(result),
+        }
         # This run's figures replace the ones the same benchmark wrote last time.
         figures = {k: v for k, v in figures.items() if k not in previous}
         figures.update(result)
@@ -90,17 +104,30 @@ def _machine() -> str:
         device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     except ImportError:
         device = "no torch"
-    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True,
-                         text=True).stdout.strip()
+    cpu = subprocess.run(
+        ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True
+    ).stdout.strip()
     return f"{cpu or platform.processor()} x{os.cpu_count()}, {device}, Python {platform.python_version()}"
 
 
 def _markdown(figures: dict, configs: dict) -> str:
-    lines = ["# Benchmarks", "", "Written by `make bench` (bench/run.py); every ratio comes from one run of one "
-             "benchmark on one machine. Machine-readable copy: `docs/benchmarks.json`.", ""]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (bench/run.py); every ratio comes from one run of one "
+        "benchmark on one machine. Machine-readable copy: `docs/benchmarks.json`.",
+        "",
+    ]
     for name, config in sorted(configs.items()):
-        lines += [f"## {name}", "", f"Measured {config.get('measured_at', '?')} on {config.get('machine', '?')} "
-                  f"({config.get('seconds', '?')} s).", "", "| figure | value | unit | note |", "|---|---|---|---|"]
+        lines += [
+            f"## {name}",
+            "",
+            f"Measured {config.get('measured_at', '?')} on {config.get('machine', '?')} "
+            f"({config.get('seconds', '?')} s).",
+            "",
+            "| figure | value | unit | note |",
+            "|---|---|---|---|",
+        ]
         for key, fig in figures.items():
             if key in config.get("figures", []):
                 value = fig["value"]

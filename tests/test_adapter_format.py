@@ -4,7 +4,6 @@ on either architecture, loads in the renderer and changes what it renders; the m
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,7 +38,9 @@ def models(tiny_model, tmp_path_factory) -> dict[str, str]:
 
 def _render(engine: RenderEngine, adapter_id: str | None) -> np.ndarray:
     ref = pb.AdapterRef(adapter_id=adapter_id, adapter_key=blob_layout.adapter_key(adapter_id)) if adapter_id else None
-    request = pb.RenderRequest(subject_phrase="sks person", adapter=ref, items=[pb.RenderItem(style_id="tech-grey", seed=3)])
+    request = pb.RenderRequest(
+        subject_phrase="sks person", adapter=ref, items=[pb.RenderItem(style_id="tech-grey", seed=3)]
+    )
     return np.asarray(next(iter(engine.render(request))).image.convert("RGB"), dtype=np.int16)
 
 
@@ -53,8 +54,14 @@ def test_every_adapter_the_trainer_makes_loads_in_the_renderer(models, arch, per
         option = dict(option)
         prior = PriorData(class_images, "a photo of person") if option.pop("prior", False) else None
         try:
-            result = train_lora(trainer_pipe, photos, "a photo of sks person", tmp_path / "out" / name.replace(" ", "-"),
-                                dataclasses.replace(BASE, **option), prior=prior)
+            result = train_lora(
+                trainer_pipe,
+                photos,
+                "a photo of sks person",
+                tmp_path / "out" / name.replace(" ", "-"),
+                dataclasses.replace(BASE, **option),
+                prior=prior,
+            )
         finally:
             remove_adapters(trainer_pipe)
         assert result.adapter_path.name == ADAPTER_FILE_NAME
@@ -77,12 +84,26 @@ def test_every_adapter_the_trainer_makes_loads_in_the_renderer(models, arch, per
 
 def test_the_manifest_round_trips_and_refuses_what_it_cannot_read():
     manifest = AdapterManifest(
-        order_id="o1", adapter_key=blob_layout.adapter_key("o1"), base_model="tiny", base_model_hash="0" * 64,
-        base_model_arch="sd15", token="sks", subject_phrase="sks person", instance_prompt="a photo of sks person",
-        rank=8, steps=60, batch_size=1, learning_rate=1e-3, resolution=128, resumed_from_step=0, seconds=4.2,
-        train_text_encoder=True, augment_variants=2,
+        order_id="o1",
+        adapter_key=blob_layout.adapter_key("o1"),
+        base_model="tiny",
+        base_model_hash="0" * 64,
+        base_model_arch="sd15",
+        token="sks",
+        subject_phrase="sks person",
+        instance_prompt="a photo of sks person",
+        rank=8,
+        steps=60,
+        batch_size=1,
+        learning_rate=1e-3,
+        resolution=128,
+        resumed_from_step=0,
+        seconds=4.2,
+        train_text_encoder=True,
+        augment_variants=2,
         prior_preservation=PriorPreservation("a photo of person", 50, 1.0, "priors/x/person/128/"),
-        metrics={"final_loss": 0.1, "likeness": 0.0})
+        metrics={"final_loss": 0.1, "likeness": 0.0},
+    )
     assert AdapterManifest.from_json(manifest.to_json()) == manifest
     with pytest.raises(ValueError, match="version"):
         AdapterManifest.from_json(b'{"version": 99}')

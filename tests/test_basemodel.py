@@ -20,8 +20,11 @@ def test_a_model_folder_or_a_hub_id_is_used_as_configured(tiny_model):
     assert native_resolution(tiny_model) == 128
 
 
-@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir(), lambda p: (p.mkdir(), (p / "x.txt").write_text("x"))],
-                         ids=["missing", "empty folder", "not a model"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda p: None, lambda p: p.mkdir(), lambda p: (p.mkdir(), (p / "x.txt").write_text("x"))],
+    ids=["missing", "empty folder", "not a model"],
+)
 def test_a_local_path_without_a_model_is_refused_with_what_to_do(tmp_path, make):
     path = tmp_path / "models" / "tiny"
     path.parent.mkdir()
@@ -34,8 +37,12 @@ def test_a_local_path_without_a_model_is_refused_with_what_to_do(tmp_path, make)
 @pytest.mark.parametrize("command", [["-m", "trainer"], ["-m", "renderer.serve"]], ids=["trainer", "renderer"])
 def test_services_refuse_to_start_without_their_base_model(tmp_path, command):
     missing = tmp_path / "models" / "nowhere"
-    env = dict(os.environ, HEADSHOTS_VAR_DIR=str(tmp_path), HEADSHOTS_BASE_MODEL=str(missing),
-               HEADSHOTS_KAFKA_BOOTSTRAP="127.0.0.1:9")  # never reached: the model check comes first
+    env = dict(
+        os.environ,
+        HEADSHOTS_VAR_DIR=str(tmp_path),
+        HEADSHOTS_BASE_MODEL=str(missing),
+        HEADSHOTS_KAFKA_BOOTSTRAP="127.0.0.1:9",
+    )  # never reached: the model check comes first
     result = subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode != 0
     assert str(missing) in result.stderr and "make model" in result.stderr

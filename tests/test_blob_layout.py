@@ -12,11 +12,24 @@ from headshots_common import blob_layout
 from headshots_common.adapter_format import ADAPTER_FILE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
-LAYOUT_MODULES = {REPO / "libs/common/headshots_common/blob_layout.py", REPO / "libs/common/headshots_common/adapter_format.py"}
+LAYOUT_MODULES = {
+    REPO / "libs/common/headshots_common/blob_layout.py",
+    REPO / "libs/common/headshots_common/adapter_format.py",
+}
 # What only a blob key contains: the layout's top-level prefixes, per-order folders and file names.
-KEY_FRAGMENTS = (blob_layout.ORDERS_PREFIX, blob_layout.PRIORS_PREFIX, blob_layout.TRAINING_REQUESTS_PREFIX,
-                 "photos/", "training/", "adapter/", "headshots/", "job.json", "checkpoint.pt", "manifest.json",
-                 ADAPTER_FILE_NAME)
+KEY_FRAGMENTS = (
+    blob_layout.ORDERS_PREFIX,
+    blob_layout.PRIORS_PREFIX,
+    blob_layout.TRAINING_REQUESTS_PREFIX,
+    "photos/",
+    "training/",
+    "adapter/",
+    "headshots/",
+    "job.json",
+    "checkpoint.pt",
+    "manifest.json",
+    ADAPTER_FILE_NAME,
+)
 # URL routes name REST resources ("orders/<uuid:order_id>/photos"), not blobs.
 ROUTE_MODULES = ("urls.py",)
 
@@ -56,25 +69,38 @@ def hand_built_keys(source: str) -> list[tuple[int, str]]:
 
 
 def runtime_modules() -> list[Path]:
-    roots = [REPO / "libs/common/headshots_common", REPO / "tools/headshots_tools",
-             *(REPO / "services" / name for name in ("gateway", "trainer", "renderer"))]
-    return sorted(path for root in roots for path in root.rglob("*.py")
-                  if "tests" not in path.parts and "migrations" not in path.parts
-                  and path not in LAYOUT_MODULES and path.name not in ROUTE_MODULES)
+    roots = [
+        REPO / "libs/common/headshots_common",
+        REPO / "tools/headshots_tools",
+        *(REPO / "services" / name for name in ("gateway", "trainer", "renderer")),
+    ]
+    return sorted(
+        path
+        for root in roots
+        for path in root.rglob("*.py")
+        if "tests" not in path.parts
+        and "migrations" not in path.parts
+        and path not in LAYOUT_MODULES
+        and path.name not in ROUTE_MODULES
+    )
 
 
 def test_no_service_builds_a_blob_key_by_hand():
-    offenders = {str(path.relative_to(REPO)): found for path in runtime_modules()
-                 if (found := hand_built_keys(path.read_text()))}
+    offenders = {
+        str(path.relative_to(REPO)): found for path in runtime_modules() if (found := hand_built_keys(path.read_text()))
+    }
     assert not offenders, f"build these keys with headshots_common.blob_layout: {offenders}"
 
 
-@pytest.mark.parametrize("source", [
-    'key = f"orders/{order_id}/photos/{photo_id}.jpg"',
-    'key = order_prefix(order_id) + "adapter/" + name',
-    'key = f"{base}/headshots/{render_id}/manifest.json"',
-    'key = "priors/" + model',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'key = f"orders/{order_id}/photos/{photo_id}.jpg"',
+        'key = order_prefix(order_id) + "adapter/" + name',
+        'key = f"{base}/headshots/{render_id}/manifest.json"',
+        'key = "priors/" + model',
+    ],
+)
 def test_the_check_catches_a_key_built_by_hand(source):
     assert hand_built_keys(source)
 
@@ -87,10 +113,16 @@ def test_the_check_leaves_urls_and_docstrings_alone():
 def test_every_key_of_an_order_lies_under_its_prefix_and_nothing_else_does():
     order = "0b6f1a5e-6c7d-4e0f-9a51-7c2d9d1e2f30"
     prefix = blob_layout.order_prefix(order)
-    keys = [blob_layout.photo_key(order, "p1"), blob_layout.training_record_key(order),
-            blob_layout.checkpoint_key(order), blob_layout.cancel_request_key(order), blob_layout.adapter_key(order),
-            blob_layout.adapter_manifest_key(order), blob_layout.headshot_key(order, "pack", "tech-grey", 3),
-            blob_layout.render_manifest_key(order, "pack")]
+    keys = [
+        blob_layout.photo_key(order, "p1"),
+        blob_layout.training_record_key(order),
+        blob_layout.checkpoint_key(order),
+        blob_layout.cancel_request_key(order),
+        blob_layout.adapter_key(order),
+        blob_layout.adapter_manifest_key(order),
+        blob_layout.headshot_key(order, "pack", "tech-grey", 3),
+        blob_layout.render_manifest_key(order, "pack"),
+    ]
     assert all(key.startswith(prefix) for key in keys) and len(set(keys)) == len(keys)
     assert blob_layout.adapter_key(order).endswith("/" + ADAPTER_FILE_NAME)
     assert blob_layout.is_headshot_key(order, blob_layout.headshot_key(order, "r1", "tech-grey", 0))

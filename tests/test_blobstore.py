@@ -43,13 +43,19 @@ def test_put_get_exists_and_missing(store):
 
 
 def test_list_and_delete_an_orders_prefix_only(store):
-    for key in ("orders/o1/photos/a.jpg", "orders/o1/adapter/lora.safetensors", "orders/o10/photos/a.jpg",
-                "orders/o2/photos/a.jpg"):
+    for key in (
+        "orders/o1/photos/a.jpg",
+        "orders/o1/adapter/lora.safetensors",
+        "orders/o10/photos/a.jpg",
+        "orders/o2/photos/a.jpg",
+    ):
         store.put(key, key.encode())
     assert store.list("orders/o1/") == ["orders/o1/adapter/lora.safetensors", "orders/o1/photos/a.jpg"]
     assert store.delete_prefix("orders/o1/") == 2
-    assert store.list("orders/o1/") == [] and store.list("orders/") == ["orders/o10/photos/a.jpg",
-                                                                       "orders/o2/photos/a.jpg"]
+    assert store.list("orders/o1/") == [] and store.list("orders/") == [
+        "orders/o10/photos/a.jpg",
+        "orders/o2/photos/a.jpg",
+    ]
     assert store.delete("orders/o2/photos/a.jpg") is True and store.delete("orders/o2/photos/a.jpg") is False
 
 
@@ -75,8 +81,9 @@ def test_the_s3_store_keeps_to_its_prefix_and_pages_past_1000(s3_env, tmp_path):
     store = open_blob_store(f"s3://{s3_env}/headshots", cache_dir=tmp_path)
     assert isinstance(store, S3BlobStore)
     keys = [f"orders/big/headshots/{i:04d}.png" for i in range(1005)]
-    threads = [threading.Thread(target=lambda ks: [store.put(k, b"png") for k in ks], args=(keys[i::5],))
-               for i in range(5)]
+    threads = [
+        threading.Thread(target=lambda ks: [store.put(k, b"png") for k in ks], args=(keys[i::5],)) for i in range(5)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -18,11 +18,25 @@ def test_buf_lint_passes():
 
 def test_committed_stubs_match_the_proto_files(tmp_path):
     protos = sorted(str(p.relative_to(PROTO)) for p in (PROTO / "headshots" / "v1").glob("*.proto"))
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", str(PROTO), f"--python_out={tmp_path}",
-                    f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}", *protos], cwd=PROTO, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I",
+            str(PROTO),
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
+            *protos,
+        ],
+        cwd=PROTO,
+        check=True,
+    )
     generated = {p.name: p.read_bytes() for p in (tmp_path / "headshots" / "v1").iterdir()}
-    committed = {p.name: p.read_bytes() for p in STUBS.iterdir() if p.name.endswith((".py", ".pyi"))
-                 and p.name != "__init__.py"}
+    committed = {
+        p.name: p.read_bytes() for p in STUBS.iterdir() if p.name.endswith((".py", ".pyi")) and p.name != "__init__.py"
+    }
     assert sorted(generated) == sorted(committed), "stub files differ from the .proto files: run `make proto`"
     stale = [name for name in generated if generated[name] != committed[name]]
     assert not stale, f"stale stubs {stale}: run `make proto` and commit the result"

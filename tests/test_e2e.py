@@ -21,8 +21,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from headshots.v1 import partner_api_pb2, partner_api_pb2_grpc, renderer_service_pb2 as rpb
-from headshots.v1 import renderer_service_pb2_grpc as rpb_grpc
+from headshots.v1 import (
+    partner_api_pb2,
+    partner_api_pb2_grpc,
+    renderer_service_pb2 as rpb,
+    renderer_service_pb2_grpc as rpb_grpc,
+)
 from headshots_common import blob_layout
 from headshots_tools.demo import ApiClient, run_demo
 from headshots_tools.localstack import Ports, Stack, StackError, _session_members
@@ -59,8 +63,12 @@ def bucket(s3_server) -> str:
 
 
 def _boto_args(s3: dict[str, str]) -> dict[str, str]:
-    return dict(endpoint_url=s3["AWS_ENDPOINT_URL"], aws_access_key_id=s3["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=s3["AWS_SECRET_ACCESS_KEY"], region_name=s3["AWS_DEFAULT_REGION"])
+    return dict(
+        endpoint_url=s3["AWS_ENDPOINT_URL"],
+        aws_access_key_id=s3["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3["AWS_SECRET_ACCESS_KEY"],
+        region_name=s3["AWS_DEFAULT_REGION"],
+    )
 
 
 def _bucket_keys(s3: dict[str, str], bucket: str, prefix: str) -> list[str]:
@@ -72,9 +80,16 @@ def _bucket_keys(s3: dict[str, str], bucket: str, prefix: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, stack_database, s3_server, bucket):
-    stack = Stack(var_dir=tmp_path_factory.mktemp("stack"), ports=Ports.free(),
-                  extra_env={"HEADSHOTS_TRAIN_STEPS": "30", "HEADSHOTS_BLOB_URL": f"s3://{bucket}/headshots",
-                             **s3_server, **stack_database})
+    stack = Stack(
+        var_dir=tmp_path_factory.mktemp("stack"),
+        ports=Ports.free(),
+        extra_env={
+            "HEADSHOTS_TRAIN_STEPS": "30",
+            "HEADSHOTS_BLOB_URL": f"s3://{bucket}/headshots",
+            **s3_server,
+            **stack_database,
+        },
+    )
     stack.up()
     yield stack
     stack.down()
@@ -82,8 +97,13 @@ def stack(tmp_path_factory, stack_database, s3_server, bucket):
 
 @pytest.fixture(scope="module")
 def completed_order(stack, tmp_path_factory):
-    return run_demo(stack, package="trial", styles=["corporate-navy", "executive-black"],
-                    out_dir=tmp_path_factory.mktemp("out"), timeout_s=600)
+    return run_demo(
+        stack,
+        package="trial",
+        styles=["corporate-navy", "executive-black"],
+        out_dir=tmp_path_factory.mktemp("out"),
+        timeout_s=600,
+    )
 
 
 def test_an_order_completes_with_rendered_headshots_on_disk(completed_order, stack):
@@ -94,8 +114,9 @@ def test_an_order_completes_with_rendered_headshots_on_disk(completed_order, sta
         image.verify()
         assert image.format == "PNG" and min(image.size) >= 64
     pixels = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) for p in completed_order.files]
-    assert all(np.abs(a - b).mean() > 1 for i, a in enumerate(pixels) for b in pixels[i + 1:]), \
+    assert all(np.abs(a - b).mean() > 1 for i, a in enumerate(pixels) for b in pixels[i + 1 :]), (
         "every headshot is a different image"
+    )
     order = completed_order.order
     assert order["progress"] == {"stage": "done", "percent": 100, "eta_s": 0.0}
     assert order["counts"]["photos_accepted"] == 5 and order["counts"]["headshots"] == 4
@@ -129,10 +150,14 @@ def test_partner_grpc_api_reports_the_same_order(completed_order, stack):
         with pytest.raises(grpc.RpcError) as anonymous:
             partner.GetOrder(partner_api_pb2.GetOrderRequest(order_id=completed_order.order_id))
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        first = partner.CreateOrder(partner_api_pb2.CreateOrderRequest(
-            request_id="r-1", package="basic", style_ids=["tech-grey"]), metadata=auth).order
-        again = partner.CreateOrder(partner_api_pb2.CreateOrderRequest(
-            request_id="r-1", package="basic", style_ids=["tech-grey"]), metadata=auth).order
+        first = partner.CreateOrder(
+            partner_api_pb2.CreateOrderRequest(request_id="r-1", package="basic", style_ids=["tech-grey"]),
+            metadata=auth,
+        ).order
+        again = partner.CreateOrder(
+            partner_api_pb2.CreateOrderRequest(request_id="r-1", package="basic", style_ids=["tech-grey"]),
+            metadata=auth,
+        ).order
         assert first.order_id == again.order_id
         assert first.state == partner_api_pb2.ORDER_STATE_AWAITING_PHOTOS
 

@@ -77,16 +77,36 @@ def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
 def measure(cache_url: str, workers: int, clients: int, seconds: float) -> dict:
     """Start gunicorn with this cache configuration and load each scenario in turn."""
     var_dir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    env = dict(os.environ, HEADSHOTS_VAR_DIR=str(var_dir), HEADSHOTS_RATE_LIMIT="100000000/min",
-               HEADSHOTS_ORDER_RATE_LIMIT="100000000/min", HEADSHOTS_CACHE_URL=cache_url, PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        HEADSHOTS_VAR_DIR=str(var_dir),
+        HEADSHOTS_RATE_LIMIT="100000000/min",
+        HEADSHOTS_ORDER_RATE_LIMIT="100000000/min",
+        HEADSHOTS_CACHE_URL=cache_url,
+        PYTHONUNBUFFERED="1",
+    )
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], cwd=GATEWAY, env=env, check=True, capture_output=True)
-    key = subprocess.run([*manage, "partner", "create", "bench"], cwd=GATEWAY, env=env, check=True,
-                         capture_output=True, text=True).stdout.strip()
+    key = subprocess.run(
+        [*manage, "partner", "create", "bench"], cwd=GATEWAY, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "gateway.wsgi:application", "--bind",
-                               f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
-                              cwd=GATEWAY, env=env)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "gateway.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=GATEWAY,
+        env=env,
+    )
     try:
         for _ in range(100):
             try:
@@ -120,8 +140,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15",
-                        help="shared cache as in the cluster; measured when a Redis answers there")
+    parser.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/15",
+        help="shared cache as in the cluster; measured when a Redis answers there",
+    )
     args = parser.parse_args()
     seconds = 2.0 if args.quick else args.seconds
 
@@ -139,15 +162,23 @@ def main() -> int:
         result[f"gateway.{name}_p99_ms"] = {"value": round(percentile(latencies, 99), 2), "unit": "ms"}
     for name in ("status_reads", "order_creates"):
         result[f"gateway.{name}_over_bare"] = {
-            "value": round(measured[name][0] / bare_rps, 3), "unit": "ratio",
-            "note": f"throughput over the bare Django JSON view on the same server, same run; cache {cache_url}"}
+            "value": round(measured[name][0] / bare_rps, 3),
+            "unit": "ratio",
+            "note": f"throughput over the bare Django JSON view on the same server, same run; cache {cache_url}",
+        }
     result["gateway.status_reads_over_bare_local_cache"] = {
-        "value": round(local["status_reads"][0] / local["bare"][0], 3), "unit": "ratio",
-        "note": "the same with per-process memory instead of a shared cache (no status cache: a laptop's setup)"}
-    result["_config"] = {"server": f"gunicorn, {args.workers} sync workers", "clients": args.clients,
-                         "seconds_per_scenario": seconds, "cache": cache_url,
-                         "database": os.environ.get("DATABASE_URL", "sqlite (default)"),
-                         "client": "Python threads, one connection per request, on the same machine"}
+        "value": round(local["status_reads"][0] / local["bare"][0], 3),
+        "unit": "ratio",
+        "note": "the same with per-process memory instead of a shared cache (no status cache: a laptop's setup)",
+    }
+    result["_config"] = {
+        "server": f"gunicorn, {args.workers} sync workers",
+        "clients": args.clients,
+        "seconds_per_scenario": seconds,
+        "cache": cache_url,
+        "database": os.environ.get("DATABASE_URL", "sqlite (default)"),
+        "client": "Python threads, one connection per request, on the same machine",
+    }
     Path(args.out).write_text(json.dumps(result, indent=2))
     for key_name, fig in result.items():
         if not key_name.startswith("_"):

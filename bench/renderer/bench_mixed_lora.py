@@ -39,12 +39,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `grpc_throughput`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder, for `grpc_throughput`
 
-from headshots_common.adapter_format import UNET_TARGET_MODULES  # noqa: E402
-from renderer.lora import (AdapterBank, AdapterManager, install_mixed_lora, load_adapter_file,  # noqa: E402
-                           uninstall_mixed_lora)
-from workloads import render_requests, run_engine, run_sequential, write_figures  # noqa: E402
+from workloads import render_requests, run_engine, run_sequential, write_figures
+
+from headshots_common.adapter_format import UNET_TARGET_MODULES
+from renderer.lora import AdapterBank, AdapterManager, install_mixed_lora, load_adapter_file, uninstall_mixed_lora
 
 # Mixed ranks as the trainer produces them (its default is 8; profiles use 4-16). The LoRA term's share of
 # the work is rank / channels, so on this small UNet rank 32 alone costs ~25% of a 256-channel layer.
@@ -53,11 +53,16 @@ CROSS_DIM = 768
 TOKENS = 77
 
 UNET_CONFIG = dict(
-    sample_size=16, in_channels=4, out_channels=4, layers_per_block=2,
+    sample_size=16,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=2,
     block_out_channels=(64, 128, 256, 256),
     down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
     up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    cross_attention_dim=CROSS_DIM, attention_head_dim=8, norm_num_groups=32,
+    cross_attention_dim=CROSS_DIM,
+    attention_head_dim=8,
+    norm_num_groups=32,
 )
 QUICK_CONFIG = dict(UNET_CONFIG, block_out_channels=(32, 64, 128, 128))
 
@@ -78,13 +83,18 @@ def make_adapter_files(unet, out_dir: Path, seed: int = 0) -> list[Path]:
     from safetensors.torch import save_file
 
     generator = torch.Generator().manual_seed(seed)
-    targets = [(n, m) for n, m in unet.named_modules() if isinstance(m, torch.nn.Linear)
-               and any(n == t or n.endswith("." + t) for t in UNET_TARGET_MODULES)]
+    targets = [
+        (n, m)
+        for n, m in unet.named_modules()
+        if isinstance(m, torch.nn.Linear) and any(n == t or n.endswith("." + t) for t in UNET_TARGET_MODULES)
+    ]
     paths = []
     for i, rank in enumerate(RANKS):
         state = {}
         for name, module in targets:
-            state[f"unet.{name}.lora.down.weight"] = torch.randn(rank, module.in_features, generator=generator) / module.in_features ** 0.5
+            state[f"unet.{name}.lora.down.weight"] = (
+                torch.randn(rank, module.in_features, generator=generator) / module.in_features**0.5
+            )
             state[f"unet.{name}.lora.up.weight"] = torch.randn(module.out_features, rank, generator=generator) * 0.01
         path = out_dir / f"tenant{i}" / "pytorch_lora_weights.safetensors"
         path.parent.mkdir(parents=True)
@@ -104,17 +114,36 @@ def build_pipeline(tmp: Path, config: dict, device: torch.device, dtype: torch.d
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**config).eval()
     tiny_text = CLIPTextConfig.from_pretrained(str(tiny / "text_encoder"))
-    text_encoder = CLIPTextModel(CLIPTextConfig(**{**tiny_text.to_dict(), "hidden_size": CROSS_DIM,
-                                                   "intermediate_size": 4 * CROSS_DIM, "num_hidden_layers": 1,
-                                                   "num_attention_heads": 12, "projection_dim": CROSS_DIM})).eval()
-    pipe = StableDiffusionPipeline.from_pretrained(str(tiny), unet=unet, text_encoder=text_encoder, safety_checker=None,
-                                                   requires_safety_checker=False).to(device, dtype)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            **{
+                **tiny_text.to_dict(),
+                "hidden_size": CROSS_DIM,
+                "intermediate_size": 4 * CROSS_DIM,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 12,
+                "projection_dim": CROSS_DIM,
+            }
+        )
+    ).eval()
+    pipe = StableDiffusionPipeline.from_pretrained(
+        str(tiny), unet=unet, text_encoder=text_encoder, safety_checker=None, requires_safety_checker=False
+    ).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def measure_grpc(tmp: Path, device: torch.device, steps: int, guidance: float, batch: int,
-                 interleaved: list[tuple[str, str]], pipe, blobs, rounds: int = 2) -> dict:
+def measure_grpc(
+    tmp: Path,
+    device: torch.device,
+    steps: int,
+    guidance: float,
+    batch: int,
+    interleaved: list[tuple[str, str]],
+    pipe,
+    blobs,
+    rounds: int = 2,
+) -> dict:
     """images/s through Ray Serve's gRPC proxy, and the sequential baseline measured with Ray up and idle."""
     from grpc_throughput import get_stats, grpc_throughput, serve_renderer
 
@@ -147,9 +176,19 @@ def measure_grpc(tmp: Path, device: torch.device, steps: int, guidance: float, b
             grpc_runs.append(grpc_throughput(target, render_requests(interleaved)))
         stats = get_stats(target)
     images, sequential_s, grpc_s = len(interleaved), min(sequential_runs), min(grpc_runs)
-    return dict(grpc_s=grpc_s, grpc_ips=images / grpc_s, sequential_s=sequential_s, sequential_ips=images / sequential_s,
-                grpc_runs_s=grpc_runs, sequential_runs_s=sequential_runs, rounds=rounds,
-                startup_s=startup_s, threads=threads, stats=stats, total_s=time.perf_counter() - started)
+    return dict(
+        grpc_s=grpc_s,
+        grpc_ips=images / grpc_s,
+        sequential_s=sequential_s,
+        sequential_ips=images / sequential_s,
+        grpc_runs_s=grpc_runs,
+        sequential_runs_s=sequential_runs,
+        rounds=rounds,
+        startup_s=startup_s,
+        threads=threads,
+        stats=stats,
+        total_s=time.perf_counter() - started,
+    )
 
 
 def zipf_tenants(registered: int, count: int, exponent: float, seed: int) -> list[int]:
@@ -213,7 +252,9 @@ def run(args: argparse.Namespace) -> int:
             pipe.save_pretrained(tmp / "base")  # what the Ray Serve replica loads (HEADSHOTS_BASE_MODEL)
         files = make_adapter_files(unet, tmp / "adapters")
         blobs = LocalBlobStore(tmp / "blobs")
-        keys = [blobs.put(f"adapters/{i}/pytorch_lora_weights.safetensors", p.read_bytes()) for i, p in enumerate(files)]
+        keys = [
+            blobs.put(f"adapters/{i}/pytorch_lora_weights.safetensors", p.read_bytes()) for i, p in enumerate(files)
+        ]
         params = sum(p.numel() for p in unet.parameters())
 
         # -- standard path: diffusers load_lora_weights, one tenant at a time ----------------------
@@ -256,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         for i in range(repeats + 1):  # the first round is the warm-up
             for key, adapter_ids in configs.items():
                 if adapter_ids is None:
-                    bank.clear_batch()                                      # no batch slots: fast path
+                    bank.clear_batch()  # no batch slots: fast path
                     started = time.perf_counter()
                     forward()
                 else:
@@ -265,25 +306,30 @@ def run(args: argparse.Namespace) -> int:
                         forward()
                 if i:
                     samples[key].append(time.perf_counter() - started)
-        nolora, mixed, single_adapter = (dict(median_s=statistics.median(samples[k]), min_s=min(samples[k]),
-                                              repeats=repeats) for k in ("nolora", "mixed", "single"))
+        nolora, mixed, single_adapter = (
+            dict(median_s=statistics.median(samples[k]), min_s=min(samples[k]), repeats=repeats)
+            for k in ("nolora", "mixed", "single")
+        )
 
         parsed = manager.cache.get("3")
 
         def slot_load():
             bank.load(3, parsed)
             sync()
+
         slot = timed(slot_load, repeats * 4)
 
         def cold_load():
             bank.load(3, load_adapter_file(files[3]))
             sync()
+
         cold = timed(cold_load, repeats)
         uninstall_mixed_lora(unet)
 
         # -- end to end: engine + scheduler vs one adapter at a time -------------------------------
-        settings = dict(default_steps=steps, default_guidance=guidance, max_batch=batch, max_wait_s=0.05,
-                        lora_r_max=max(RANKS))
+        settings = dict(
+            default_steps=steps, default_guidance=guidance, max_batch=batch, max_wait_s=0.05, lora_r_max=max(RANKS)
+        )
         engine = RenderEngine(pipe, blobs, EngineSettings(adapter_slots=16, adapter_cache_capacity=64, **settings))
         run_engine(engine, render_requests(interleaved[:batch], 10_000))  # warm-up: adapters now resident
         engine_s = run_engine(engine, render_requests(interleaved))
@@ -301,8 +347,9 @@ def run(args: argparse.Namespace) -> int:
         zipf_stats = zipf_engine.stats()
         zipf_engine.close()
 
-        resident_engine = RenderEngine(pipe, blobs, EngineSettings(adapter_slots=len(distinct),
-                                                                   adapter_cache_capacity=len(distinct), **settings))
+        resident_engine = RenderEngine(
+            pipe, blobs, EngineSettings(adapter_slots=len(distinct), adapter_cache_capacity=len(distinct), **settings)
+        )
         run_engine(resident_engine, render_requests(distinct[:batch], 10_000))  # warm-up
         for request in render_requests(distinct):  # every adapter into host RAM and a slot before timing
             resident_engine.prefetch(request.adapter)
@@ -315,8 +362,9 @@ def run(args: argparse.Namespace) -> int:
         # -- end to end through the gRPC API: Ray Serve's proxy on 127.0.0.1 -> replica -> engine -------
         grpc_result = None
         if not args.no_grpc:
-            grpc_result = measure_grpc(tmp, device, steps, guidance, batch, interleaved, pipe, blobs,
-                                       rounds=1 if args.quick else 2)
+            grpc_result = measure_grpc(
+                tmp, device, steps, guidance, batch, interleaved, pipe, blobs, rounds=1 if args.quick else 2
+            )
 
     images = len(interleaved)
     engine_ips, sequential_ips = images / engine_s, images / sequential_s
@@ -332,30 +380,53 @@ def run(args: argparse.Namespace) -> int:
         ratios["throughput_over_sequential"] = grpc_result["grpc_ips"] / grpc_result["sequential_ips"]
     where = f"{device} x{torch.get_num_threads()} threads, UNet {list(config['block_out_channels'])} at 128 px"
     figures = {
-        "renderer.mixed_over_nolora": dict(value=round(ratios["mixed_over_nolora"], 3), unit="ratio", note=(
-            f"one UNet forward, batch 8 = 8 tenants' adapters (ranks {min(RANKS)}-{max(RANKS)}) in slots, over the same batch with no "
-            f"LoRA ({mixed['median_s'] * 1e3:.0f} vs {nolora['median_s'] * 1e3:.0f} ms; {where}); bar <= 1.2")),
+        "renderer.mixed_over_nolora": dict(
+            value=round(ratios["mixed_over_nolora"], 3),
+            unit="ratio",
+            note=(
+                f"one UNet forward, batch 8 = 8 people's adapters (ranks {min(RANKS)}-{max(RANKS)}) in slots, "
+                f"over the same batch with no LoRA ({mixed['median_s'] * 1e3:.0f} vs "
+                f"{nolora['median_s'] * 1e3:.0f} ms; {where}); bar <= 1.2"
+            ),
+        ),
         "renderer.throughput_over_sequential_in_process": dict(
-            value=round(ratios["throughput_over_sequential_in_process"], 2), unit="ratio", note=(
+            value=round(ratios["throughput_over_sequential_in_process"], 2),
+            unit="ratio",
+            note=(
                 f"{images} single-image requests, 8 tenants interleaved, {steps} steps, CFG: engine + scheduler "
                 f"{engine_ips:.2f} img/s (mean batch {engine_stats['mean_batch_size']:.1f}) over one request at a "
                 f"time with load_lora_weights/set_adapters {sequential_ips:.2f} img/s; in-process, not through "
-                f"gRPC/Ray; {where}")),
-        "renderer.slot_load_speedup": dict(value=round(ratios["slot_load_speedup"], 1), unit="ratio", note=(
-            f"rank-{RANKS[3]} adapter: pipe.load_lora_weights+set_adapters {standard['median_s'] * 1e3:.1f} ms over a "
-            f"bank slot copy from host RAM {slot['median_s'] * 1e3:.2f} ms; cold (file -> host -> slot) "
-            f"{cold['median_s'] * 1e3:.1f} ms = {ratios['cold_load_speedup']:.1f}x; bar >= 10")),
-        "renderer.zipf_over_resident": dict(value=round(ratios["zipf_over_resident"], 3), unit="ratio", note=(
-            f"{len(zipf_mix)} requests from 1,000 registered adapters (Zipf s=1.1, {len(distinct)} distinct; "
-            f"8 distinct files on disk, each id loaded and cached on its own), 16 slots + 64 in host RAM: "
-            f"{zipf_ips:.2f} img/s (slot hit rate {zipf_stats['slot_hit_rate']:.2f}, "
-            f"{zipf_stats['adapter_file_loads']} cold loads) over all {len(distinct)} resident {resident_ips:.2f} "
-            f"img/s; in-process; bar >= 0.8")),
+                f"gRPC/Ray; {where}"
+            ),
+        ),
+        "renderer.slot_load_speedup": dict(
+            value=round(ratios["slot_load_speedup"], 1),
+            unit="ratio",
+            note=(
+                f"rank-{RANKS[3]} adapter: pipe.load_lora_weights+set_adapters {standard['median_s'] * 1e3:.1f} ms "
+                f"over a "
+                f"bank slot copy from host RAM {slot['median_s'] * 1e3:.2f} ms; cold (file -> host -> slot) "
+                f"{cold['median_s'] * 1e3:.1f} ms = {ratios['cold_load_speedup']:.1f}x; bar >= 10"
+            ),
+        ),
+        "renderer.zipf_over_resident": dict(
+            value=round(ratios["zipf_over_resident"], 3),
+            unit="ratio",
+            note=(
+                f"{len(zipf_mix)} requests from 1,000 registered adapters (Zipf s=1.1, {len(distinct)} distinct; "
+                f"8 distinct files on disk, each id loaded and cached on its own), 16 slots + 64 in host RAM: "
+                f"{zipf_ips:.2f} img/s (slot hit rate {zipf_stats['slot_hit_rate']:.2f}, "
+                f"{zipf_stats['adapter_file_loads']} cold loads) over all {len(distinct)} resident {resident_ips:.2f} "
+                f"img/s; in-process; bar >= 0.8"
+            ),
+        ),
     }
     if grpc_result:
         g = grpc_result
         figures["renderer.throughput_over_sequential"] = dict(
-            value=round(ratios["throughput_over_sequential"], 2), unit="ratio", note=(
+            value=round(ratios["throughput_over_sequential"], 2),
+            unit="ratio",
+            note=(
                 f"THROUGH THE gRPC API: {images} single-image Render calls from 8 tenants (one client thread and "
                 f"channel each, interleaved, released together) to Ray Serve's gRPC proxy on 127.0.0.1 -> the "
                 f"renderer replica (renderer.app, same pipeline loaded from a save_pretrained folder, adapters from "
@@ -363,41 +434,77 @@ def run(args: argparse.Namespace) -> int:
                 f"{g['stats'].get('mean_batch_size', 0):.1f}) over the same requests one at a time with "
                 f"load_lora_weights/set_adapters in-process on the same pipeline {g['sequential_ips']:.2f} img/s "
                 f"(no PNG encoding; runs alternated with Ray up, best of {g['rounds']} each); {steps} steps, CFG; "
-                f"the replica and the baseline both run {g['threads']} torch threads; {where}; bar >= 3"))
+                f"the replica and the baseline both run {g['threads']} torch threads; {where}; bar >= 3"
+            ),
+        )
     figures["_config"] = dict(
-        device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
-        machine=platform.processor() or platform.machine(), quick=args.quick, steps=steps, guidance=guidance,
-        unet=dict(block_out_channels=list(config["block_out_channels"]), cross_attention_dim=CROSS_DIM,
-                  latent=16, params_millions=round(params / 1e6, 1), lora_linears=len(bank.layers)),
-        ranks=list(RANKS), bank_mib_8_slots=round(bank.nbytes / 2**20, 1),
-        adapter_mib=round(parsed.nbytes / 2**20, 2), adapter_rank=RANKS[3],
-        forward_nolora=nolora, forward_mixed=mixed, forward_one_adapter_for_all=single_adapter,
-        load_standard=standard, load_slot_from_host=slot, load_cold_from_file=cold,
-        sequential_s=sequential_s, engine_s=engine_s, engine_stats=engine_stats,
-        zipf_s=zipf_s, resident_s=resident_s, zipf_stats=zipf_stats, resident_stats=resident_stats,
+        device=str(device),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        machine=platform.processor() or platform.machine(),
+        quick=args.quick,
+        steps=steps,
+        guidance=guidance,
+        unet=dict(
+            block_out_channels=list(config["block_out_channels"]),
+            cross_attention_dim=CROSS_DIM,
+            latent=16,
+            params_millions=round(params / 1e6, 1),
+            lora_linears=len(bank.layers),
+        ),
+        ranks=list(RANKS),
+        bank_mib_8_slots=round(bank.nbytes / 2**20, 1),
+        adapter_mib=round(parsed.nbytes / 2**20, 2),
+        adapter_rank=RANKS[3],
+        forward_nolora=nolora,
+        forward_mixed=mixed,
+        forward_one_adapter_for_all=single_adapter,
+        load_standard=standard,
+        load_slot_from_host=slot,
+        load_cold_from_file=cold,
+        sequential_s=sequential_s,
+        engine_s=engine_s,
+        engine_stats=engine_stats,
+        zipf_s=zipf_s,
+        resident_s=resident_s,
+        zipf_stats=zipf_stats,
+        resident_stats=resident_stats,
         grpc=grpc_result,
-        load_average_at_end=[round(x, 2) for x in os.getloadavg()], cpus=os.cpu_count(),
+        load_average_at_end=[round(x, 2) for x in os.getloadavg()],
+        cpus=os.cpu_count(),
         seconds=round(time.perf_counter() - bench_started, 1),
     )
 
-    ms = lambda s: f"{s * 1e3:9.2f} ms"  # noqa: E731
-    rows = [
-        ("UNet forward, batch 8, no LoRA", ms(nolora["median_s"])),
-        ("UNet forward, batch 8, 8 adapters (bank)", ms(mixed["median_s"])),
-        ("UNet forward, batch 8, 1 adapter x 8 (bank)", ms(single_adapter["median_s"])),
-        (f"load: pipe.load_lora_weights (+set_adapters), rank {RANKS[3]}", ms(standard["median_s"])),
-        (f"load: bank slot copy from host RAM, rank {RANKS[3]}", ms(slot["median_s"])),
-        (f"load: cold, file -> host -> slot, rank {RANKS[3]}", ms(cold["median_s"])),
-        (f"end to end: {images} images, one adapter at a time", f"{sequential_ips:9.2f} img/s"),
-        (f"end to end: {images} images, engine + scheduler", f"{engine_ips:9.2f} img/s"),
-    ] + ([
-        (f"gRPC: {images} images, one at a time (baseline, Ray up)", f"{grpc_result['sequential_ips']:9.2f} img/s"),
-        (f"gRPC: {images} images, 8 clients -> Ray Serve -> engine", f"{grpc_result['grpc_ips']:9.2f} img/s"),
-        ("gRPC: Ray + Serve + replica start", f"{grpc_result['startup_s']:9.2f} s"),
-    ] if grpc_result else []) + [
-        (f"Zipf: {len(zipf_mix)} images, 1,000 adapters, 16 slots", f"{zipf_ips:9.2f} img/s"),
-        (f"Zipf: same, all {len(distinct)} resident", f"{resident_ips:9.2f} img/s"),
-    ] + [(f"  {name}", f"{value:9.3f} x") for name, value in ratios.items()]
+    ms = lambda s: f"{s * 1e3:9.2f} ms"
+    rows = (
+        [
+            ("UNet forward, batch 8, no LoRA", ms(nolora["median_s"])),
+            ("UNet forward, batch 8, 8 adapters (bank)", ms(mixed["median_s"])),
+            ("UNet forward, batch 8, 1 adapter x 8 (bank)", ms(single_adapter["median_s"])),
+            (f"load: pipe.load_lora_weights (+set_adapters), rank {RANKS[3]}", ms(standard["median_s"])),
+            (f"load: bank slot copy from host RAM, rank {RANKS[3]}", ms(slot["median_s"])),
+            (f"load: cold, file -> host -> slot, rank {RANKS[3]}", ms(cold["median_s"])),
+            (f"end to end: {images} images, one adapter at a time", f"{sequential_ips:9.2f} img/s"),
+            (f"end to end: {images} images, engine + scheduler", f"{engine_ips:9.2f} img/s"),
+        ]
+        + (
+            [
+                (
+                    f"gRPC: {images} images, one at a time (baseline, Ray up)",
+                    f"{grpc_result['sequential_ips']:9.2f} img/s",
+                ),
+                (f"gRPC: {images} images, 8 clients -> Ray Serve -> engine", f"{grpc_result['grpc_ips']:9.2f} img/s"),
+                ("gRPC: Ray + Serve + replica start", f"{grpc_result['startup_s']:9.2f} s"),
+            ]
+            if grpc_result
+            else []
+        )
+        + [
+            (f"Zipf: {len(zipf_mix)} images, 1,000 adapters, 16 slots", f"{zipf_ips:9.2f} img/s"),
+            (f"Zipf: same, all {len(distinct)} resident", f"{resident_ips:9.2f} img/s"),
+        ]
+        + [(f"  {name}", f"{value:9.3f} x") for name, value in ratios.items()]
+    )
     print(f"device={device} threads={torch.get_num_threads()} UNet {figures['_config']['unet']}")
     width = max(len(r[0]) for r in rows)
     for name, value in rows:

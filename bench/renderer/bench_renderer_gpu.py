@@ -53,10 +53,12 @@ def main(argv=None) -> int:
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("bench_renderer_gpu: CUDA is not available (torch %s, %s). This benchmark measures the GPU path; "
-              "run it on a machine with an NVIDIA GPU, or pass --device cpu for a smoke run." %
-              (torch.__version__, "built without CUDA" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"),
-              file=sys.stderr)
+        build = "built without CUDA" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        print(
+            f"bench_renderer_gpu: CUDA is not available (torch {torch.__version__}, {build}). This benchmark "
+            "measures the GPU path; run it on a machine with an NVIDIA GPU, or pass --device cpu for a smoke run.",
+            file=sys.stderr,
+        )
         return 2
     return run(args)
 
@@ -69,13 +71,16 @@ def synth_adapters(unet, ranks, out_dir: Path, seed: int = 0) -> list[Path]:
     from headshots_common.adapter_format import UNET_TARGET_MODULES
 
     generator = torch.Generator().manual_seed(seed)
-    targets = [(n, m.in_features, m.out_features) for n, m in unet.named_modules()
-               if isinstance(m, torch.nn.Linear) and any(n == t or n.endswith("." + t) for t in UNET_TARGET_MODULES)]
+    targets = [
+        (n, m.in_features, m.out_features)
+        for n, m in unet.named_modules()
+        if isinstance(m, torch.nn.Linear) and any(n == t or n.endswith("." + t) for t in UNET_TARGET_MODULES)
+    ]
     paths = []
     for i, rank in enumerate(ranks):
         state = {}
         for name, fin, fout in targets:
-            state[f"unet.{name}.lora.down.weight"] = (torch.randn(rank, fin, generator=generator) / fin ** 0.5).half()
+            state[f"unet.{name}.lora.down.weight"] = (torch.randn(rank, fin, generator=generator) / fin**0.5).half()
             state[f"unet.{name}.lora.up.weight"] = (torch.randn(fout, rank, generator=generator) * 0.01).half()
         path = out_dir / f"tenant{i}" / "pytorch_lora_weights.safetensors"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,8 +105,10 @@ def unet_inputs(unet, batch: int, resolution: int, vae_scale: int, device, dtype
         text_dim = unet.add_embedding.linear_1.in_features - 6 * time_dim
         kwargs["added_cond_kwargs"] = {
             "text_embeds": torch.randn(batch, text_dim, generator=generator).to(device, dtype),
-            "time_ids": torch.tensor([[resolution, resolution, 0, 0, resolution, resolution]] * batch,
-                                     device=device, dtype=dtype)}
+            "time_ids": torch.tensor(
+                [[resolution, resolution, 0, 0, resolution, resolution]] * batch, device=device, dtype=dtype
+            ),
+        }
     return sample, torch.tensor(500, device=device), text, kwargs
 
 
@@ -110,8 +117,9 @@ def run(args: argparse.Namespace) -> int:
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as dlogging
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))      # this folder, for `workloads`
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder, for `workloads`
     from workloads import render_requests, run_engine, run_sequential, write_figures
+
     from headshots_common.blobstore import LocalBlobStore
     from renderer.engine import EngineSettings, RenderEngine, attention_processors, resolve_dtype
     from renderer.lora import AdapterBank, AdapterManager, install_mixed_lora, uninstall_mixed_lora
@@ -122,8 +130,11 @@ def run(args: argparse.Namespace) -> int:
     cuda = device.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     gpu = torch.cuda.get_device_name(device) if cuda else "none (--device cpu: smoke run, not a GPU figure)"
-    print(f"GPU: {gpu}; torch {torch.__version__}; base model {args.base_model}; {dtype}; "
-          f"{args.resolution} px; {args.steps} steps", flush=True)
+    print(
+        f"GPU: {gpu}; torch {torch.__version__}; base model {args.base_model}; {dtype}; "
+        f"{args.resolution} px; {args.steps} steps",
+        flush=True,
+    )
     bench_started = time.perf_counter()
 
     pipe = DiffusionPipeline.from_pretrained(args.base_model, dtype=dtype).to(device)
@@ -139,15 +150,18 @@ def run(args: argparse.Namespace) -> int:
         tmp = Path(tmp)
         files = synth_adapters(unet, RANKS, tmp / "adapters")
         blobs = LocalBlobStore(tmp / "blobs")
-        keys = [blobs.put(f"adapters/{i}/pytorch_lora_weights.safetensors", p.read_bytes()) for i, p in enumerate(files)]
+        keys = [
+            blobs.put(f"adapters/{i}/pytorch_lora_weights.safetensors", p.read_bytes()) for i, p in enumerate(files)
+        ]
 
         # -- one UNet forward: 8 tenants x CFG, mixed adapters vs no LoRA ----------------------------
         bank = install_mixed_lora(unet, AdapterBank.from_unet(unet, num_slots=tenants, r_max=max(RANKS)))
         manager = AdapterManager(bank, None, host_capacity=tenants)
         for i, path in enumerate(files):
             manager.register(str(i), str(path))
-        sample, timestep, text, kwargs = unet_inputs(unet, 2 * tenants, args.resolution, pipe.vae_scale_factor,
-                                                     device, dtype)
+        sample, timestep, text, kwargs = unet_inputs(
+            unet, 2 * tenants, args.resolution, pipe.vae_scale_factor, device, dtype
+        )
 
         def forward():
             with torch.no_grad():
@@ -173,14 +187,27 @@ def run(args: argparse.Namespace) -> int:
 
         # -- end to end: one adapter at a time (diffusers) vs the engine ------------------------------
         interleaved = [(f"tenant{t}", keys[t]) for _ in range(args.requests_per_tenant) for t in range(tenants)]
-        run_sequential(pipe, blobs, render_requests(interleaved[:1], 10_000, resolution=args.resolution), args.steps,
-                       args.guidance, sync)  # warm-up
-        sequential_s = run_sequential(pipe, blobs, render_requests(interleaved, resolution=args.resolution), args.steps,
-                                      args.guidance, sync)
+        run_sequential(
+            pipe,
+            blobs,
+            render_requests(interleaved[:1], 10_000, resolution=args.resolution),
+            args.steps,
+            args.guidance,
+            sync,
+        )  # warm-up
+        sequential_s = run_sequential(
+            pipe, blobs, render_requests(interleaved, resolution=args.resolution), args.steps, args.guidance, sync
+        )
         pipe.unload_lora_weights()
 
-        settings = dict(default_steps=args.steps, default_guidance=args.guidance, max_batch=tenants,
-                        max_wait_s=0.05, adapter_slots=16, lora_r_max=max(RANKS))
+        settings = dict(
+            default_steps=args.steps,
+            default_guidance=args.guidance,
+            max_batch=tenants,
+            max_wait_s=0.05,
+            adapter_slots=16,
+            lora_r_max=max(RANKS),
+        )
         engine = RenderEngine(pipe, blobs, EngineSettings(**settings))
         run_engine(engine, render_requests(interleaved[:tenants], 10_000, resolution=args.resolution), sync)  # warm-up
         engine_s = run_engine(engine, render_requests(interleaved, resolution=args.resolution), sync)
@@ -192,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
             uninstall_mixed_lora(unet)
             engine = RenderEngine(pipe, blobs, EngineSettings(compile_unet=True, **settings))
             started = time.perf_counter()
-            run_engine(engine, render_requests(interleaved[:tenants], 10_000, resolution=args.resolution), sync)  # compiles
+            run_engine(
+                engine, render_requests(interleaved[:tenants], 10_000, resolution=args.resolution), sync
+            )  # compiles
             warmup_s = time.perf_counter() - started
             compiled_s = run_engine(engine, render_requests(interleaved, resolution=args.resolution), sync)
             engine.close()
@@ -202,25 +231,57 @@ def run(args: argparse.Namespace) -> int:
     engine_ips, sequential_ips = images / engine_s, images / sequential_s
     where = f"{gpu}, {dtype}, {args.resolution} px, {args.steps} steps, CFG {args.guidance}"
     figures = {
-        "renderer.gpu.mixed_over_nolora": dict(value=round(mixed / nolora, 3), unit="ratio", note=(
-            f"one UNet forward, 8 tenants x CFG = batch 16, each tenant's adapter (ranks {min(RANKS)}-{max(RANKS)}) "
-            f"in its own slot, over no LoRA ({mixed * 1e3:.1f} vs {nolora * 1e3:.1f} ms); {where}; bar <= 1.2")),
-        "renderer.gpu.throughput_over_sequential": dict(value=round(engine_ips / sequential_ips, 2), unit="ratio", note=(
-            f"{images} single-image requests, 8 tenants interleaved: RenderEngine {engine_ips:.3f} img/s (mean batch "
-            f"{engine_stats['mean_batch_size']:.1f}) over one at a time with load_lora_weights/set_adapters "
-            f"{sequential_ips:.3f} img/s; in-process; {where}; bar >= 3")),
+        "renderer.gpu.mixed_over_nolora": dict(
+            value=round(mixed / nolora, 3),
+            unit="ratio",
+            note=(
+                f"one UNet forward, 8 people x CFG = batch 16, each person's adapter "
+                f"(ranks {min(RANKS)}-{max(RANKS)}) in its own slot, over no LoRA ({mixed * 1e3:.1f} vs "
+                f"{nolora * 1e3:.1f} ms); {where}; bar <= 1.2"
+            ),
+        ),
+        "renderer.gpu.throughput_over_sequential": dict(
+            value=round(engine_ips / sequential_ips, 2),
+            unit="ratio",
+            note=(
+                f"{images} single-image requests, 8 people interleaved: RenderEngine {engine_ips:.3f} img/s "
+                f"(mean batch {engine_stats['mean_batch_size']:.1f}) over one at a time with "
+                f"load_lora_weights/set_adapters {sequential_ips:.3f} img/s; in-process; {where}; bar >= 3"
+            ),
+        ),
     }
     if compiled:
-        figures["renderer.gpu.compiled_over_eager"] = dict(value=round(compiled["ips"] / engine_ips, 3), unit="ratio", note=(
-            f"RenderEngine with torch.compile'd UNet {compiled['ips']:.3f} img/s over eager {engine_ips:.3f} img/s; "
-            f"first (compiling) batch {compiled['first_batch_s']:.0f} s, not counted; {where}"))
+        figures["renderer.gpu.compiled_over_eager"] = dict(
+            value=round(compiled["ips"] / engine_ips, 3),
+            unit="ratio",
+            note=(
+                f"RenderEngine with torch.compile'd UNet {compiled['ips']:.3f} img/s over eager "
+                f"{engine_ips:.3f} img/s; first (compiling) batch {compiled['first_batch_s']:.0f} s, "
+                f"not counted; {where}"
+            ),
+        )
     figures["_config"] = dict(
-        gpu=gpu, device=str(device), dtype=str(dtype), torch=torch.__version__, base_model=args.base_model,
-        unet_class=type(unet).__name__, unet_params_millions=round(sum(p.numel() for p in unet.parameters()) / 1e6, 1),
-        lora_linears=len(bank.layers), ranks=list(RANKS), resolution=args.resolution, steps=args.steps,
-        guidance=args.guidance, attention_processors=attention, forward_nolora_s=nolora, forward_mixed_s=mixed,
-        sequential_s=sequential_s, engine_s=engine_s, engine_stats=engine_stats, compiled=compiled,
-        seconds=round(time.perf_counter() - bench_started, 1))
+        gpu=gpu,
+        device=str(device),
+        dtype=str(dtype),
+        torch=torch.__version__,
+        base_model=args.base_model,
+        unet_class=type(unet).__name__,
+        unet_params_millions=round(sum(p.numel() for p in unet.parameters()) / 1e6, 1),
+        lora_linears=len(bank.layers),
+        ranks=list(RANKS),
+        resolution=args.resolution,
+        steps=args.steps,
+        guidance=args.guidance,
+        attention_processors=attention,
+        forward_nolora_s=nolora,
+        forward_mixed_s=mixed,
+        sequential_s=sequential_s,
+        engine_s=engine_s,
+        engine_stats=engine_stats,
+        compiled=compiled,
+        seconds=round(time.perf_counter() - bench_started, 1),
+    )
 
     print(f"UNet forward, batch 16 (8 tenants x CFG), no LoRA        {nolora * 1e3:10.2f} ms")
     print(f"UNet forward, batch 16, 8 adapters (bank)                {mixed * 1e3:10.2f} ms")

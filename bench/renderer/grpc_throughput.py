@@ -41,18 +41,25 @@ def serve_renderer(env: dict[str, str], ready_timeout_s: float = 180) -> Iterato
     from ray.serve.config import HTTPOptions, gRPCOptions
 
     grpc_port, http_port = free_port(), free_port()
-    settings = {**env, "HEADSHOTS_RENDERER_GRPC_PORT": str(grpc_port), "HEADSHOTS_RENDERER_HTTP_PORT": str(http_port),
-                "RAY_USAGE_STATS_ENABLED": "0"}
+    settings = {
+        **env,
+        "HEADSHOTS_RENDERER_GRPC_PORT": str(grpc_port),
+        "HEADSHOTS_RENDERER_HTTP_PORT": str(http_port),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)  # inherited by the local raylet and so by the replica's worker process
     # A cluster of our own (never another session's), with a short session path (unix sockets < 108 bytes).
     ray_dir = tempfile.mkdtemp(prefix="hsray-bench-", dir="/tmp")
     try:
-        ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 _temp_dir=ray_dir)
+        ray.init(
+            address="local", include_dashboard=False, log_to_driver=False, configure_logging=False, _temp_dir=ray_dir
+        )
         try:
-            serve.start(http_options=HTTPOptions(host="127.0.0.1", port=http_port),
-                        grpc_options=gRPCOptions(port=grpc_port, grpc_servicer_functions=[SERVICER]))
+            serve.start(
+                http_options=HTTPOptions(host="127.0.0.1", port=http_port),
+                grpc_options=gRPCOptions(port=grpc_port, grpc_servicer_functions=[SERVICER]),
+            )
             from renderer.app import app
 
             serve.run(app, name="renderer", route_prefix="/renderer")  # returns once the replica is ready
@@ -130,8 +137,9 @@ def grpc_throughput(target: str, requests: Sequence, timeout_s: float = 600) -> 
                 with lock:
                     errors.append(exc)
 
-    threads = [threading.Thread(target=client, args=(reqs,), name=f"client-{tenant}")
-               for tenant, reqs in by_tenant.items()]
+    threads = [
+        threading.Thread(target=client, args=(reqs,), name=f"client-{tenant}") for tenant, reqs in by_tenant.items()
+    ]
     for thread in threads:
         thread.start()
     barrier.wait(timeout=60)

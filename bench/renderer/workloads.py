@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import queue
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -24,10 +24,16 @@ def render_requests(tenants: list[tuple[str, str]], seed0: int = 0, resolution: 
     """
     from headshots.v1 import renderer_service_pb2 as pb
 
-    return [pb.RenderRequest(subject_phrase="sks person", adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
-                             height=resolution, width=resolution,
-                             items=[pb.RenderItem(style_id=STYLE_IDS[i % len(STYLE_IDS)], seed=seed0 + i)])
-            for i, (aid, key) in enumerate(tenants)]
+    return [
+        pb.RenderRequest(
+            subject_phrase="sks person",
+            adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
+            height=resolution,
+            width=resolution,
+            items=[pb.RenderItem(style_id=STYLE_IDS[i % len(STYLE_IDS)], seed=seed0 + i)],
+        )
+        for i, (aid, key) in enumerate(tenants)
+    ]
 
 
 def run_engine(engine, requests, sync: Callable[[], None] = _no_sync) -> float:
@@ -54,10 +60,15 @@ def run_sequential(pipe, blobs, requests, steps: int, guidance: float, sync: Cal
         pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="request")
         pipe.set_adapters(["request"], adapter_weights=[1.0])
         items = list(request.items)
-        pipe(prompt=[STYLES[i.style_id].prompt("sks person") for i in items],
-             negative_prompt=[NEGATIVE_PROMPT] * len(items), height=request.height or None,
-             width=request.width or None, num_inference_steps=steps, guidance_scale=guidance,
-             generator=[torch.Generator().manual_seed(i.seed) for i in items])
+        pipe(
+            prompt=[STYLES[i.style_id].prompt("sks person") for i in items],
+            negative_prompt=[NEGATIVE_PROMPT] * len(items),
+            height=request.height or None,
+            width=request.width or None,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=[torch.Generator().manual_seed(i.seed) for i in items],
+        )
         pipe.delete_adapters("request")
     sync()
     return time.perf_counter() - started

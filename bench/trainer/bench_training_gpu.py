@@ -40,8 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=0, help="0: the standard profile's steps (HEADSHOTS_TRAIN_STEPS)")
     parser.add_argument("--warmup", type=int, default=3, help="steps left out of the per-step median")
     parser.add_argument("--photos", type=int, default=5, help="face photos to train on (5-20; the fixtures cycle)")
-    parser.add_argument("--prior-preservation", action="store_true",
-                        help="train with class images (generated first, timed separately: a one-off per class)")
+    parser.add_argument(
+        "--prior-preservation",
+        action="store_true",
+        help="train with class images (generated first, timed separately: a one-off per class)",
+    )
     parser.add_argument("--num-class-images", type=int, default=0, help="0: HEADSHOTS_TRAIN_NUM_CLASS_IMAGES")
     parser.add_argument("--train-text-encoder", action="store_true", help="LoRA on both text encoders too")
     args = parser.parse_args(argv)
@@ -66,14 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     from headshots.v1 import common_pb2
     from trainer.config import load
     from trainer.priors import class_prompt, generate_class_images
-    from trainer.training import (PriorData, TrainingControl, TrainingParams, is_sdxl, load_pipeline,
-                                  probe_likeness, remove_adapters, train_lora)
+    from trainer.training import (
+        PriorData,
+        TrainingControl,
+        TrainingParams,
+        is_sdxl,
+        load_pipeline,
+        probe_likeness,
+        remove_adapters,
+        train_lora,
+    )
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        print(f"bench_training_gpu: --device {args.device} but CUDA is not available on this machine "
-              f"(torch {torch.__version__}); run it on a GPU, or pass --device cpu with a tiny model for a smoke run",
-              file=sys.stderr)
+        print(
+            f"bench_training_gpu: --device {args.device} but CUDA is not available on this machine "
+            f"(torch {torch.__version__}); run it on a GPU, or pass --device cpu with a tiny model for a smoke run",
+            file=sys.stderr,
+        )
         return 2
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
@@ -97,14 +110,27 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         images = []
         for start in range(0, count, 4):
-            images += generate_class_images(pipe, class_prompt("person"), list(range(start, min(count, start + 4))),
-                                            args.resolution, config.class_image_steps)
+            images += generate_class_images(
+                pipe,
+                class_prompt("person"),
+                list(range(start, min(count, start + 4))),
+                args.resolution,
+                config.class_image_steps,
+            )
         class_s = time.perf_counter() - started
         prior = PriorData(images=images, prompt=class_prompt("person"))
 
-    params = TrainingParams(steps=steps, rank=config.rank, learning_rate=config.learning_rate, batch_size=batch_size,
-                            resolution=args.resolution, seed=config.seed, prior_loss_weight=config.prior_loss_weight,
-                            train_text_encoder=args.train_text_encoder, augment_variants=config.augment_variants)
+    params = TrainingParams(
+        steps=steps,
+        rank=config.rank,
+        learning_rate=config.learning_rate,
+        batch_size=batch_size,
+        resolution=args.resolution,
+        seed=config.seed,
+        prior_loss_weight=config.prior_loss_weight,
+        train_text_encoder=args.train_text_encoder,
+        augment_variants=config.augment_variants,
+    )
     stamps: list[float] = []
 
     def stamp(*_):
@@ -117,40 +143,76 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         try:
-            result = train_lora(pipe, photos, "a photo of sks person", Path(tmp), params,
-                                control=TrainingControl(progress=stamp), prior=prior)
+            result = train_lora(
+                pipe,
+                photos,
+                "a photo of sks person",
+                Path(tmp),
+                params,
+                control=TrainingControl(progress=stamp),
+                prior=prior,
+            )
             probe_started = time.perf_counter()
-            quality = probe_likeness(pipe, "professional headshot photo of sks person", photos,
-                                     config.probe_images, config.probe_steps, seed=config.seed)
+            quality = probe_likeness(
+                pipe,
+                "professional headshot photo of sks person",
+                photos,
+                config.probe_images,
+                config.probe_steps,
+                seed=config.seed,
+            )
             probe_s = time.perf_counter() - probe_started
         finally:
             remove_adapters(pipe)
         order_s = time.perf_counter() - started
     # Step i's time is stamps[i] - stamps[i-1]; the first step (stamps[0]) has no start stamp and is warm-up anyway.
     times = [b - a for a, b in zip(stamps, stamps[1:])]
-    timed = times[max(0, args.warmup - 1):] or times
+    timed = times[max(0, args.warmup - 1) :] or times
     per_step = statistics.median(timed) if timed else float("nan")
     peak_gib = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
-    where = (f"{args.base_model} on {gpu}, {args.resolution} px, bf16 base + fp32 LoRA rank {config.rank}, "
-             f"batch {batch_size}" + (", gradient checkpointing" if device.type == "cuda" else "")
-             + (", prior preservation" if prior else "") + (", text-encoder LoRA" if args.train_text_encoder else ""))
+    where = (
+        f"{args.base_model} on {gpu}, {args.resolution} px, bf16 base + fp32 LoRA rank {config.rank}, "
+        f"batch {batch_size}"
+        + (", gradient checkpointing" if device.type == "cuda" else "")
+        + (", prior preservation" if prior else "")
+        + (", text-encoder LoRA" if args.train_text_encoder else "")
+    )
     figures = {
-        "trainer.gpu_s_per_step": {"value": round(per_step, 4), "unit": "s",
-                                   "note": f"median of {len(timed)} steps after {args.warmup} warm-up; {where}"},
+        "trainer.gpu_s_per_step": {
+            "value": round(per_step, 4),
+            "unit": "s",
+            "note": f"median of {len(timed)} steps after {args.warmup} warm-up; {where}",
+        },
         "trainer.gpu_minutes_per_order": {
-            "value": round(order_s / 60, 3), "unit": "min",
+            "value": round(order_s / 60, 3),
+            "unit": "min",
             "note": f"one standard-profile job: {len(photos)} photos, {steps} steps, face crops, latent and text "
-                    f"caching, adapter saved, {config.probe_images} likeness probes of {config.probe_steps} steps; "
-                    f"model loading and class-image generation excluded; {where}"},
-        "_config": {"device": str(device), "gpu": gpu, "base_model": args.base_model, "sdxl": is_sdxl(pipe),
-                    "resolution": args.resolution, "steps": steps, "batch_size": batch_size, "rank": config.rank,
-                    "photos": len(photos), "augment_variants": config.augment_variants,
-                    "prior_preservation": bool(prior), "class_images": len(prior.images) if prior else 0,
-                    "class_images_s": round(class_s, 2), "train_text_encoder": args.train_text_encoder,
-                    "load_s": round(load_s, 2), "probe_s": round(probe_s, 2), "final_loss": result.final_loss,
-                    "likeness": quality["likeness"], "peak_gpu_memory_gib": peak_gib and round(peak_gib, 2),
-                    "torch": torch.__version__},
+            f"caching, adapter saved, {config.probe_images} likeness probes of {config.probe_steps} steps; "
+            f"model loading and class-image generation excluded; {where}",
+        },
+        "_config": {
+            "device": str(device),
+            "gpu": gpu,
+            "base_model": args.base_model,
+            "sdxl": is_sdxl(pipe),
+            "resolution": args.resolution,
+            "steps": steps,
+            "batch_size": batch_size,
+            "rank": config.rank,
+            "photos": len(photos),
+            "augment_variants": config.augment_variants,
+            "prior_preservation": bool(prior),
+            "class_images": len(prior.images) if prior else 0,
+            "class_images_s": round(class_s, 2),
+            "train_text_encoder": args.train_text_encoder,
+            "load_s": round(load_s, 2),
+            "probe_s": round(probe_s, 2),
+            "final_loss": result.final_loss,
+            "likeness": quality["likeness"],
+            "peak_gpu_memory_gib": peak_gib and round(peak_gib, 2),
+            "torch": torch.__version__,
+        },
     }
     Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))

@@ -21,8 +21,15 @@ def _stack() -> Stack:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 def cmd_up(args) -> int:
@@ -30,9 +37,11 @@ def cmd_up(args) -> int:
     with _progress() as progress:
         task = progress.add_task("starting", total=1)
         stack.up(lambda what, done, total: progress.update(task, description=what, completed=done, total=total))
-    console.print(f"[green]stack is up[/]: REST {stack.gateway_url}/v1, partner gRPC 127.0.0.1:{stack.ports.partner_grpc}, "
-                  f"renderer gRPC 127.0.0.1:{stack.ports.renderer_grpc}, Kafka 127.0.0.1:{stack.ports.kafka}; "
-                  f"logs in {stack.logs_dir}. Stop with `make down`.")
+    console.print(
+        f"[green]stack is up[/]: REST {stack.gateway_url}/v1, partner gRPC 127.0.0.1:{stack.ports.partner_grpc}, "
+        f"renderer gRPC 127.0.0.1:{stack.ports.renderer_grpc}, Kafka 127.0.0.1:{stack.ports.kafka}; "
+        f"logs in {stack.logs_dir}. Stop with `make down`."
+    )
     return 0
 
 
@@ -59,8 +68,9 @@ def cmd_partner(args) -> int:
 
     stack = _stack()
     stack.manage("migrate", "--noinput")  # a fresh checkout has no database yet
-    return subprocess.run([sys.executable, "manage.py", "partner", *args.partner_args], cwd=GATEWAY_DIR,
-                          env=stack.env).returncode
+    return subprocess.run(
+        [sys.executable, "manage.py", "partner", *args.partner_args], cwd=GATEWAY_DIR, env=stack.env
+    ).returncode
 
 
 def cmd_model(args) -> int:
@@ -81,8 +91,14 @@ def cmd_demo(args) -> int:
             task = progress.add_task("starting", total=1)
             stack.up(lambda what, done, total: progress.update(task, description=what, completed=done, total=total))
         started = time.monotonic()
-        result = run_demo(stack, package=args.package, styles=args.styles, out_dir=Path(args.out), console=console,
-                          progress_factory=_progress)
+        result = run_demo(
+            stack,
+            package=args.package,
+            styles=args.styles,
+            out_dir=Path(args.out),
+            console=console,
+            progress_factory=_progress,
+        )
         console.print(f"\norder {result.order_id} is [bold]{result.state}[/] after {time.monotonic() - started:.0f}s")
         console.print(f"{len(result.files)} headshots written to {result.out_dir}:")
         for path in result.files:
@@ -101,12 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="list running services").set_defaults(func=cmd_status)
     demo = sub.add_parser("demo", help="start the stack, run one real order end to end, stop the stack")
     demo.add_argument("--package", default="basic")
-    demo.add_argument("--styles", nargs="+", default=["corporate-navy", "creative-sage", "executive-black",
-                                                      "friendly-white"])
+    demo.add_argument(
+        "--styles", nargs="+", default=["corporate-navy", "creative-sage", "executive-black", "friendly-white"]
+    )
     demo.add_argument("--out", default=str(REPO_ROOT / "var" / "demo"))
     demo.set_defaults(func=cmd_demo)
-    partner = sub.add_parser("partner", help="partner organisations: create NAME [--quota N] | revoke KEY | list",
-                             add_help=False)
+    partner = sub.add_parser(
+        "partner", help="partner organisations: create NAME [--quota N] | revoke KEY | list", add_help=False
+    )
     partner.add_argument("partner_args", nargs=argparse.REMAINDER)
     partner.set_defaults(func=cmd_partner)
     model = sub.add_parser("model", help="generate the tiny offline base model")

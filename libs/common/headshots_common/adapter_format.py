@@ -26,7 +26,9 @@ UNET = "unet"
 TEXT_ENCODERS: tuple[str, ...] = ("text_encoder", "text_encoder_2")  # SD1.5 has the first only
 COMPONENTS: tuple[str, ...] = (UNET, *TEXT_ENCODERS)
 TARGET_MODULES: dict[str, tuple[str, ...]] = {
-    UNET: UNET_TARGET_MODULES, **{name: TEXT_ENCODER_TARGET_MODULES for name in TEXT_ENCODERS}}
+    UNET: UNET_TARGET_MODULES,
+    **dict.fromkeys(TEXT_ENCODERS, TEXT_ENCODER_TARGET_MODULES),
+}
 
 # diffusers writes each component's LoraConfig as JSON under this safetensors metadata key
 # (diffusers.loaders.lora_base.LORA_ADAPTER_METADATA_KEY), fields prefixed "<component>.".
@@ -72,18 +74,22 @@ class AdapterManifest:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> "AdapterManifest":
+    def from_json(cls, raw: bytes | str) -> AdapterManifest:
         """ValueError naming what is wrong for a manifest this code cannot read."""
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValueError(f"the adapter manifest is not JSON: {exc}") from None
         if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-            raise ValueError(f"unsupported adapter manifest version {data.get('version') if isinstance(data, dict) else None!r}")
+            raise ValueError(
+                f"unsupported adapter manifest version {data.get('version') if isinstance(data, dict) else None!r}"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         missing = sorted(n for n in names - set(data) if n not in ("prior_preservation", "metrics"))
         if missing:
             raise ValueError(f"the adapter manifest lacks {', '.join(missing)}")
         prior = data.get("prior_preservation")
-        return cls(**{k: v for k, v in data.items() if k in names and k != "prior_preservation"},
-                   prior_preservation=PriorPreservation(**prior) if prior else None)
+        return cls(
+            **{k: v for k, v in data.items() if k in names and k != "prior_preservation"},
+            prior_preservation=PriorPreservation(**prior) if prior else None,
+        )

@@ -31,7 +31,8 @@ def resolve_base_model(value: str) -> str:
     raise BaseModelMissing(
         f"HEADSHOTS_BASE_MODEL={value!r}: {path} {problem}. Point it at a diffusers model folder or a hub id, "
         f"or generate the tiny offline model there with `make model` "
-        f"(python -m headshots_tools.tinymodel --arch sd15 --out {path})")
+        f"(python -m headshots_tools.tinymodel --arch sd15 --out {path})"
+    )
 
 
 def looks_like_local_path(value: str) -> bool:

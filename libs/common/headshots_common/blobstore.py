@@ -162,9 +162,9 @@ class S3BlobStore:
 
     def list(self, prefix: str) -> list[str]:
         full = self.prefix + (check_key(prefix) if prefix else "")
-        keys = []
+        keys: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
-            keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", ()))
+            keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", ()))
         return sorted(keys)
 
     def delete(self, key: str) -> bool:
@@ -176,12 +176,14 @@ class S3BlobStore:
         """Delete every blob under `prefix` (1,000 per request, S3's limit); returns how many were deleted."""
         keys = self.list(prefix)
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": self.prefix + k} for k in keys[start:start + 1000]]
+            batch = [{"Key": self.prefix + k} for k in keys[start : start + 1000]]
             result = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             if result.get("Errors"):
                 first = result["Errors"][0]
-                raise OSError(f"S3 refused to delete {len(result['Errors'])} blobs, e.g. {first['Key']}: "
-                              f"{first.get('Code')} {first.get('Message')}")
+                raise OSError(
+                    f"S3 refused to delete {len(result['Errors'])} blobs, e.g. {first['Key']}: "
+                    f"{first.get('Code')} {first.get('Message')}"
+                )
         return len(keys)
 
 

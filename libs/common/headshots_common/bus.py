@@ -7,10 +7,11 @@ deduplicate on `event_id`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 from google.protobuf import timestamp_pb2
 from kafka import KafkaConsumer, KafkaProducer
@@ -39,7 +40,7 @@ def new_event(order_id: str, **payload) -> events_pb2.Event:
     occur_time = timestamp_pb2.Timestamp()
     occur_time.GetCurrentTime()
     event = events_pb2.Event(event_id=str(uuid.uuid4()), occur_time=occur_time, order_id=order_id)
-    (field, message), = payload.items()
+    ((field, message),) = payload.items()
     getattr(event, field).CopyFrom(message)
     return event
 
@@ -63,7 +64,7 @@ def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> None:
             return
         except (KafkaError, OSError):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f}s")
+                raise RuntimeError(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f}s") from None
             time.sleep(0.3)
 
 
@@ -74,10 +75,8 @@ def ensure_topics(bootstrap: str, topics: Iterable[str] = ALL_TOPICS, partitions
         existing = set(admin.list_topics())
         missing = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()
 

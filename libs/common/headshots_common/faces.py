@@ -86,10 +86,10 @@ class FaceAnalyzer:
         def region(indices) -> np.ndarray:
             (x0, y0), (x1, y1) = points[indices].min(axis=0), points[indices].max(axis=0)
             pad = int((x1 - x0) * 0.3)
-            return pixels[max(0, y0 - pad):max(0, y1 + pad), max(0, x0 - pad):max(0, x1 + pad)]
+            return pixels[max(0, y0 - pad) : max(0, y1 + pad), max(0, x0 - pad) : max(0, x1 + pad)]
 
         eyes = np.concatenate([region(list(range(36, 42))).ravel(), region(list(range(42, 48))).ravel()])
-        band = pixels[max(0, points[29][1]):max(0, points[33][1]), max(0, points[2][0]):max(0, points[14][0])]
+        band = pixels[max(0, points[29][1]) : max(0, points[33][1]), max(0, points[2][0]) : max(0, points[14][0])]
         if eyes.size == 0 or band.size == 0 or band.mean() == 0:
             return None
         return float(eyes.mean() / band.mean())

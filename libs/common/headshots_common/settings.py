@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 def env_str(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
@@ -58,7 +57,7 @@ class SharedSettings:
     base_model_arch: str
 
     @classmethod
-    def from_env(cls) -> "SharedSettings":
+    def from_env(cls) -> SharedSettings:
         # Local state (SQLite database, blobs, tiny model, logs) lives under ./var by default.
         var_dir = Path(env_str("HEADSHOTS_VAR_DIR", "var")).resolve()
         return cls(

@@ -26,11 +26,13 @@ def new_webhook_secret() -> str:
 
 
 @transaction.atomic
-def create_tenant_with_key(name: str, kind: str = Tenant.Kind.PARTNER, *,
-                           monthly_order_quota: int | None = None) -> tuple[Tenant, str]:
+def create_tenant_with_key(
+    name: str, kind: str = Tenant.Kind.PARTNER, *, monthly_order_quota: int | None = None
+) -> tuple[Tenant, str]:
     """Create a tenant and its first API key; the raw key is returned once and never stored."""
-    tenant = Tenant.objects.create(name=name, kind=kind, monthly_order_quota=monthly_order_quota,
-                                   webhook_secret=new_webhook_secret())
+    tenant = Tenant.objects.create(
+        name=name, kind=kind, monthly_order_quota=monthly_order_quota, webhook_secret=new_webhook_secret()
+    )
     return tenant, issue_api_key(tenant)
 
 
@@ -57,8 +59,12 @@ def sign_up_consumer(email: str, password: str, name: str = "") -> tuple[Tenant,
         raise InvalidArgument("weak_password", f"use at least {MIN_PASSWORD_LENGTH} characters")
     try:
         with transaction.atomic():
-            tenant = Tenant.objects.create(name=name or email, kind=Tenant.Kind.CONSUMER, email=email.lower(),
-                                           password_hash=make_password(password))
+            tenant = Tenant.objects.create(
+                name=name or email,
+                kind=Tenant.Kind.CONSUMER,
+                email=email.lower(),
+                password_hash=make_password(password),
+            )
             return tenant, issue_api_key(tenant)
     except IntegrityError:
         raise Conflict("email_taken", "an account with this email exists; sign in instead") from None

@@ -13,7 +13,7 @@ from gateway.rest_errors import ERROR_RESPONSES
 
 class SignupView(APIView):
     permission_classes = [AllowAny]
-    authentication_classes = []
+    authentication_classes: list[type] = []
 
     @extend_schema(request=SignupInput, responses={201: TokenOutput, **ERROR_RESPONSES})
     def post(self, request):
@@ -25,7 +25,7 @@ class SignupView(APIView):
 
 class TokenView(APIView):
     permission_classes = [AllowAny]
-    authentication_classes = []
+    authentication_classes: list[type] = []
 
     @extend_schema(request=TokenInput, responses={200: TokenOutput, **ERROR_RESPONSES})
     def post(self, request):

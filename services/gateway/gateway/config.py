@@ -51,7 +51,9 @@ def load() -> GatewayConfig:
         webhook_max_attempts=env_int("HEADSHOTS_WEBHOOK_MAX_ATTEMPTS", 10),
         webhook_timeout_s=env_float("HEADSHOTS_WEBHOOK_TIMEOUT_S", 5.0),
         # Webhooks reach public addresses only; CIDRs listed here are reachable too (127.0.0.0/8 on a laptop).
-        webhook_allowed_networks=tuple(n for n in env_str("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "").split(",") if n.strip()),
+        webhook_allowed_networks=tuple(
+            n for n in env_str("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "").split(",") if n.strip()
+        ),
         retention_sweep_s=env_float("HEADSHOTS_RETENTION_SWEEP_S", 60.0),
         # Per tenant, DRF rate syntax; the order rate also bounds GPU work a key can start.
         rate_limit=env_str("HEADSHOTS_RATE_LIMIT", "1200/min"),

@@ -12,8 +12,9 @@ from typing import Any
 
 
 class DomainError(Exception):
-    def __init__(self, code: str, message: str, *, details: dict[str, Any] | None = None,
-                 retry_after_s: int | None = None):
+    def __init__(
+        self, code: str, message: str, *, details: dict[str, Any] | None = None, retry_after_s: int | None = None
+    ):
         super().__init__(message)
         self.code = code
         self.message = message

@@ -62,7 +62,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Headshots API",
     "DESCRIPTION": "Orders, photos and headshots for consumers and partners. Authenticate with "
-                   "`Authorization: Bearer <key>`. Errors: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+    '`Authorization: Bearer <key>`. Errors: `{"error": {"code", "message", "details"}}`.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -6,8 +6,11 @@ from gateway import health
 urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
-    path("v1/openapi.json", SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),
-         name="openapi"),
+    path(
+        "v1/openapi.json",
+        SpectacularJSONAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        name="openapi",
+    ),
     path("v1/", include("accounts.urls")),
     path("v1/", include("orders.urls")),
     path("v1/", include("webhooks.urls")),

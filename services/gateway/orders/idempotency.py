@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
@@ -46,8 +46,13 @@ def idempotent(request, tenant, handler: Callable[[], Response]) -> Response:
     try:
         with transaction.atomic():
             response = handler()
-            IdempotencyRecord.objects.create(tenant=tenant, key=key, request_fingerprint=fingerprint,
-                                             response_status=response.status_code, response_body=response.data)
+            IdempotencyRecord.objects.create(
+                tenant=tenant,
+                key=key,
+                request_fingerprint=fingerprint,
+                response_status=response.status_code,
+                response_body=response.data,
+            )
         return response
     except IntegrityError:  # a concurrent request with the same key won; ours was rolled back whole
         return _replay(IdempotencyRecord.objects.get(tenant=tenant, key=key), fingerprint)

@@ -55,8 +55,9 @@ class Order(models.Model):
     class Meta:
         indexes = [models.Index(fields=["tenant", "-created_at"], name="order_tenant_created_idx")]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "request_id"], condition=~models.Q(request_id=""),
-                                    name="order_unique_request_id"),
+            models.UniqueConstraint(
+                fields=["tenant", "request_id"], condition=~models.Q(request_id=""), name="order_unique_request_id"
+            ),
         ]
 
     def save(self, *args, **kwargs):

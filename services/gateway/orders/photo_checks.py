@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,30 +58,37 @@ class CheckedPhoto:
     embedding: list[float]
 
 
-def check_photo(data: bytes, *, max_bytes: int, min_face_px: int,
-                accepted_embeddings: list[list[float]] = ()) -> CheckedPhoto | Rejection:
+def check_photo(
+    data: bytes, *, max_bytes: int, min_face_px: int, accepted_embeddings: Sequence[Sequence[float]] = ()
+) -> CheckedPhoto | Rejection:
     if not data:
         return Rejection("empty_file", "The file is empty.")
     if len(data) > max_bytes:
-        return Rejection("file_too_large", f"The file is larger than {max_bytes // (1024 * 1024)} MB; send a smaller photo.")
+        return Rejection(
+            "file_too_large", f"The file is larger than {max_bytes // (1024 * 1024)} MB; send a smaller photo."
+        )
     image = _decode(data)
     if isinstance(image, Rejection):
         return image
     if min(image.size) < MIN_SIDE_PX:
-        return Rejection("image_too_small",
-                         f"The photo is {image.width}x{image.height}; use at least {MIN_SIDE_PX} px on each side.")
+        return Rejection(
+            "image_too_small", f"The photo is {image.width}x{image.height}; use at least {MIN_SIDE_PX} px on each side."
+        )
     gray = image.convert("L")
     if np.asarray(gray, dtype=np.float32).mean() < MIN_IMAGE_LUMINANCE:
         return Rejection("too_dark", "The photo is almost black. Take it facing a window or a lamp.")
     faces = _detect_faces(image)
     if not faces:
-        return Rejection("no_face", "No face was found. Use a photo where your face is clearly visible, facing the camera.")
+        return Rejection(
+            "no_face", "No face was found. Use a photo where your face is clearly visible, facing the camera."
+        )
     if len(faces) > 1:
         return Rejection("multiple_faces", f"{len(faces)} faces were found. Use photos of only you.")
     face = faces[0]
     if max(face.width, face.height) < min_face_px:
-        return Rejection("face_too_small",
-                         f"Your face is {face.width} px wide; move closer so it is at least {min_face_px} px.")
+        return Rejection(
+            "face_too_small", f"Your face is {face.width} px wide; move closer so it is at least {min_face_px} px."
+        )
     rejection = _check_face_quality(gray, face)
     if rejection:
         return rejection
@@ -91,8 +99,13 @@ def check_photo(data: bytes, *, max_bytes: int, min_face_px: int,
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=95)  # pixels only: no EXIF, no ICC, no XMP
     jpeg = out.getvalue()
-    return CheckedPhoto(jpeg=jpeg, width=image.width, height=image.height, sha256=hashlib.sha256(jpeg).hexdigest(),
-                        embedding=[round(float(v), 6) for v in embedding])
+    return CheckedPhoto(
+        jpeg=jpeg,
+        width=image.width,
+        height=image.height,
+        sha256=hashlib.sha256(jpeg).hexdigest(),
+        embedding=[round(float(v), 6) for v in embedding],
+    )
 
 
 def _decode(data: bytes) -> Image.Image | Rejection:
@@ -102,8 +115,10 @@ def _decode(data: bytes) -> Image.Image | Rejection:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             probe = Image.open(io.BytesIO(data))
             if probe.format not in ACCEPTED_FORMATS:
-                return Rejection("unsupported_format",
-                                 f"{probe.format or 'This'} files are not accepted; use JPEG, PNG, WebP or HEIC.")
+                return Rejection(
+                    "unsupported_format",
+                    f"{probe.format or 'This'} files are not accepted; use JPEG, PNG, WebP or HEIC.",
+                )
             if probe.width * probe.height > MAX_PIXELS:
                 return too_large
             probe.verify()
@@ -125,8 +140,10 @@ def _detect_faces(image: Image.Image) -> list[Face]:
     """Faces in full-image pixel coordinates."""
     scale = min(1.0, DETECT_SIDE_PX / max(image.size))
     small = image if scale == 1.0 else image.resize((round(image.width * scale), round(image.height * scale)))
-    return [Face(round(f.left / scale), round(f.top / scale), round(f.right / scale), round(f.bottom / scale))
-            for f in face_analyzer().detect(small)]
+    return [
+        Face(round(f.left / scale), round(f.top / scale), round(f.right / scale), round(f.bottom / scale))
+        for f in face_analyzer().detect(small)
+    ]
 
 
 def _face_box(gray: Image.Image, face: Face) -> np.ndarray:
@@ -150,13 +167,15 @@ def _check_face_quality(gray: Image.Image, face: Face) -> Rejection | None:
     return None
 
 
-def _check_against_accepted(embedding, accepted: list[list[float]]) -> Rejection | None:
+def _check_against_accepted(embedding, accepted: Sequence[Sequence[float]]) -> Rejection | None:
     if not accepted:
         return None
     references = np.asarray(accepted, dtype=np.float32)
     distances = np.linalg.norm(references - embedding, axis=1)
     if float(distances.min()) < NEAR_DUPLICATE_DISTANCE:
-        return Rejection("near_duplicate", "This photo is nearly the same as one already uploaded; use a different one.")
+        return Rejection(
+            "near_duplicate", "This photo is nearly the same as one already uploaded; use a different one."
+        )
     if float(np.linalg.norm(references.mean(axis=0) - embedding)) > SAME_PERSON_DISTANCE:
         return Rejection("different_person", "This looks like a different person from your other photos.")
     return None

@@ -23,21 +23,27 @@ def _iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def order_representation(order: "Order") -> dict[str, Any]:
+def order_representation(order: Order) -> dict[str, Any]:
     """Built directly, not through a serializer: status reads are the busiest call of the API."""
     return {
-        "id": str(order.id), "state": order.state, "package": order.package, "styles": order.style_ids,
+        "id": str(order.id),
+        "state": order.state,
+        "package": order.package,
+        "styles": order.style_ids,
         "subject_class": order.subject_class,
         "progress": {"stage": order.progress_stage, "percent": order.progress_percent, "eta_s": order.eta_seconds},
         "counts": {"photos_accepted": order.photos_accepted, "headshots": order.headshots_ready},
-        "failure_reason": order.failure_reason, "retention_hours": order.retention_hours,
-        "created_at": _iso(order.created_at), "updated_at": _iso(order.updated_at),
-        "submitted_at": _iso(order.submitted_at), "completed_at": _iso(order.completed_at),
+        "failure_reason": order.failure_reason,
+        "retention_hours": order.retention_hours,
+        "created_at": _iso(order.created_at),
+        "updated_at": _iso(order.updated_at),
+        "submitted_at": _iso(order.submitted_at),
+        "completed_at": _iso(order.completed_at),
         "deleted_at": _iso(order.deleted_at),
     }
 
 
-def order_summary(order: "Order") -> dict[str, Any]:
+def order_summary(order: Order) -> dict[str, Any]:
     """What webhooks say about an order: a part of its representation."""
     representation = order_representation(order)
     summary = {field: representation[field] for field in SUMMARY_FIELDS}
@@ -45,6 +51,6 @@ def order_summary(order: "Order") -> dict[str, Any]:
     return summary
 
 
-def headshot_download_path(headshot: "Headshot") -> str:
+def headshot_download_path(headshot: Headshot) -> str:
     """The REST path that serves a headshot's PNG."""
     return reverse("headshot-download", kwargs={"order_id": headshot.order_id, "headshot_id": headshot.id})

@@ -11,12 +11,14 @@ from orders.services.photos import PhotoOutcome
 
 class OrderCreateInput(serializers.Serializer):
     package = serializers.ChoiceField(choices=sorted(PACKAGES))
-    styles = serializers.ListField(child=serializers.ChoiceField(choices=STYLE_IDS), min_length=1,
-                                   max_length=len(STYLES))
+    styles = serializers.ListField(
+        child=serializers.ChoiceField(choices=STYLE_IDS), min_length=1, max_length=len(STYLES)
+    )
     subject_class = serializers.ChoiceField(choices=list(policy.SUBJECT_CLASSES), default=policy.DEFAULT_SUBJECT_CLASS)
     # Photos and adapter are deleted this long after delivery; never later than the policy's cap.
-    retention_hours = serializers.IntegerField(min_value=1, max_value=policy.MAX_RETENTION_HOURS,
-                                               default=policy.DEFAULT_RETENTION_HOURS)
+    retention_hours = serializers.IntegerField(
+        min_value=1, max_value=policy.MAX_RETENTION_HOURS, default=policy.DEFAULT_RETENTION_HOURS
+    )
     webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
 
 
@@ -102,8 +104,17 @@ class RenderOutput(serializers.ModelSerializer):
 class DeletionReceiptOutput(serializers.ModelSerializer):
     class Meta:
         model = DeletionReceipt
-        fields = ["id", "order_id", "reason", "photos_deleted", "headshots_deleted", "blobs_deleted",
-                  "blob_keys_sha256", "remaining_blobs", "deleted_at"]
+        fields = [
+            "id",
+            "order_id",
+            "reason",
+            "photos_deleted",
+            "headshots_deleted",
+            "blobs_deleted",
+            "blob_keys_sha256",
+            "remaining_blobs",
+            "deleted_at",
+        ]
 
 
 class StyleOutput(serializers.Serializer):

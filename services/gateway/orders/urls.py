@@ -10,7 +10,10 @@ urlpatterns = [
     path("orders/<uuid:order_id>/submit", views.OrderSubmitView.as_view()),
     path("orders/<uuid:order_id>/headshots", views.HeadshotListView.as_view()),
     path("orders/<uuid:order_id>/headshots.zip", views.HeadshotZipView.as_view()),
-    path("orders/<uuid:order_id>/headshots/<uuid:headshot_id>.png", views.HeadshotDownloadView.as_view(),
-         name="headshot-download"),
+    path(
+        "orders/<uuid:order_id>/headshots/<uuid:headshot_id>.png",
+        views.HeadshotDownloadView.as_view(),
+        name="headshot-download",
+    ),
     path("orders/<uuid:order_id>/renders", views.RenderListView.as_view()),
 ]

@@ -19,8 +19,18 @@ from orders.idempotency import idempotent
 from orders.photo_checks import Rejection
 from orders.representation import order_representation
 from orders.serializers import (
-    DeletionReceiptOutput, HeadshotOutput, HeadshotPageOutput, OrderCreateInput, OrderOutput, PhotoUploadInput,
-    PhotoUploadOutput, RenderCreateInput, RenderOutput, StyleListOutput, StyleOutput, photo_result,
+    DeletionReceiptOutput,
+    HeadshotOutput,
+    HeadshotPageOutput,
+    OrderCreateInput,
+    OrderOutput,
+    PhotoUploadInput,
+    PhotoUploadOutput,
+    RenderCreateInput,
+    RenderOutput,
+    StyleListOutput,
+    StyleOutput,
+    photo_result,
 )
 from orders.services import creation, photos, retention
 
@@ -32,9 +42,18 @@ def _order_response(request, order_id, http_status=status.HTTP_200_OK) -> Respon
 class OrderListView(APIView):
     throttle_classes = [TenantRateThrottle, OrderCreateThrottle]
 
-    @extend_schema(request=OrderCreateInput, responses={201: OrderOutput, **ERROR_RESPONSES}, parameters=[
-        OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
-                         description="Retries with the same key and body return the first response.")])
+    @extend_schema(
+        request=OrderCreateInput,
+        responses={201: OrderOutput, **ERROR_RESPONSES},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Retries with the same key and body return the first response.",
+            )
+        ],
+    )
     def post(self, request):
         tenant = request.user.tenant
 
@@ -53,16 +72,20 @@ class OrderDetailView(APIView):
     def get(self, request, order_id):
         return HttpResponse(selectors.order_status_json(request.user.tenant, order_id), content_type="application/json")
 
-    @extend_schema(responses={200: DeletionReceiptOutput, **ERROR_RESPONSES},
-                   description="Purge photos, adapter and headshots everywhere; returns the deletion receipt.")
+    @extend_schema(
+        responses={200: DeletionReceiptOutput, **ERROR_RESPONSES},
+        description="Purge photos, adapter and headshots everywhere; returns the deletion receipt.",
+    )
     def delete(self, request, order_id):
         receipt = retention.delete_order(selectors.get_order(request.user.tenant, order_id))
         return Response(DeletionReceiptOutput(receipt).data)
 
 
 class OrderPhotosView(APIView):
-    @extend_schema(request={"multipart/form-data": PhotoUploadInput},
-                   responses={201: PhotoUploadOutput, 422: PhotoUploadOutput, **ERROR_RESPONSES})
+    @extend_schema(
+        request={"multipart/form-data": PhotoUploadInput},
+        responses={201: PhotoUploadOutput, 422: PhotoUploadOutput, **ERROR_RESPONSES},
+    )
     def post(self, request, order_id):
         order = selectors.get_order(request.user.tenant, order_id)
         files = [f for key in request.FILES for f in request.FILES.getlist(key)]
@@ -75,8 +98,10 @@ class OrderPhotosView(APIView):
             else:
                 uploads.append((f.name, f.read()))
         outcomes = photos.add_photos(order, uploads) if uploads else []
-        too_large = Rejection("file_too_large", f"The file is larger than {CONFIG.max_photo_bytes // (1024 * 1024)} MB; "
-                                                "send a smaller photo.")
+        too_large = Rejection(
+            "file_too_large",
+            f"The file is larger than {CONFIG.max_photo_bytes // (1024 * 1024)} MB; send a smaller photo.",
+        )
         outcomes += [photos.PhotoOutcome(name, rejection=too_large) for name in oversized]
         results = [photo_result(o) for o in outcomes]
         accepted = sum(r["accepted"] for r in results)
@@ -97,9 +122,14 @@ class HeadshotPagination(LimitOffsetPagination):
 
 
 class HeadshotListView(APIView):
-    @extend_schema(responses={200: HeadshotPageOutput, **ERROR_RESPONSES}, parameters=[
-        OpenApiParameter("style", str, description="only this style"),
-        OpenApiParameter("limit", int), OpenApiParameter("offset", int)])
+    @extend_schema(
+        responses={200: HeadshotPageOutput, **ERROR_RESPONSES},
+        parameters=[
+            OpenApiParameter("style", str, description="only this style"),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+    )
     def get(self, request, order_id):
         order = selectors.get_order(request.user.tenant, order_id)
         headshots = selectors.list_headshots(order, style_id=request.query_params.get("style") or None)
@@ -118,13 +148,15 @@ class HeadshotDownloadView(APIView):
 
 
 class HeadshotZipView(APIView):
-    @extend_schema(responses={(200, "application/zip"): OpenApiResponse(description="every headshot"),
-                              **ERROR_RESPONSES})
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiResponse(description="every headshot"), **ERROR_RESPONSES}
+    )
     def get(self, request, order_id):
         order = selectors.get_order(request.user.tenant, order_id)
         archive = selectors.headshots_zip(order, blob_store())
-        return FileResponse(archive, content_type="application/zip", as_attachment=True,
-                            filename=f"headshots-{order.id}.zip")
+        return FileResponse(
+            archive, content_type="application/zip", as_attachment=True, filename=f"headshots-{order.id}.zip"
+        )
 
 
 class RenderListView(APIView):
@@ -143,7 +175,7 @@ class RenderListView(APIView):
 
 class StyleListView(APIView):
     permission_classes = [AllowAny]
-    authentication_classes = []
+    authentication_classes: list[type] = []
 
     @extend_schema(responses={200: StyleListOutput})
     def get(self, request):

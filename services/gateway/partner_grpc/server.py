@@ -25,7 +25,7 @@ from partner_grpc.messages import order_message
 log = logging.getLogger(__name__)
 
 WATCH_POLL_S = 0.5
-_FINAL_STATES = {state.value for state in Order.FINAL_STATES}
+_FINAL_STATES = set(Order.FINAL_STATES)  # TextChoices members equal their values
 
 
 def rpc(method):
@@ -53,8 +53,11 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
             missing = {name: ["required"] for name in ("package", "style_ids") if not getattr(request, name)}
             raise InvalidArgument("invalid_argument", "package and style_ids are required", details={"fields": missing})
         order = creation.create_order(
-            tenant, package=request.package, style_ids=list(request.style_ids),
-            retention_hours=request.retention_hours or policy.DEFAULT_RETENTION_HOURS, webhook_url=request.webhook_url,
+            tenant,
+            package=request.package,
+            style_ids=list(request.style_ids),
+            retention_hours=request.retention_hours or policy.DEFAULT_RETENTION_HOURS,
+            webhook_url=request.webhook_url,
             request_id=request.request_id,
         )
         return pb.CreateOrderResponse(order=order_message(order_representation(order)))
@@ -65,16 +68,25 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
         for message in request_iterator:
             if order is None:
                 if not message.order_id:
-                    raise InvalidArgument("invalid_argument", "the first message must name order_id",
-                                          details={"fields": {"order_id": ["required on the first message"]}})
+                    raise InvalidArgument(
+                        "invalid_argument",
+                        "the first message must name order_id",
+                        details={"fields": {"order_id": ["required on the first message"]}},
+                    )
                 order = selectors.get_order(tenant, message.order_id)
             uploads.append((message.filename, message.content))
         if order is None:
             raise InvalidArgument("no_files", "the stream carried no photos")
-        results = [pb.PhotoResult(
-            filename=o.filename, accepted=o.photo is not None, photo_id=str(o.photo.id) if o.photo else "",
-            reason_code=o.rejection.code if o.rejection else "", message=o.rejection.message if o.rejection else "",
-        ) for o in photos.add_photos(order, uploads)]
+        results = [
+            pb.PhotoResult(
+                filename=o.filename,
+                accepted=o.photo is not None,
+                photo_id=str(o.photo.id) if o.photo else "",
+                reason_code=o.rejection.code if o.rejection else "",
+                message=o.rejection.message if o.rejection else "",
+            )
+            for o in photos.add_photos(order, uploads)
+        ]
         return pb.UploadPhotosResponse(results=results)
 
     @rpc
@@ -105,10 +117,16 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
         order = selectors.get_order(tenant, request.order_id)
         page_size = min(max(request.page_size or 50, 1), 200)
         offset = int(request.page_token or 0)
-        rows = list(selectors.list_headshots(order)[offset:offset + page_size + 1])
+        rows = list(selectors.list_headshots(order)[offset : offset + page_size + 1])
         headshots = [
-            common_pb2.Headshot(key=headshot_download_path(h), style_id=h.style_id, seed=h.seed,
-                                width=h.width, height=h.height, likeness_score=h.likeness_score)
+            common_pb2.Headshot(
+                key=headshot_download_path(h),
+                style_id=h.style_id,
+                seed=h.seed,
+                width=h.width,
+                height=h.height,
+                likeness_score=h.likeness_score,
+            )
             for h in rows[:page_size]
         ]
         next_token = str(offset + page_size) if len(rows) > page_size else ""

@@ -34,9 +34,14 @@ def abort(context: grpc.ServicerContext, error: errors.DomainError) -> None:
     code = status_code(error)
     details: list = [error_details_pb2.ErrorInfo(reason=error.code, domain=ERROR_DOMAIN)]
     if error.field_errors:
-        details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=name, description="; ".join(map(str, problems)))
-            for name, problems in error.field_errors.items()]))
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=name, description="; ".join(map(str, problems)))
+                    for name, problems in error.field_errors.items()
+                ]
+            )
+        )
     if error.retry_after_s is not None:
         details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after_s)))
     packed = []
@@ -44,6 +49,7 @@ def abort(context: grpc.ServicerContext, error: errors.DomainError) -> None:
         any_detail = any_pb2.Any()
         any_detail.Pack(detail)
         packed.append(any_detail)
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=f"{error.code}: {error.message}",
-                               details=packed)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=f"{error.code}: {error.message}", details=packed
+    )
     context.abort_with_status(rpc_status.to_status(status))

@@ -28,8 +28,9 @@ def complete_order(order_id, n: int = 2) -> None:
         blob_store().put(key, out.getvalue())
         headshots.append(common_pb2.Headshot(key=key, style_id="corporate-navy", seed=i, width=64, height=64))
     Order.objects.filter(pk=order_id).update(state=Order.State.RENDERING, adapter_key=blob_layout.adapter_key(order_id))
-    consume_once(bus.new_event(order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots)),
-                 apply_pipeline_event)
+    consume_once(
+        bus.new_event(order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots)), apply_pipeline_event
+    )
 
 
 def grpc_error_details(error: grpc.RpcError) -> dict:

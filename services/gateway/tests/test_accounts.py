@@ -8,8 +8,9 @@ from rest_framework.test import APIClient
 
 def test_consumer_signs_up_signs_in_and_uses_the_token(db):
     client = APIClient()
-    response = client.post("/v1/auth/signup", {"email": "Ada@Example.com", "password": "correct horse battery"},
-                           format="json")
+    response = client.post(
+        "/v1/auth/signup", {"email": "Ada@Example.com", "password": "correct horse battery"}, format="json"
+    )
     assert response.status_code == 201
     assert response.json()["token"].startswith("hs_")
     again = client.post("/v1/auth/signup", {"email": "ada@example.com", "password": "another long one"}, format="json")
@@ -17,8 +18,9 @@ def test_consumer_signs_up_signs_in_and_uses_the_token(db):
 
     wrong = client.post("/v1/auth/token", {"email": "ada@example.com", "password": "wrong password!"}, format="json")
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_credentials"
-    token = client.post("/v1/auth/token", {"email": "ada@example.com", "password": "correct horse battery"},
-                        format="json").json()["token"]
+    token = client.post(
+        "/v1/auth/token", {"email": "ada@example.com", "password": "correct horse battery"}, format="json"
+    ).json()["token"]
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert client.post("/v1/orders", {"package": "basic", "styles": ["tech-grey"]}, format="json").status_code == 201
 

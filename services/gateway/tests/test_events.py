@@ -3,8 +3,8 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from headshots_common import bus
 from headshots.v1 import common_pb2, events_pb2
+from headshots_common import bus
 from orders.models import Headshot, Order
 from orders.services.pipeline_events import apply_pipeline_event
 from outbox import services as outbox
@@ -60,7 +60,9 @@ def test_relay_keeps_messages_when_the_broker_refuses(queued_order):
 
 def test_pipeline_events_move_the_order_to_completed(api, queued_order):
     order_id = queued_order["id"]
-    deliver(bus.new_event(order_id, training_progress=events_pb2.TrainingProgress(step=30, total_steps=60, eta_seconds=12)))
+    deliver(
+        bus.new_event(order_id, training_progress=events_pb2.TrainingProgress(step=30, total_steps=60, eta_seconds=12))
+    )
     body = api.get(f"/v1/orders/{order_id}").json()
     assert body["state"] == "training"
     assert body["progress"] == {"stage": "training", "percent": 35, "eta_s": 12.0}
@@ -68,8 +70,12 @@ def test_pipeline_events_move_the_order_to_completed(api, queued_order):
     deliver(bus.new_event(order_id, training_completed=events_pb2.TrainingCompleted(adapter_key="k")))
     assert api.get(f"/v1/orders/{order_id}").json()["state"] == "rendering"
 
-    headshots = [common_pb2.Headshot(key=f"orders/{order_id}/headshots/{i}.png", style_id="corporate-navy", seed=i,
-                                     width=128, height=128) for i in range(4)]
+    headshots = [
+        common_pb2.Headshot(
+            key=f"orders/{order_id}/headshots/{i}.png", style_id="corporate-navy", seed=i, width=128, height=128
+        )
+        for i in range(4)
+    ]
     completed = bus.new_event(order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots))
     assert deliver(completed)
     body = api.get(f"/v1/orders/{order_id}").json()
@@ -85,8 +91,14 @@ def test_pipeline_events_move_the_order_to_completed(api, queued_order):
 
 def test_late_events_do_not_reopen_a_final_order(api, queued_order):
     order_id = queued_order["id"]
-    deliver(bus.new_event(order_id, training_failed=events_pb2.TrainingFailed(
-        reason=events_pb2.FAILURE_REASON_BAD_PHOTOS, message="no usable face")))
+    deliver(
+        bus.new_event(
+            order_id,
+            training_failed=events_pb2.TrainingFailed(
+                reason=events_pb2.FAILURE_REASON_BAD_PHOTOS, message="no usable face"
+            ),
+        )
+    )
     deliver(bus.new_event(order_id, training_progress=events_pb2.TrainingProgress(step=1, total_steps=60)))
     body = api.get(f"/v1/orders/{order_id}").json()
     assert (body["state"], body["failure_reason"]) == ("failed", "no usable face")

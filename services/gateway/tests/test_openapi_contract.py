@@ -3,9 +3,9 @@
 import json
 
 import pytest
+import schemathesis
 from django.core import signals
 from django.db import close_old_connections
-import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
@@ -45,5 +45,7 @@ def api_key(db):
 def test_no_request_makes_the_api_fail_or_break_its_schema(case, api_key):
     if case.path.endswith("headshots.zip") or case.path.endswith(".png"):
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {api_key}"}
-    case.call_and_validate(headers={"Authorization": f"Bearer {api_key}"},
-                           checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {api_key}"},
+        checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+    )

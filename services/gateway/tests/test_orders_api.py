@@ -6,10 +6,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
+from gateway.config import CONFIG
 from headshots_common import bus
 from headshots_common.blobstore import open_blob_store
-from gateway.config import CONFIG
-from orders.models import Order, Photo
+from orders.models import Photo
 from outbox.models import OutboxMessage
 
 GPS_IFD = 0x8825
@@ -64,8 +64,12 @@ def test_real_selfies_are_accepted_and_stored_without_exif(api, order, person_ph
     exif.get_ifd(GPS_IFD).update({1: "N", 2: (51.0, 30.0, 0.0)})
     Image.open(person_photos[0]).save(with_gps, format="JPEG", exif=exif)
     assert Image.open(io.BytesIO(with_gps.getvalue())).getexif().get_ifd(GPS_IFD)
-    response = upload(api, order["id"], SimpleUploadedFile("gps.jpg", with_gps.getvalue(), content_type="image/jpeg"),
-                      photo_file(person_photos[1]))
+    response = upload(
+        api,
+        order["id"],
+        SimpleUploadedFile("gps.jpg", with_gps.getvalue(), content_type="image/jpeg"),
+        photo_file(person_photos[1]),
+    )
     assert response.status_code == 201, response.content
     results = response.json()["results"]
     assert [r["accepted"] for r in results] == [True, True]
@@ -76,18 +80,27 @@ def test_real_selfies_are_accepted_and_stored_without_exif(api, order, person_ph
         assert not stored.getexif()
 
 
-@pytest.mark.parametrize("name,content,code", [
-    ("empty.jpg", b"", "empty_file"),
-    ("notes.jpg", b"these are not the pixels you are looking for", "not_an_image"),
-    ("tiny.png", None, "image_too_small"),
-    ("blank.png", None, "no_face"),
-    ("truncated.jpg", None, "corrupt_image"),
-])
-def test_bad_files_are_rejected_with_a_specific_reason_and_nothing_stored(api, order, person_photos, name, content, code):
+@pytest.mark.parametrize(
+    "name,content,code",
+    [
+        ("empty.jpg", b"", "empty_file"),
+        ("notes.jpg", b"these are not the pixels you are looking for", "not_an_image"),
+        ("tiny.png", None, "image_too_small"),
+        ("blank.png", None, "no_face"),
+        ("truncated.jpg", None, "corrupt_image"),
+    ],
+)
+def test_bad_files_are_rejected_with_a_specific_reason_and_nothing_stored(
+    api, order, person_photos, name, content, code
+):
     if name == "tiny.png":
-        buf = io.BytesIO(); Image.new("RGB", (64, 64), "gray").save(buf, format="PNG"); content = buf.getvalue()
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), "gray").save(buf, format="PNG")
+        content = buf.getvalue()
     elif name == "blank.png":
-        buf = io.BytesIO(); Image.new("RGB", (640, 640), "gray").save(buf, format="PNG"); content = buf.getvalue()
+        buf = io.BytesIO()
+        Image.new("RGB", (640, 640), "gray").save(buf, format="PNG")
+        content = buf.getvalue()
     elif name == "truncated.jpg":
         content = person_photos[0].read_bytes()[:20_000]
     response = upload(api, order["id"], SimpleUploadedFile(name, content))

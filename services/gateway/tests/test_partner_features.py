@@ -10,12 +10,13 @@ from PIL import Image
 from accounts.services import create_tenant_with_key
 from gateway import throttling
 from gateway.throttling import TenantRateThrottle
-from headshots_common import bus
 from headshots.v1 import common_pb2, events_pb2
+from headshots_common import bus
 from orders.models import Order, RenderRequest
+from orders.services.pipeline_events import apply_pipeline_event
 from outbox.models import OutboxMessage
 from outbox.services import consume_once
-from orders.services.pipeline_events import apply_pipeline_event
+
 from .support import complete_order
 
 BODY = {"package": "basic", "styles": ["corporate-navy"]}
@@ -80,15 +81,37 @@ def test_more_renders_from_the_stored_adapter_without_retraining(api, order):
     assert response.status_code == 202, response.content
     render_id = response.json()["id"]
     assert api.get(f"/v1/orders/{order['id']}").json()["state"] == "rendering"
-    [message] = [m for m in OutboxMessage.objects.all() if bus.payload_kind(bus.decode_event(bytes(m.payload))) == "render_requested"]
+    [message] = [
+        m
+        for m in OutboxMessage.objects.all()
+        if bus.payload_kind(bus.decode_event(bytes(m.payload))) == "render_requested"
+    ]
     requested = bus.decode_event(bytes(message.payload)).render_requested
-    assert (requested.request_id, list(requested.render_spec.style_ids), requested.existing_count) == (render_id, ["executive-black"], 2)
-    assert not [m for m in OutboxMessage.objects.all() if bus.payload_kind(bus.decode_event(bytes(m.payload))) == "order_submitted"]
+    assert (requested.request_id, list(requested.render_spec.style_ids), requested.existing_count) == (
+        render_id,
+        ["executive-black"],
+        2,
+    )
+    assert not [
+        m
+        for m in OutboxMessage.objects.all()
+        if bus.payload_kind(bus.decode_event(bytes(m.payload))) == "order_submitted"
+    ]
 
-    new = [common_pb2.Headshot(key=f"orders/{order['id']}/headshots/{render_id}/x-{i}.png", style_id="executive-black",
-                               seed=100 + i, width=64, height=64) for i in range(3)]
-    consume_once(bus.new_event(order["id"], render_completed=events_pb2.RenderCompleted(headshots=new, request_id=render_id)),
-                 apply_pipeline_event)
+    new = [
+        common_pb2.Headshot(
+            key=f"orders/{order['id']}/headshots/{render_id}/x-{i}.png",
+            style_id="executive-black",
+            seed=100 + i,
+            width=64,
+            height=64,
+        )
+        for i in range(3)
+    ]
+    consume_once(
+        bus.new_event(order["id"], render_completed=events_pb2.RenderCompleted(headshots=new, request_id=render_id)),
+        apply_pipeline_event,
+    )
     body = api.get(f"/v1/orders/{order['id']}").json()
     assert (body["state"], body["counts"]["headshots"]) == ("completed", 5)
     assert RenderRequest.objects.get(pk=render_id).state == "completed"

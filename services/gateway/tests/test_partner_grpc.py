@@ -3,18 +3,20 @@
 import grpc
 import pytest
 
-from accounts.services import create_tenant_with_key
 from headshots.v1 import partner_api_pb2 as pb
 from orders.models import Order
+
 from .support import grpc_error_details
 
 
 def test_upload_submit_watch_and_delete_over_grpc(partner, person_photos):
     stub, auth = partner
-    order = stub.CreateOrder(pb.CreateOrderRequest(request_id="o-1", package="trial", style_ids=["tech-grey"]),
-                             metadata=auth).order
-    messages = [pb.UploadPhotosRequest(order_id=order.order_id, filename=p.name, content=p.read_bytes())
-                for p in person_photos] + [pb.UploadPhotosRequest(filename="empty.jpg", content=b"")]
+    order = stub.CreateOrder(
+        pb.CreateOrderRequest(request_id="o-1", package="trial", style_ids=["tech-grey"]), metadata=auth
+    ).order
+    messages = [
+        pb.UploadPhotosRequest(order_id=order.order_id, filename=p.name, content=p.read_bytes()) for p in person_photos
+    ] + [pb.UploadPhotosRequest(filename="empty.jpg", content=b"")]
     results = stub.UploadPhotos(iter(messages), metadata=auth).results
     assert [r.accepted for r in results] == [True] * 5 + [False]
     assert results[-1].reason_code == "empty_file"
@@ -44,7 +46,7 @@ def test_invalid_argument_carries_field_violations(partner):
 
 def test_quota_is_resource_exhausted_with_retry_info(partner):
     stub, auth = partner
-    for i in range(2):
+    for _ in range(2):
         stub.CreateOrder(pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"]), metadata=auth)
     with pytest.raises(grpc.RpcError) as error:
         stub.CreateOrder(pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"]), metadata=auth)

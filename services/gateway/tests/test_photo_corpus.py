@@ -43,8 +43,10 @@ def corpus(person_photos, two_faces_jpeg):
         "truncated.jpg": (person_photos[0].read_bytes()[:30_000], "corrupt_image"),
         "empty.jpg": (b"", "empty_file"),
         "notes.jpg": (b"Dear diary, today I uploaded a text file.\n" * 20, "not_an_image"),
-        "logo.svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="600" height="600"><circle r="300"/></svg>',
-                     "unsupported_format"),
+        "logo.svg": (
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="600" height="600"><circle r="300"/></svg>',
+            "unsupported_format",
+        ),
         "bomb.png": (_bomb_png(), "image_too_large"),
         "huge.jpg": (b"\xff\xd8\xff" + b"\0" * (60 * 1024 * 1024), "file_too_large"),
         "two.jpg": (two_faces_jpeg, "multiple_faces"),
@@ -60,8 +62,9 @@ def corpus(person_photos, two_faces_jpeg):
 
 def test_every_bad_file_gets_its_own_reason_and_nothing_is_stored(api, order, corpus):
     for name, (content, code) in corpus.items():
-        response = api.post(f"/v1/orders/{order['id']}/photos", {"files": [SimpleUploadedFile(name, content)]},
-                            format="multipart")
+        response = api.post(
+            f"/v1/orders/{order['id']}/photos", {"files": [SimpleUploadedFile(name, content)]}, format="multipart"
+        )
         assert response.status_code == 422, (name, response.content[:300])
         [result] = response.json()["results"]
         assert (name, result["accepted"], result["reason_code"]) == (name, False, code)
@@ -71,14 +74,23 @@ def test_every_bad_file_gets_its_own_reason_and_nothing_is_stored(api, order, co
 
 
 def test_near_duplicates_and_a_different_person_are_caught(api, order, person_photos, other_person_photo):
-    first = api.post(f"/v1/orders/{order['id']}/photos",
-                     {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in person_photos[:3]]},
-                     format="multipart").json()
+    first = api.post(
+        f"/v1/orders/{order['id']}/photos",
+        {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in person_photos[:3]]},
+        format="multipart",
+    ).json()
     assert first["accepted"] == 3
     resized = _encode(Image.open(person_photos[1]).convert("RGB").resize((500, 958)))  # same shot, smaller
-    response = api.post(f"/v1/orders/{order['id']}/photos", {"files": [
-        SimpleUploadedFile("again.jpg", resized), SimpleUploadedFile("someone.jpg", other_person_photo.read_bytes())]},
-        format="multipart").json()
+    response = api.post(
+        f"/v1/orders/{order['id']}/photos",
+        {
+            "files": [
+                SimpleUploadedFile("again.jpg", resized),
+                SimpleUploadedFile("someone.jpg", other_person_photo.read_bytes()),
+            ]
+        },
+        format="multipart",
+    ).json()
     assert [r["reason_code"] for r in response["results"]] == ["near_duplicate", "different_person"]
 
 
@@ -91,9 +103,11 @@ def test_the_declared_content_type_is_not_trusted(api, order, person_photos):
 def test_iphone_heic_photos_are_accepted_and_stored_as_jpeg(api, order, person_photos):
     heic = io.BytesIO()
     Image.open(person_photos[0]).save(heic, format="HEIF", quality=90)
-    response = api.post(f"/v1/orders/{order['id']}/photos",
-                        {"files": [SimpleUploadedFile("IMG_0001.HEIC", heic.getvalue(), content_type="image/heic")]},
-                        format="multipart")
+    response = api.post(
+        f"/v1/orders/{order['id']}/photos",
+        {"files": [SimpleUploadedFile("IMG_0001.HEIC", heic.getvalue(), content_type="image/heic")]},
+        format="multipart",
+    )
     assert response.status_code == 201, response.content
     photo = Photo.objects.get(order_id=order["id"])
     assert Image.open(io.BytesIO(open_blob_store(CONFIG.shared.blob_url).get(photo.blob_key))).format == "JPEG"
@@ -105,8 +119,15 @@ def test_no_photo_bytes_or_exif_reach_the_logs(api, order, person_photos, caplog
     exif.get_ifd(0x8825).update({1: "N", 2: (51.0, 30.0, 0.0)})
     Image.open(person_photos[0]).save(with_gps, format="JPEG", exif=exif)
     caplog.set_level("DEBUG")
-    api.post(f"/v1/orders/{order['id']}/photos", {"files": [
-        SimpleUploadedFile("gps.jpg", with_gps.getvalue()), SimpleUploadedFile("bad.jpg", b"\xff\xd8\xff\xe1Exif\0\0junk")]},
-        format="multipart")
+    api.post(
+        f"/v1/orders/{order['id']}/photos",
+        {
+            "files": [
+                SimpleUploadedFile("gps.jpg", with_gps.getvalue()),
+                SimpleUploadedFile("bad.jpg", b"\xff\xd8\xff\xe1Exif\0\0junk"),
+            ]
+        },
+        format="multipart",
+    )
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "Exif" not in logged and "\xff\xd8" not in logged and "GPS" not in logged

@@ -12,8 +12,10 @@ from partner_grpc.messages import order_message
 
 
 def _field_tree(serializer: serializers.Serializer) -> dict:
-    return {name: _field_tree(field) if isinstance(field, serializers.Serializer) else None
-            for name, field in serializer.fields.items()}
+    return {
+        name: _field_tree(field) if isinstance(field, serializers.Serializer) else None
+        for name, field in serializer.fields.items()
+    }
 
 
 def _key_tree(value: dict) -> dict:
@@ -36,5 +38,8 @@ def test_webhooks_and_grpc_show_the_same_order(api, order):
     assert summary["progress"] == representation["progress"]
     message = order_message(representation)
     assert (message.order_id, message.state, list(message.style_ids)) == (
-        order["id"], pb.ORDER_STATE_AWAITING_PHOTOS, representation["styles"])
+        order["id"],
+        pb.ORDER_STATE_AWAITING_PHOTOS,
+        representation["styles"],
+    )
     assert message.create_time.ToJsonString().startswith(representation["created_at"][:19])

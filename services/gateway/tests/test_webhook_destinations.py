@@ -11,6 +11,7 @@ from headshots.v1 import partner_api_pb2 as pb
 from orders.models import Order
 from webhooks import services as webhooks
 from webhooks.models import WebhookDelivery
+
 from .support import grpc_error_details
 
 
@@ -58,19 +59,22 @@ def _create(api, url):
     return api.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"], "webhook_url": url}, format="json")
 
 
-@pytest.mark.parametrize("url, why", [
-    ("http://127.0.0.1:8000/hooks", "loopback"),
-    ("http://localhost:8000/hooks", "loopback"),          # a name is resolved, not trusted
-    ("http://10.1.2.3/hooks", "private"),
-    ("http://192.168.0.10/hooks", "private"),
-    ("http://169.254.169.254/latest/meta-data/", "link-local"),  # the cloud metadata service
-    ("http://[::1]:8000/hooks", "loopback"),
-    ("http://[::ffff:127.0.0.1]/hooks", "loopback"),     # IPv4 inside IPv6
-    ("http://0.0.0.0/hooks", "unspecified"),
-    ("http://100.64.0.1/hooks", "non-public"),           # carrier-grade NAT space
-    ("ftp://203.0.113.7/hooks", "scheme"),
-    ("http://no-such-host.invalid/hooks", "does not resolve"),
-])
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("http://127.0.0.1:8000/hooks", "loopback"),
+        ("http://localhost:8000/hooks", "loopback"),  # a name is resolved, not trusted
+        ("http://10.1.2.3/hooks", "private"),
+        ("http://192.168.0.10/hooks", "private"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),  # the cloud metadata service
+        ("http://[::1]:8000/hooks", "loopback"),
+        ("http://[::ffff:127.0.0.1]/hooks", "loopback"),  # IPv4 inside IPv6
+        ("http://0.0.0.0/hooks", "unspecified"),
+        ("http://100.64.0.1/hooks", "non-public"),  # carrier-grade NAT space
+        ("ftp://203.0.113.7/hooks", "scheme"),
+        ("http://no-such-host.invalid/hooks", "does not resolve"),
+    ],
+)
 def test_an_order_whose_webhook_would_reach_our_network_is_refused(api, monkeypatch, url, why):
     _allow(monkeypatch)  # the production default: nothing but public addresses
     response = _create(api, url)
@@ -119,12 +123,14 @@ def test_redirects_are_not_followed(api, monkeypatch, endpoint):
     assert delivery.state == "pending" and delivery.attempts == 1  # a failed attempt, retried later
 
 
-def test_grpc_create_order_names_the_refused_field(partner, monkeypatch):  # noqa: F811
+def test_grpc_create_order_names_the_refused_field(partner, monkeypatch):
     _allow(monkeypatch)
     stub, auth = partner
     with pytest.raises(grpc.RpcError) as error:
-        stub.CreateOrder(pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"],
-                                               webhook_url="http://169.254.169.254/"), metadata=auth)
+        stub.CreateOrder(
+            pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"], webhook_url="http://169.254.169.254/"),
+            metadata=auth,
+        )
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = grpc_error_details(error.value)
     assert details["ErrorInfo"].reason == "webhook_url_not_allowed"

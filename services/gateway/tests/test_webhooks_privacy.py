@@ -11,14 +11,15 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from accounts.models import Tenant
+from gateway.blobs import blob_store
 from gateway.config import CONFIG
 from headshots_common import blob_layout, bus
 from orders.models import DeletionReceipt, Order
-from gateway.blobs import blob_store
 from orders.services.retention import purge_expired
 from outbox.models import OutboxMessage
 from webhooks import services as webhooks
 from webhooks.models import WebhookDelivery
+
 from .support import complete_order
 
 
@@ -59,7 +60,9 @@ def receiver():
 @pytest.fixture(autouse=True)
 def loopback_receivers(monkeypatch):
     """These tests' partner endpoints listen on 127.0.0.1, which webhooks reach only where an operator allows it."""
-    monkeypatch.setattr(webhooks, "CONFIG", dataclasses.replace(webhooks.CONFIG, webhook_allowed_networks=("127.0.0.0/8",)))
+    monkeypatch.setattr(
+        webhooks, "CONFIG", dataclasses.replace(webhooks.CONFIG, webhook_allowed_networks=("127.0.0.0/8",))
+    )
 
 
 def _deliver_all():
@@ -69,8 +72,9 @@ def _deliver_all():
 
 def test_webhooks_are_signed_retried_with_backoff_and_listed(api, receiver, monkeypatch):
     monkeypatch.setattr(webhooks, "CONFIG", dataclasses.replace(webhooks.CONFIG, webhook_base_delay_s=0.0))
-    response = api.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"], "webhook_url": receiver.url},
-                        format="json")
+    response = api.post(
+        "/v1/orders", {"package": "trial", "styles": ["tech-grey"], "webhook_url": receiver.url}, format="json"
+    )
     order_id = response.json()["id"]
     _deliver_all()  # first attempt fails with 503, the retry (zero backoff in this test) succeeds
     assert len(receiver.requests) == 2
@@ -91,8 +95,11 @@ def test_webhooks_are_signed_retried_with_backoff_and_listed(api, receiver, monk
 
 def test_failed_deliveries_back_off_exponentially_and_never_block_the_request(api):
     start = timezone.now()
-    response = api.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"],
-                                       "webhook_url": "http://127.0.0.1:9/unreachable"}, format="json")
+    response = api.post(
+        "/v1/orders",
+        {"package": "trial", "styles": ["tech-grey"], "webhook_url": "http://127.0.0.1:9/unreachable"},
+        format="json",
+    )
     assert response.status_code == 201  # nothing was sent on the request path
     delivery = WebhookDelivery.objects.get()
     assert delivery.attempts == 0
@@ -105,8 +112,11 @@ def test_failed_deliveries_back_off_exponentially_and_never_block_the_request(ap
 
 
 def _upload_andcomplete_order(api, order_id, person_photos):
-    api.post(f"/v1/orders/{order_id}/photos",
-             {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in person_photos]}, format="multipart")
+    api.post(
+        f"/v1/orders/{order_id}/photos",
+        {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in person_photos]},
+        format="multipart",
+    )
     blob_store().put(blob_layout.adapter_key(str(order_id)), b"adapter bytes")
     complete_order(order_id, n=2)
 
@@ -118,8 +128,12 @@ def test_delete_purges_everything_and_returns_a_receipt(api, order, person_photo
     response = api.delete(f"/v1/orders/{order['id']}")
     assert response.status_code == 200
     receipt = response.json()
-    assert (receipt["photos_deleted"], receipt["headshots_deleted"], receipt["blobs_deleted"],
-            receipt["remaining_blobs"]) == (5, 2, 8, 0)
+    assert (
+        receipt["photos_deleted"],
+        receipt["headshots_deleted"],
+        receipt["blobs_deleted"],
+        receipt["remaining_blobs"],
+    ) == (5, 2, 8, 0)
     assert blob_store().list(prefix) == []
     body = api.get(f"/v1/orders/{order['id']}").json()
     assert body["state"] == "deleted" and body["counts"] == {"photos_accepted": 0, "headshots": 0}
@@ -138,17 +152,24 @@ def test_retention_purges_selfies_and_adapter_but_keeps_delivered_headshots(api,
     prefix = f"orders/{order['id']}/"
     assert all("/headshots/" in key for key in blob_store().list(prefix))
     receipt = DeletionReceipt.objects.get(order_id=order["id"])
-    assert (receipt.reason, receipt.photos_deleted, receipt.blobs_deleted, receipt.remaining_blobs) == ("retention", 5, 6, 2)
+    assert (receipt.reason, receipt.photos_deleted, receipt.blobs_deleted, receipt.remaining_blobs) == (
+        "retention",
+        5,
+        6,
+        2,
+    )
     response = api.post(f"/v1/orders/{order['id']}/renders", {"style": "tech-grey", "count": 2}, format="json")
     assert response.status_code == 409 and response.json()["error"]["code"] == "adapter_purged"
     assert purge_expired(now=stored.purge_at + timedelta(days=60)) == 0, "purged once"
 
 
 def test_retention_never_exceeds_35_days(api):
-    response = api.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"], "retention_hours": 36 * 24},
-                        format="json")
+    response = api.post(
+        "/v1/orders", {"package": "trial", "styles": ["tech-grey"], "retention_hours": 36 * 24}, format="json"
+    )
     assert response.status_code == 400
-    order = api.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"], "retention_hours": 35 * 24},
-                     format="json").json()
+    order = api.post(
+        "/v1/orders", {"package": "trial", "styles": ["tech-grey"], "retention_hours": 35 * 24}, format="json"
+    ).json()
     stored = Order.objects.get(pk=order["id"])
     assert stored.purge_at <= stored.created_at + timedelta(days=35)

@@ -19,6 +19,8 @@ import urllib.request
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# socket.create_connection's "no timeout given" sentinel, which http.client passes through.
+_DEFAULT_TIMEOUT = socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 
 
 class BlockedDestination(OSError):
@@ -37,9 +39,20 @@ def _address_refusal(address: str, allowed: tuple[Network, ...]) -> str | None:
         return None
     if ip.is_global and not ip.is_multicast:
         return None
-    kind = next((name for name, flag in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
-                                         ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                                         ("private", ip.is_private)) if flag), "non-public")
+    kind = next(
+        (
+            name
+            for name, flag in (
+                ("unspecified", ip.is_unspecified),
+                ("loopback", ip.is_loopback),
+                ("link-local", ip.is_link_local),
+                ("multicast", ip.is_multicast),
+                ("private", ip.is_private),
+            )
+            if flag
+        ),
+        "non-public",
+    )
     return f"{address} is a {kind} address"
 
 
@@ -50,7 +63,7 @@ def resolve(host: str, port: int, allowed: tuple[Network, ...]) -> list[tuple]:
     except (socket.gaierror, UnicodeError) as exc:
         raise BlockedDestination(f"host {host!r} does not resolve ({exc})") from None
     for *_, sockaddr in infos:
-        refusal = _address_refusal(sockaddr[0], allowed)
+        refusal = _address_refusal(str(sockaddr[0]), allowed)
         if refusal:
             raise BlockedDestination(f"host {host!r}: {refusal}; webhooks go to public addresses only")
     return infos
@@ -71,13 +84,13 @@ def check_url(url: str, allowed: tuple[Network, ...]) -> None:
 def _guarded_connect(allowed: tuple[Network, ...]):
     """socket.create_connection that connects only to addresses `resolve` has just approved."""
 
-    def create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+    def create_connection(address, timeout=_DEFAULT_TIMEOUT, source_address=None):
         host, port = address
         last_error: OSError | None = None
         for family, kind, proto, _, sockaddr in resolve(host, port, allowed):
             sock = socket.socket(family, kind, proto)
             try:
-                if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                if timeout is not _DEFAULT_TIMEOUT:
                     sock.settimeout(timeout)
                 if source_address:
                     sock.bind(source_address)
@@ -116,8 +129,9 @@ def opener(allowed: tuple[Network, ...]) -> urllib.request.OpenerDirector:
 
     class GuardedHTTPSHandler(urllib.request.HTTPSHandler):
         def https_open(self, req):
-            return self.do_open(GuardedHTTPSConnection, req, context=self._context)
+            return self.do_open(GuardedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]  # urllib's own TLS context
 
     # ProxyHandler({}): no proxy from the environment, the connection goes where it was checked to go.
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), GuardedHTTPHandler, GuardedHTTPSHandler,
-                                       _NoRedirects)
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), GuardedHTTPHandler, GuardedHTTPSHandler, _NoRedirects
+    )

@@ -16,8 +16,18 @@ class WebhookDeliveryOutput(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "event_type", "url", "state", "attempts", "next_attempt_at", "created_at", "delivered_at",
-                  "payload", "attempt_log"]
+        fields = [
+            "id",
+            "event_type",
+            "url",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
+            "delivered_at",
+            "payload",
+            "attempt_log",
+        ]
 
 
 class WebhookDeliveryListOutput(serializers.Serializer):

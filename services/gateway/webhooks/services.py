@@ -23,8 +23,16 @@ from webhooks.models import WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("order.created", "order.photos_checked", "order.training_started", "order.progress",
-               "order.completed", "order.failed", "order.deleted", "order.render_completed")
+EVENT_TYPES = (
+    "order.created",
+    "order.photos_checked",
+    "order.training_started",
+    "order.progress",
+    "order.completed",
+    "order.failed",
+    "order.deleted",
+    "order.render_completed",
+)
 MAX_BACKOFF_S = 6 * 3600
 
 
@@ -45,8 +53,14 @@ def enqueue(order, event_type: str, data: dict) -> WebhookDelivery | None:
         return None
     now = timezone.now()
     payload = {"type": event_type, "timestamp": now.isoformat(), "data": {"order_id": str(order.id), **data}}
-    return WebhookDelivery.objects.create(tenant_id=order.tenant_id, order_id=order.id, event_type=event_type,
-                                          url=order.webhook_url, payload=payload, next_attempt_at=now)
+    return WebhookDelivery.objects.create(
+        tenant_id=order.tenant_id,
+        order_id=order.id,
+        event_type=event_type,
+        url=order.webhook_url,
+        payload=payload,
+        next_attempt_at=now,
+    )
 
 
 def signed_request(delivery: WebhookDelivery, secret: str, now: datetime) -> urllib.request.Request:
@@ -69,9 +83,12 @@ def backoff_s(attempts: int) -> float:
 def deliver_due(limit: int = 20) -> int:
     """Attempt every delivery that is due; returns how many were attempted."""
     with transaction.atomic():
-        due = list(WebhookDelivery.objects.select_for_update(skip_locked=True).select_related("tenant")
-                   .filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=timezone.now())
-                   .order_by("next_attempt_at")[:limit])
+        due = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .select_related("tenant")
+            .filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=timezone.now())
+            .order_by("next_attempt_at")[:limit]
+        )
         opener = destinations.opener(allowed_networks())
         for delivery in due:
             _attempt(delivery, opener)
@@ -92,16 +109,18 @@ def _attempt(delivery: WebhookDelivery, opener: urllib.request.OpenerDirector) -
         reason = getattr(exc, "reason", exc)
         blocked = isinstance(reason, destinations.BlockedDestination)
         error = f"{type(reason if blocked else exc).__name__}: {reason}"[:300]
-    WebhookAttempt.objects.create(delivery=delivery, status_code=status, error=error,
-                                  duration_ms=round((time.monotonic() - started) * 1000))
+    WebhookAttempt.objects.create(
+        delivery=delivery, status_code=status, error=error, duration_ms=round((time.monotonic() - started) * 1000)
+    )
     delivery.attempts += 1
     if status is not None and 200 <= status < 300:
         delivery.state, delivery.delivered_at = WebhookDelivery.State.DELIVERED, timezone.now()
     elif blocked or delivery.attempts >= CONFIG.webhook_max_attempts:
         # A destination that is not allowed will not become allowed by retrying it.
         delivery.state = WebhookDelivery.State.FAILED
-        log.warning("webhook %s to tenant %s given up after %d attempts", delivery.id, delivery.tenant_id,
-                    delivery.attempts)
+        log.warning(
+            "webhook %s to tenant %s given up after %d attempts", delivery.id, delivery.tenant_id, delivery.attempts
+        )
     else:
         delivery.next_attempt_at = timezone.now() + timedelta(seconds=backoff_s(delivery.attempts))
     delivery.save()

@@ -45,7 +45,9 @@ def run_relay(stop: threading.Event, idle_sleep_s: float = 0.2) -> None:
 
 
 def run_consumer(stop: threading.Event) -> None:
-    consumer = bus.make_consumer(CONFIG.shared.kafka_bootstrap, CONSUMER_GROUP, [bus.TRAINING_TOPIC, bus.RENDERING_TOPIC])
+    consumer = bus.make_consumer(
+        CONFIG.shared.kafka_bootstrap, CONSUMER_GROUP, [bus.TRAINING_TOPIC, bus.RENDERING_TOPIC]
+    )
     try:
         while not stop.is_set():
             batches = consumer.poll(timeout_ms=500)
@@ -89,8 +91,10 @@ def run_retention(stop: threading.Event) -> None:
 
 def run_worker(stop: threading.Event) -> None:
     bus.wait_for_broker(CONFIG.shared.kafka_bootstrap, timeout_s=60)
-    threads = [threading.Thread(target=loop, args=(stop,), name=loop.__name__, daemon=True)
-               for loop in (run_relay, run_consumer, run_webhooks, run_retention)]
+    threads = [
+        threading.Thread(target=loop, args=(stop,), name=loop.__name__, daemon=True)
+        for loop in (run_relay, run_consumer, run_webhooks, run_retention)
+    ]
     for thread in threads:
         thread.start()
     while not stop.is_set():
@@ -100,4 +104,3 @@ def run_worker(stop: threading.Event) -> None:
         stop.wait(1.0)
     for thread in threads:
         thread.join(timeout=10)
-

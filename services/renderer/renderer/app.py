@@ -34,13 +34,20 @@ class RendererDeployment:
 
             torch.set_num_threads(config.torch_threads)
         self.engine = RenderEngine.load(
-            config.shared.base_model, config.shared.blob_url, config.device,
-            EngineSettings(default_steps=config.num_inference_steps, default_guidance=config.guidance_scale,
-                           max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000,
-                           adapter_slots=config.adapter_slots, lora_r_max=config.lora_r_max,
-                           adapter_cache_capacity=config.adapter_cache_capacity,
-                           prompt_cache_capacity=config.prompt_cache_capacity,
-                           compile_unet=config.compile_unet),
+            config.shared.base_model,
+            config.shared.blob_url,
+            config.device,
+            EngineSettings(
+                default_steps=config.num_inference_steps,
+                default_guidance=config.guidance_scale,
+                max_batch=config.max_batch,
+                max_wait_s=config.max_wait_ms / 1000,
+                adapter_slots=config.adapter_slots,
+                lora_r_max=config.lora_r_max,
+                adapter_cache_capacity=config.adapter_cache_capacity,
+                prompt_cache_capacity=config.prompt_cache_capacity,
+                compile_unet=config.compile_unet,
+            ),
             dtype=config.dtype,
         )
         log.info("renderer replica ready with base model %s", self.engine.base_model)
@@ -69,8 +76,14 @@ class RendererDeployment:
                 if isinstance(result, BaseException):
                     raise result
                 png = await loop.run_in_executor(None, result.png)
-                yield pb.RenderResponse(index=result.index, style_id=result.style_id, seed=result.seed,
-                                        width=result.image.width, height=result.image.height, png=png)
+                yield pb.RenderResponse(
+                    index=result.index,
+                    style_id=result.style_id,
+                    seed=result.seed,
+                    width=result.image.width,
+                    height=result.image.height,
+                    png=png,
+                )
         finally:
             self.engine.cancel(queued)  # a failed or abandoned call drops its queued images
 
@@ -98,4 +111,4 @@ def _invalid_argument(grpc_context, exc: BaseException) -> None:
         grpc_context.set_details(str(exc))
 
 
-app = RendererDeployment.bind()
+app = RendererDeployment.bind()  # type: ignore[attr-defined]  # @serve.deployment made it a Deployment

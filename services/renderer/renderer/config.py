@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
-# Names the dispatcher's heartbeat (lifecycle.heartbeat_of): its loop beats while it runs, the liveness probe reads the age.
+# Names the dispatcher's heartbeat (lifecycle.heartbeat_of): its loop beats while it runs, the liveness
+# probe reads the age.
 DISPATCHER_PROCESS_NAME = "renderer-dispatcher"
 
 
@@ -27,9 +28,9 @@ class RendererConfig:
     prompt_cache_capacity: int
     overgenerate: float
     device: str
-    dtype: str           # auto (fp16 on CUDA, fp32 on CPU), fp16, bf16 or fp32
-    compile_unet: bool   # torch.compile the UNet (mixed-LoRA modules included)
-    torch_threads: int   # torch.set_num_threads in the replica; 0 leaves torch's default
+    dtype: str  # auto (fp16 on CUDA, fp32 on CPU), fp16, bf16 or fp32
+    compile_unet: bool  # torch.compile the UNet (mixed-LoRA modules included)
+    torch_threads: int  # torch.set_num_threads in the replica; 0 leaves torch's default
 
 
 def load() -> RendererConfig:
@@ -48,8 +49,8 @@ def load() -> RendererConfig:
         # A batch waits for more images while they keep arriving: until none has come for this long
         # (and at most 4x this long after the first).
         max_wait_ms=env_int("HEADSHOTS_RENDER_MAX_WAIT_MS", 25),
-        adapter_slots=env_int("HEADSHOTS_RENDER_ADAPTER_SLOTS", 16),          # device tier
-        lora_r_max=env_int("HEADSHOTS_RENDER_LORA_R_MAX", 64),                # highest servable rank
+        adapter_slots=env_int("HEADSHOTS_RENDER_ADAPTER_SLOTS", 16),  # device tier
+        lora_r_max=env_int("HEADSHOTS_RENDER_LORA_R_MAX", 64),  # highest servable rank
         adapter_cache_capacity=env_int("HEADSHOTS_RENDER_ADAPTER_CACHE", 64),  # host-RAM tier, adapters
         # Distinct prompts (style x subject phrase) whose text embeddings stay in memory.
         prompt_cache_capacity=env_int("HEADSHOTS_RENDER_PROMPT_CACHE", 256),

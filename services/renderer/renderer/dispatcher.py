@@ -47,7 +47,7 @@ class OrderRender:
     render_spec: common_pb2.RenderSpec
 
     @classmethod
-    def from_event(cls, event: events_pb2.Event) -> "OrderRender | None":
+    def from_event(cls, event: events_pb2.Event) -> OrderRender | None:
         kind = bus.payload_kind(event)
         if kind == "training_completed":
             c = event.training_completed
@@ -76,12 +76,16 @@ class OrderRender:
         """`candidates_per_style` images per style (default: as many as are delivered); seeds are stable."""
         spec = self.render_spec
         count = candidates_per_style or self.images_per_style
-        items = [pb.RenderItem(style_id=style_id, seed=image_seed(self.order_id, self.render_id, style_id, i))
-                 for style_id in spec.style_ids for i in range(count)]
+        items = [
+            pb.RenderItem(style_id=style_id, seed=image_seed(self.order_id, self.render_id, style_id, i))
+            for style_id in spec.style_ids
+            for i in range(count)
+        ]
         return pb.RenderRequest(
             request_id=f"{self.order_id}:{self.render_id}",
             adapter=pb.AdapterRef(adapter_id=self.order_id, adapter_key=self.adapter_key),
-            subject_phrase=self.subject_phrase, items=items,
+            subject_phrase=self.subject_phrase,
+            items=items,
         )
 
 
@@ -90,8 +94,9 @@ class RenderDispatcher:
         self.config = config
         self.blobs = open_blob_store(config.shared.blob_url)
         self.producer = bus.make_producer(config.shared.kafka_bootstrap)
-        self.channel = grpc.insecure_channel(config.grpc_target,
-                                             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        self.channel = grpc.insecure_channel(
+            config.grpc_target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        )
         self.renderer = pb_grpc.RendererServiceStub(self.channel)
         self.heartbeat = heartbeat_of(config.shared.var_dir, DISPATCHER_PROCESS_NAME)
 
@@ -103,6 +108,7 @@ class RenderDispatcher:
         render = OrderRender.from_event(event)
         if render is None:
             return
+        headshots: list[common_pb2.Headshot] | None
         if self.blobs.exists(render.manifest_key):  # redelivered: the images are stored already
             headshots = [common_pb2.Headshot(**h) for h in json.loads(self.blobs.get(render.manifest_key))]
         else:
@@ -110,8 +116,10 @@ class RenderDispatcher:
             if headshots is None:
                 return
             self.blobs.put(render.manifest_key, json.dumps([_headshot_dict(h) for h in headshots]).encode())
-        self._publish(render.order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots,
-                                                                                   request_id=render.request_id))
+        self._publish(
+            render.order_id,
+            render_completed=events_pb2.RenderCompleted(headshots=headshots, request_id=render.request_id),
+        )
 
     def _render(self, render: OrderRender) -> list[common_pb2.Headshot] | None:
         request = render.render_request(candidates_per_style(render.images_per_style, self.config.overgenerate))
@@ -123,24 +131,38 @@ class RenderDispatcher:
                 candidates.append(Candidate(response.style_id, response.index, score, response))
                 done = len(candidates)
                 eta = (time.monotonic() - started) / done * (total - done)
-                self._publish(render.order_id, render_progress=events_pb2.RenderProgress(
-                    images_done=done, images_total=total, eta_seconds=eta))
+                self._publish(
+                    render.order_id,
+                    render_progress=events_pb2.RenderProgress(images_done=done, images_total=total, eta_seconds=eta),
+                )
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise  # transient: the event is not committed and is retried
             log.error("rendering order %s (%s) failed: %s", render.order_id, render.render_id, exc.details())
-            self._publish(render.order_id, render_failed=events_pb2.RenderFailed(
-                reason=events_pb2.FAILURE_REASON_INTERNAL, message=f"rendering failed: {exc.code().name}",
-                request_id=render.request_id))
+            self._publish(
+                render.order_id,
+                render_failed=events_pb2.RenderFailed(
+                    reason=events_pb2.FAILURE_REASON_INTERNAL,
+                    message=f"rendering failed: {exc.code().name}",
+                    request_id=render.request_id,
+                ),
+            )
             return None
         headshots = []
         for kept in best_per_style(candidates, render.images_per_style):
             response = kept.payload
             key = render.headshot_key(response.style_id, response.index)
             self.blobs.put(key, response.png)
-            headshots.append(common_pb2.Headshot(key=key, style_id=response.style_id, seed=response.seed,
-                                                 width=response.width, height=response.height,
-                                                 likeness_score=kept.score))
+            headshots.append(
+                common_pb2.Headshot(
+                    key=key,
+                    style_id=response.style_id,
+                    seed=response.seed,
+                    width=response.width,
+                    height=response.height,
+                    likeness_score=kept.score,
+                )
+            )
         return headshots
 
     def _selfie_embeddings(self, order_id: str) -> list:
@@ -152,8 +174,12 @@ class RenderDispatcher:
         bus.publish(self.producer, bus.RENDERING_TOPIC, bus.new_event(order_id, **payload))
 
     def run(self, stop: threading.Event) -> None:
-        consumer = bus.make_consumer(self.config.shared.kafka_bootstrap, self.config.consumer_group,
-                                     [bus.TRAINING_TOPIC, bus.ORDERS_TOPIC], max_poll_records=1)
+        consumer = bus.make_consumer(
+            self.config.shared.kafka_bootstrap,
+            self.config.consumer_group,
+            [bus.TRAINING_TOPIC, bus.ORDERS_TOPIC],
+            max_poll_records=1,
+        )
         try:
             while not stop.is_set():
                 self.heartbeat.beat()
@@ -179,8 +205,14 @@ class RenderDispatcher:
 
 
 def _headshot_dict(h: common_pb2.Headshot) -> dict:
-    return {"key": h.key, "style_id": h.style_id, "seed": h.seed, "width": h.width, "height": h.height,
-            "likeness_score": h.likeness_score}
+    return {
+        "key": h.key,
+        "style_id": h.style_id,
+        "seed": h.seed,
+        "width": h.width,
+        "height": h.height,
+        "likeness_score": h.likeness_score,
+    }
 
 
 def main() -> None:

@@ -16,8 +16,9 @@ import io
 import logging
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from PIL import Image
@@ -80,8 +81,14 @@ class EngineSettings:
     compile_unet: bool = False
 
 
-DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-          "fp32": torch.float32, "float32": torch.float32}
+DTYPES = {
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp32": torch.float32,
+    "float32": torch.float32,
+}
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -122,26 +129,41 @@ class RenderEngine:
         self.settings = settings
         self.base_model = ""
         self.native_size = native_resolution(pipe)
-        self.bank = install_mixed_lora(pipe.unet, AdapterBank.from_unet(
-            pipe.unet, num_slots=settings.adapter_slots, r_max=settings.lora_r_max,
-            static_rank=settings.compile_unet))
+        self.bank = install_mixed_lora(
+            pipe.unet,
+            AdapterBank.from_unet(
+                pipe.unet,
+                num_slots=settings.adapter_slots,
+                r_max=settings.lora_r_max,
+                static_rank=settings.compile_unet,
+            ),
+        )
         # Adapters that trained the text encoders too change the prompt embeddings: a bank per encoder.
         self.text_banks = {
-            name: install_mixed_lora(encoder, AdapterBank.from_text_encoder(
-                encoder, name, num_slots=settings.adapter_slots, r_max=settings.lora_r_max))
-            for name in TEXT_ENCODERS if (encoder := getattr(pipe, name, None)) is not None}
+            name: install_mixed_lora(
+                encoder,
+                AdapterBank.from_text_encoder(
+                    encoder, name, num_slots=settings.adapter_slots, r_max=settings.lora_r_max
+                ),
+            )
+            for name in TEXT_ENCODERS
+            if (encoder := getattr(pipe, name, None)) is not None
+        }
         # diffusers' default on torch >= 2: AttnProcessor2_0, i.e. F.scaled_dot_product_attention (flash /
         # memory-efficient kernels on CUDA). Recorded so a deployment can check it (see `attention`).
         self.attention = attention_processors(pipe.unet)
         if settings.compile_unet:
             pipe.unet.compile()  # in place: module names (and the bank's modules) stay as they are
-        self.adapters = AdapterManager(self.bank, blobs, host_capacity=settings.adapter_cache_capacity,
-                                       text_banks=self.text_banks)
-        self.prompts = PromptEmbeddingCache(pipe, settings.prompt_cache_capacity,
-                                            text_encoders_for=self.adapters.text_batch)
+        self.adapters = AdapterManager(
+            self.bank, blobs, host_capacity=settings.adapter_cache_capacity, text_banks=self.text_banks
+        )
+        self.prompts = PromptEmbeddingCache(
+            pipe, settings.prompt_cache_capacity, text_encoders_for=self.adapters.text_batch
+        )
         # A batch never needs more adapters than there are device slots.
-        self.scheduler = BatchScheduler(settings.max_batch, settings.max_wait_s,
-                                        max_adapters=min(settings.max_batch, settings.adapter_slots))
+        self.scheduler = BatchScheduler(
+            settings.max_batch, settings.max_wait_s, max_adapters=min(settings.max_batch, settings.adapter_slots)
+        )
         self.images_rendered = 0
         self.batch_sizes: list[int] = []  # for tests and stats: the size of every batch run
         # Held while a batch runs; eviction waits for it so a slot never changes under a forward pass.
@@ -150,18 +172,30 @@ class RenderEngine:
         self._worker.start()
 
     @classmethod
-    def load(cls, base_model: str, blob_url: str, device: str = "auto",
-             settings: EngineSettings = EngineSettings(), dtype: str = "auto") -> "RenderEngine":
+    def load(
+        cls,
+        base_model: str,
+        blob_url: str,
+        device: str = "auto",
+        settings: EngineSettings = EngineSettings(),
+        dtype: str = "auto",
+    ) -> RenderEngine:
         from diffusers import DiffusionPipeline
 
-        device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-        torch_dtype = resolve_dtype(dtype, device)
-        pipe = DiffusionPipeline.from_pretrained(resolve_base_model(base_model), dtype=torch_dtype).to(device)
+        torch_device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch_dtype = resolve_dtype(dtype, torch_device)
+        pipe = DiffusionPipeline.from_pretrained(resolve_base_model(base_model), dtype=torch_dtype).to(torch_device)
         pipe.set_progress_bar_config(disable=True)
         engine = cls(pipe, open_blob_store(blob_url), settings)
         engine.base_model = base_model
-        log.info("render engine: %s on %s, %s, attention %s, compile %s", base_model, device, torch_dtype,
-                 engine.attention, settings.compile_unet)
+        log.info(
+            "render engine: %s on %s, %s, attention %s, compile %s",
+            base_model,
+            device,
+            torch_dtype,
+            engine.attention,
+            settings.compile_unet,
+        )
         return engine
 
     # -- requests ----------------------------------------------------------------------------
@@ -173,14 +207,26 @@ class RenderEngine:
         request never reaches a batch. The adapter is read into host RAM here, outside the
         batch loop.
         """
-        items = [ImageSpec(i, item.style_id, item.seed, prompt_for(item, request.subject_phrase),
-                           item.negative_prompt or NEGATIVE_PROMPT) for i, item in enumerate(request.items)]
+        items = [
+            ImageSpec(
+                i,
+                item.style_id,
+                item.seed,
+                prompt_for(item, request.subject_phrase),
+                item.negative_prompt or NEGATIVE_PROMPT,
+            )
+            for i, item in enumerate(request.items)
+        ]
         adapter = self._register_adapter(request.adapter)
-        key = BatchKey(height=request.height or self.native_size, width=request.width or self.native_size,
-                       steps=request.num_inference_steps or self.settings.default_steps,
-                       guidance=request.guidance_scale or self.settings.default_guidance)
-        queued = QueuedRequest(adapter_id=adapter.adapter_id or "", key=key, items=items, on_result=on_result,
-                               context=adapter)
+        key = BatchKey(
+            height=request.height or self.native_size,
+            width=request.width or self.native_size,
+            steps=request.num_inference_steps or self.settings.default_steps,
+            guidance=request.guidance_scale or self.settings.default_guidance,
+        )
+        queued = QueuedRequest(
+            adapter_id=adapter.adapter_id or "", key=key, items=items, on_result=on_result, context=adapter
+        )
         if items:
             self.scheduler.submit(queued)
         return queued
@@ -279,16 +325,31 @@ class RenderEngine:
             specs: list[ImageSpec] = [image.item for image in batch]
             uses: list[AdapterUse] = [image.request.context for image in batch]
             doubled = self._guidance_doubles_batch(key.guidance)
-            with torch.no_grad(), self.adapters.batch([u.adapter_id for u in uses], [u.scale for u in uses],
-                                                      guidance_doubles_batch=doubled), \
-                    self._reused_text_projections():
+            with (
+                torch.no_grad(),
+                self.adapters.batch(
+                    [u.adapter_id for u in uses], [u.scale for u in uses], guidance_doubles_batch=doubled
+                ),
+                self._reused_text_projections(),
+            ):
                 embeddings = self.prompts.pipeline_arguments(
-                    [s.prompt for s in specs], [s.negative_prompt for s in specs], doubled,
-                    [(u.adapter_id, u.scale) if u.adapter_id and self.adapters.changes_text_encoders(u.adapter_id)
-                     else None for u in uses])
+                    [s.prompt for s in specs],
+                    [s.negative_prompt for s in specs],
+                    doubled,
+                    [
+                        (u.adapter_id, u.scale)
+                        if u.adapter_id and self.adapters.changes_text_encoders(u.adapter_id)
+                        else None
+                        for u in uses
+                    ],
+                )
                 images = self.pipe(
-                    **embeddings, height=key.height, width=key.width, num_inference_steps=key.steps,
-                    guidance_scale=key.guidance, generator=[torch.Generator().manual_seed(s.seed) for s in specs],
+                    **embeddings,
+                    height=key.height,
+                    width=key.width,
+                    num_inference_steps=key.steps,
+                    guidance_scale=key.guidance,
+                    generator=[torch.Generator().manual_seed(s.seed) for s in specs],
                 ).images
             self.batch_sizes.append(len(batch))
         for queued_image, spec, image in zip(batch, specs, images):

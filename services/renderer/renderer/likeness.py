@@ -12,6 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -52,7 +53,7 @@ class Candidate:
     style_id: str
     index: int  # position in the render request: ties keep the earlier image
     score: float
-    payload: object = None  # e.g. the rendered PNG
+    payload: Any = None  # what the caller keeps with the score, e.g. the rendered image
 
 
 def best_per_style(candidates: Iterable[Candidate], wanted: int) -> list[Candidate]:

@@ -21,8 +21,12 @@ import torch
 
 # What `encode_prompt` returns, in order, as the pipeline call's keyword arguments:
 # StableDiffusionPipeline returns the first two, StableDiffusionXLPipeline all four.
-EMBEDDING_ARGUMENTS = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
-                       "negative_pooled_prompt_embeds")
+EMBEDDING_ARGUMENTS = (
+    "prompt_embeds",
+    "negative_prompt_embeds",
+    "pooled_prompt_embeds",
+    "negative_pooled_prompt_embeds",
+)
 
 # (adapter id, LoRA scale) of an adapter that changes the text encoders; None encodes with the base encoders.
 TextAdapter = tuple[str, float] | None
@@ -52,30 +56,39 @@ class PromptEmbeddingCache:
         return len(self._entries)
 
     @torch.no_grad()
-    def pipeline_arguments(self, prompts: Sequence[str], negative_prompts: Sequence[str], classifier_free_guidance: bool,
-                           text_adapters: Sequence[TextAdapter] | None = None) -> dict[str, torch.Tensor | None]:
+    def pipeline_arguments(
+        self,
+        prompts: Sequence[str],
+        negative_prompts: Sequence[str],
+        classifier_free_guidance: bool,
+        text_adapters: Sequence[TextAdapter] | None = None,
+    ) -> dict[str, torch.Tensor | None]:
         """The embedding keyword arguments for one pipeline call over `prompts` (one image each)."""
         if len(prompts) != len(negative_prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(negative_prompts)} negative prompts")
         adapters = list(text_adapters) if text_adapters is not None else [None] * len(prompts)
         keys = [(p, n, classifier_free_guidance, a) for p, n, a in zip(prompts, negative_prompts, adapters)]
         with self._lock:
-            rows = {key: self._entries.get(key) for key in dict.fromkeys(keys)}
+            rows: dict[tuple[str, str, bool, TextAdapter], tuple[torch.Tensor | None, ...] | None] = {
+                key: self._entries.get(key) for key in dict.fromkeys(keys)
+            }
             missing = [key for key, row in rows.items() if row is None]
             # A miss is an encoding: images sharing a prompt in one batch cost one between them.
             self.hits, self.misses = self.hits + len(keys) - len(missing), self.misses + len(missing)
             if missing:
                 rows.update(zip(missing, self._encode(missing, classifier_free_guidance)))
-            for key in rows:
+            for key, row in rows.items():
                 if key in self._entries:
                     self._entries.move_to_end(key)
                 else:
-                    self._entries[key] = rows[key]
+                    assert row is not None  # encoded just above
+                    self._entries[key] = row
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
         columns = zip(*(rows[key] for key in keys))
-        return {name: None if column[0] is None else torch.cat(column)
-                for name, column in zip(EMBEDDING_ARGUMENTS, columns)}
+        return {
+            name: None if column[0] is None else torch.cat(column) for name, column in zip(EMBEDDING_ARGUMENTS, columns)
+        }
 
     def forget_adapter(self, adapter_id: str) -> int:
         """Drop the embeddings an adapter's text encoders made (deletion, retraining); returns how many."""
@@ -85,14 +98,19 @@ class PromptEmbeddingCache:
                 del self._entries[key]
         return len(stale)
 
-    def _encode(self, keys: list[tuple[str, str, bool, TextAdapter]],
-                classifier_free_guidance: bool) -> list[tuple[torch.Tensor | None, ...]]:
+    def _encode(
+        self, keys: list[tuple[str, str, bool, TextAdapter]], classifier_free_guidance: bool
+    ) -> list[tuple[torch.Tensor | None, ...]]:
         adapters = [k[3] for k in keys]
         with self.text_encoders_for([a[0] if a else None for a in adapters], [a[1] if a else 1.0 for a in adapters]):
             outputs = self.pipe.encode_prompt(
-                prompt=[k[0] for k in keys], negative_prompt=[k[1] for k in keys], device=self.pipe.device,
-                num_images_per_prompt=1, do_classifier_free_guidance=classifier_free_guidance)
-        return [tuple(None if t is None else t[i:i + 1].clone() for t in outputs) for i in range(len(keys))]
+                prompt=[k[0] for k in keys],
+                negative_prompt=[k[1] for k in keys],
+                device=self.pipe.device,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=classifier_free_guidance,
+            )
+        return [tuple(None if t is None else t[i : i + 1].clone() for t in outputs) for i in range(len(keys))]
 
     def stats(self) -> dict[str, float | int]:
         lookups = self.hits + self.misses

@@ -34,7 +34,7 @@ class QueuedRequest:
     adapter_id: str  # "" renders the bare base model
     key: BatchKey
     items: list[Any]
-    on_result: Callable[["QueuedImage", Any], None]
+    on_result: Callable[[QueuedImage, Any], None]
     context: Any = None  # what the render loop needs for every image (the adapter and its scale)
     id: int = field(default_factory=itertools.count().__next__)
     cancelled: bool = False

@@ -33,13 +33,16 @@ def main() -> int:
         return 2
     for port in (config.grpc_port, config.http_port):
         if not port_is_free(port):
-            print(f"renderer: port {port} is taken; stop what uses it or set HEADSHOTS_RENDERER_GRPC_PORT / "
-                  "HEADSHOTS_RENDERER_HTTP_PORT", file=sys.stderr)
+            print(
+                f"renderer: port {port} is taken; stop what uses it or set HEADSHOTS_RENDERER_GRPC_PORT / "
+                "HEADSHOTS_RENDERER_HTTP_PORT",
+                file=sys.stderr,
+            )
             return 2
 
     import ray
     from ray import serve
-    from ray.serve.config import gRPCOptions, HTTPOptions
+    from ray.serve.config import HTTPOptions, gRPCOptions
 
     from renderer.app import app
 

@@ -27,8 +27,9 @@ def _with_random_lora(module, rank: int, seed: int, target_modules):
 
     module = copy.deepcopy(module)
     torch.manual_seed(seed)
-    module.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
-                                  target_modules=list(target_modules)))
+    module.add_adapter(
+        LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=list(target_modules))
+    )
     generator = torch.Generator().manual_seed(seed + 1000)
     with torch.no_grad():
         for name, param in module.named_parameters():
@@ -37,15 +38,19 @@ def _with_random_lora(module, rank: int, seed: int, target_modules):
     return module
 
 
-def make_adapter(unet, rank: int, seed: int, out_dir: Path, text_encoders: dict | None = None,
-                 pipeline_class=None) -> Path:
+def make_adapter(
+    unet, rank: int, seed: int, out_dir: Path, text_encoders: dict | None = None, pipeline_class=None
+) -> Path:
     """An adapter file as the trainer writes it: UNet LoRA and, given `text_encoders` (name -> module), theirs."""
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
-    layers = {"unet_lora_layers": convert_state_dict_to_diffusers(
-        get_peft_model_state_dict(_with_random_lora(unet, rank, seed, UNET_TARGET_MODULES)))}
+    layers = {
+        "unet_lora_layers": convert_state_dict_to_diffusers(
+            get_peft_model_state_dict(_with_random_lora(unet, rank, seed, UNET_TARGET_MODULES))
+        )
+    }
     for i, (name, encoder) in enumerate((text_encoders or {}).items(), start=1):
         trained = _with_random_lora(encoder, rank, seed + 100 * i, TEXT_ENCODER_TARGET_MODULES)
         layers[f"{name}_lora_layers"] = convert_state_dict_to_diffusers(get_peft_model_state_dict(trained))

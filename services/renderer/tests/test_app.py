@@ -6,11 +6,11 @@ import asyncio
 
 import grpc
 import pytest
+from lora_helpers import sd_pipe
 
 from headshots.v1 import renderer_service_pb2 as pb
 from headshots_common import blob_layout
 from headshots_common.blobstore import LocalBlobStore
-from lora_helpers import sd_pipe
 from renderer.engine import EngineSettings, RenderEngine
 
 BAD_KEY = blob_layout.adapter_key("bad")
@@ -46,13 +46,16 @@ def deployment(tiny_model, tmp_path, lora_files):
 def render(replica, request, context):
     async def collect():
         return [r async for r in replica.Render(request, grpc_context=context)]
+
     return asyncio.run(collect())
 
 
 def test_a_bad_adapter_is_invalid_argument(deployment):
     context = FakeGrpcContext()
-    bad = pb.RenderRequest(adapter=pb.AdapterRef(adapter_id="bad", adapter_key=BAD_KEY),
-                           items=[pb.RenderItem(style_id="tech-grey", seed=1)])
+    bad = pb.RenderRequest(
+        adapter=pb.AdapterRef(adapter_id="bad", adapter_key=BAD_KEY),
+        items=[pb.RenderItem(style_id="tech-grey", seed=1)],
+    )
     with pytest.raises(ValueError, match="cannot read LoRA file"):
         render(deployment, bad, context)
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT and "cannot read LoRA file" in context.details
@@ -64,7 +67,9 @@ def test_a_bad_adapter_is_invalid_argument(deployment):
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT
 
     context = FakeGrpcContext()  # a good request leaves the status alone
-    good = pb.RenderRequest(adapter=pb.AdapterRef(adapter_id="a1", adapter_key=(
-        blob_layout.adapter_key("a1"))), items=[pb.RenderItem(style_id="tech-grey", seed=2)])
+    good = pb.RenderRequest(
+        adapter=pb.AdapterRef(adapter_id="a1", adapter_key=(blob_layout.adapter_key("a1"))),
+        items=[pb.RenderItem(style_id="tech-grey", seed=2)],
+    )
     responses = render(deployment, good, context)
     assert len(responses) == 1 and responses[0].png.startswith(b"\x89PNG") and context.code is None

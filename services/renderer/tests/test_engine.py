@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import queue
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from lora_helpers import sd_pipe
 
 from headshots.v1 import renderer_service_pb2 as pb
 from headshots_common import blob_layout
 from headshots_common.blobstore import LocalBlobStore
 from headshots_common.styles import NEGATIVE_PROMPT, STYLES
-from lora_helpers import sd_pipe
 from renderer.engine import AdapterEvicted, EngineSettings, RenderEngine
 
 STEPS = 2
@@ -49,8 +48,9 @@ def make_engine(tiny_model, blobs):
 
 def request(adapter: str | None, seeds, style: str = "corporate-navy") -> pb.RenderRequest:
     ref = pb.AdapterRef(adapter_id=adapter, adapter_key=adapter_key(adapter)) if adapter else None
-    return pb.RenderRequest(subject_phrase="sks person", adapter=ref,
-                            items=[pb.RenderItem(style_id=style, seed=s) for s in seeds])
+    return pb.RenderRequest(
+        subject_phrase="sks person", adapter=ref, items=[pb.RenderItem(style_id=style, seed=s) for s in seeds]
+    )
 
 
 def submit_all(engine: RenderEngine, requests: dict[str, pb.RenderRequest]) -> dict[str, queue.Queue]:
@@ -77,8 +77,13 @@ def test_one_batch_of_three_people_equals_rendering_each_alone_with_diffusers(ma
         if name != "base":
             path = lora_files[name]
             reference.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="ref")
-        alone = reference(prompt=prompt, negative_prompt=NEGATIVE_PROMPT, num_inference_steps=STEPS,
-                          guidance_scale=5.0, generator=torch.Generator().manual_seed(seed)).images[0]
+        alone = reference(
+            prompt=prompt,
+            negative_prompt=NEGATIVE_PROMPT,
+            num_inference_steps=STEPS,
+            guidance_scale=5.0,
+            generator=torch.Generator().manual_seed(seed),
+        ).images[0]
         assert np.abs(pixels(results[name].image) - pixels(alone)).max() <= GREY_LEVELS, name
     assert np.abs(pixels(results["a1"].image) - pixels(results["base"].image)).mean() > 1  # adapters show
 
@@ -102,16 +107,22 @@ def test_a_bad_adapter_fails_only_its_own_requests(make_engine, blobs):
     engine = make_engine(max_batch=8, max_wait_s=1.0)
     blobs.put(adapter_key("bad"), b"\x00not safetensors" * 8)
     with pytest.raises(ValueError, match="cannot read LoRA file"):  # caught at submit: never reaches a batch
-        engine.submit(pb.RenderRequest(adapter=pb.AdapterRef(adapter_id="bad", adapter_key=(
-            adapter_key("bad"))), items=[pb.RenderItem(style_id="tech-grey")]),
-            lambda *_: None)
+        engine.submit(
+            pb.RenderRequest(
+                adapter=pb.AdapterRef(adapter_id="bad", adapter_key=(adapter_key("bad"))),
+                items=[pb.RenderItem(style_id="tech-grey")],
+            ),
+            lambda *_: None,
+        )
 
     # A file that goes bad after submit (evicted from host RAM, then corrupted) fails at batch start, alone.
     results = submit_all(engine, {"a1": request("a1", [1, 2]), "a2": request("a2", [3])})
     engine.adapters.cache.pop("a2")
     blobs.put(adapter_key("a2"), b"corrupt")
-    got = {name: [q.get(timeout=120) for _ in range(n)] for name, q, n in
-           [("a1", results["a1"], 2), ("a2", results["a2"], 1)]}
+    got = {
+        name: [q.get(timeout=120) for _ in range(n)]
+        for name, q, n in [("a1", results["a1"], 2), ("a2", results["a2"], 1)]
+    }
     assert isinstance(got["a2"][0], ValueError)
     assert all(not isinstance(r, Exception) for r in got["a1"])
     assert engine.batch_sizes == [2] and engine.adapters.slots.lookup("a2") is None
@@ -145,7 +156,7 @@ def test_repeated_prompts_are_encoded_once_and_render_the_same_images(make_engin
     engine = make_engine(max_batch=4, max_wait_s=0.5)
     first = sorted(engine.render(request("a1", [7, 8], style="tech-grey")), key=lambda r: r.seed)
     assert engine.stats()["prompts_cached"] == 1  # one style, one subject: one distinct prompt
-    again = sorted(engine.render(request("a2", [7], style="tech-grey")) , key=lambda r: r.seed)
+    again = sorted(engine.render(request("a2", [7], style="tech-grey")), key=lambda r: r.seed)
     again += sorted(engine.render(request("a1", [7, 8], style="tech-grey")), key=lambda r: r.seed)
     stats = engine.stats()
     assert stats["prompts_cached"] == 1 and stats["prompt_cache_hit_rate"] == pytest.approx(4 / 5)
@@ -167,7 +178,11 @@ def test_an_sdxl_base_renders_through_the_engine_as_through_diffusers(tmp_path):
     finally:
         engine.close()
     reference = StableDiffusionXLPipeline.from_pretrained(model)(
-        prompt=STYLES["corporate-navy"].prompt("sks person"), negative_prompt=NEGATIVE_PROMPT,
-        num_inference_steps=STEPS, guidance_scale=5.0, generator=torch.Generator().manual_seed(5)).images[0]
+        prompt=STYLES["corporate-navy"].prompt("sks person"),
+        negative_prompt=NEGATIVE_PROMPT,
+        num_inference_steps=STEPS,
+        guidance_scale=5.0,
+        generator=torch.Generator().manual_seed(5),
+    ).images[0]
     assert np.abs(pixels(rendered[0]) - pixels(reference)).max() <= GREY_LEVELS
     assert engine.stats()["prompts_cached"] == 1

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from lora_helpers import sd_pipe
 from torch import nn
 
-from lora_helpers import sd_pipe
 from renderer.engine import EngineSettings, RenderEngine, resolve_dtype
 from renderer.lora import AdapterBank, LoraLayerWeights, ParsedAdapter, install_mixed_lora
 
@@ -56,8 +56,10 @@ class _Block(nn.Module):
 
 def _adapter(rank: int, seed: int) -> ParsedAdapter:
     g = torch.Generator().manual_seed(seed)
-    return ParsedAdapter({"to_q": LoraLayerWeights(torch.randn(rank, 16, generator=g), torch.randn(24, rank, generator=g),
-                                                   0.5)}, adapter_id=f"r{rank}")
+    return ParsedAdapter(
+        {"to_q": LoraLayerWeights(torch.randn(rank, 16, generator=g), torch.randn(24, rank, generator=g), 0.5)},
+        adapter_id=f"r{rank}",
+    )
 
 
 def test_mixed_lora_compiles_in_one_graph_and_a_new_adapter_mix_does_not_recompile():
@@ -88,16 +90,37 @@ def test_mixed_lora_compiles_in_one_graph_and_a_new_adapter_mix_does_not_recompi
 def test_gpu_bench_fails_clearly_without_cuda(tiny_model):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    result = subprocess.run([sys.executable, str(BENCH), "--base-model", tiny_model], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--base-model", tiny_model], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "CUDA is not available" in result.stderr and "--device cpu" in result.stderr
 
 
 def test_gpu_bench_smoke_run_on_cpu_with_the_tiny_model(tiny_model, tmp_path):
     out = tmp_path / "gpu.json"
-    result = subprocess.run([sys.executable, str(BENCH), "--device", "cpu", "--base-model", tiny_model,
-                             "--resolution", "128", "--steps", "2", "--requests-per-tenant", "1", "--repeats", "1",
-                             "--out", str(out)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--device",
+            "cpu",
+            "--base-model",
+            tiny_model,
+            "--resolution",
+            "128",
+            "--steps",
+            "2",
+            "--requests-per-tenant",
+            "1",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "GPU: none" in result.stdout and "AttnProcessor2_0" in result.stdout
     figures = json.loads(out.read_text())

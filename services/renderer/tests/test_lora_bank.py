@@ -8,10 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from lora_helpers import manager_for, sd_pipe
-from renderer.lora import (AdapterBank, HostAdapterCache, MixedLoraLinear, SlotAllocator, install_mixed_lora,
-                           load_adapter_file, per_unet_sample)
+
+from renderer.lora import (
+    AdapterBank,
+    HostAdapterCache,
+    MixedLoraLinear,
+    SlotAllocator,
+    install_mixed_lora,
+    load_adapter_file,
+    per_unet_sample,
+)
 
 # float32 on CPU. Measured: against diffusers' peft path on the same batch the bank agrees to <= 1e-6
 # (mostly bit-exact); against a batch-of-1 render to ~1.3e-6 abs (CPU GEMM blocking depends on the
@@ -61,10 +68,10 @@ def test_one_batched_forward_equals_per_adapter_diffusers(tiny_model, adapters):
     for i, name in enumerate(order):
         ref_unet = _reference_pipe(tiny_model, adapters[name] if name else None).unet
         with torch.no_grad():
-            same_batch = ref_unet(sample, timestep, encoder_hidden_states=text).sample[i:i + 1]
-            alone = ref_unet(sample[i:i + 1], timestep, encoder_hidden_states=text[i:i + 1]).sample
-        torch.testing.assert_close(mixed[i:i + 1], same_batch, rtol=UNET_RTOL, atol=UNET_ATOL)
-        torch.testing.assert_close(mixed[i:i + 1], alone, rtol=SINGLE_RTOL, atol=SINGLE_ATOL)
+            same_batch = ref_unet(sample, timestep, encoder_hidden_states=text).sample[i : i + 1]
+            alone = ref_unet(sample[i : i + 1], timestep, encoder_hidden_states=text[i : i + 1]).sample
+        torch.testing.assert_close(mixed[i : i + 1], same_batch, rtol=UNET_RTOL, atol=UNET_ATOL)
+        torch.testing.assert_close(mixed[i : i + 1], alone, rtol=SINGLE_RTOL, atol=SINGLE_ATOL)
         if name:  # the adapters really change the output
             assert (mixed[i] - bare[i]).abs().max() > 1e-2
     torch.testing.assert_close(mixed[1], bare[1], rtol=0, atol=0)
@@ -77,23 +84,34 @@ def test_pipeline_renders_two_users_with_classifier_free_guidance_in_one_call(ti
     pipe, bank = _bank_pipe(tiny_model)
     manager = manager_for(bank, adapters)
     with manager.batch([u for u, _, _ in users], guidance_doubles_batch=True):
-        together = pipe(prompt=[p for _, p, _ in users], negative_prompt=["blurry"] * 2,
-                        generator=[torch.Generator().manual_seed(s) for _, _, s in users], **kwargs).images
+        together = pipe(
+            prompt=[p for _, p, _ in users],
+            negative_prompt=["blurry"] * 2,
+            generator=[torch.Generator().manual_seed(s) for _, _, s in users],
+            **kwargs,
+        ).images
 
     for i, (user, prompt, seed) in enumerate(users):
         ref = _reference_pipe(tiny_model, adapters[user])
-        alone = ref(prompt=prompt, negative_prompt="blurry", generator=torch.Generator().manual_seed(seed),
-                    **kwargs).images[0]
-        bare = _pipe(tiny_model)(prompt=prompt, negative_prompt="blurry",
-                                 generator=torch.Generator().manual_seed(seed), **kwargs).images[0]
+        alone = ref(
+            prompt=prompt, negative_prompt="blurry", generator=torch.Generator().manual_seed(seed), **kwargs
+        ).images[0]
+        bare = _pipe(tiny_model)(
+            prompt=prompt, negative_prompt="blurry", generator=torch.Generator().manual_seed(seed), **kwargs
+        ).images[0]
         assert np.abs(together[i] - alone).max() < PIXEL_ATOL
         assert np.abs(alone - bare).max() > 10 * PIXEL_ATOL  # the adapter is visible in the image
 
 
 def test_text_projections_are_computed_once_per_call_and_change_nothing(tiny_model, adapters):
     users = [("a1", "a photo of sks person, studio headshot", 11), ("a3", "a photo of sks person outdoors", 22)]
-    kwargs = dict(prompt=[p for _, p, _ in users], negative_prompt=["blurry"] * 2, num_inference_steps=3,
-                  guidance_scale=5.0, output_type="np")
+    kwargs = dict(
+        prompt=[p for _, p, _ in users],
+        negative_prompt=["blurry"] * 2,
+        num_inference_steps=3,
+        guidance_scale=5.0,
+        output_type="np",
+    )
     pipe, bank = _bank_pipe(tiny_model)
     manager = manager_for(bank, adapters)
     cross = [m for m in pipe.unet.modules() if isinstance(m, MixedLoraLinear) and m.text_projection]
@@ -105,8 +123,10 @@ def test_text_projections_are_computed_once_per_call_and_change_nothing(tiny_mod
 
     def render(reuse: bool):
         calls["n"] = 0
-        with manager.batch([u for u, _, _ in users], guidance_doubles_batch=True), \
-                (bank.reuse_text_projections() if reuse else contextlib.nullcontext()):
+        with (
+            manager.batch([u for u, _, _ in users], guidance_doubles_batch=True),
+            bank.reuse_text_projections() if reuse else contextlib.nullcontext(),
+        ):
             images = pipe(generator=[torch.Generator().manual_seed(s) for _, _, s in users], **kwargs).images
         return images, calls["n"]
 
@@ -155,7 +175,9 @@ def test_loading_is_a_tensor_copy(tiny_model, adapters):
     modules = {n: m for n, m in pipe.unet.named_modules() if isinstance(m, MixedLoraLinear)}
     # 6 transformer blocks (down 2, mid 1, up 3) x (attn1, attn2) x 4 projections, as many as the adapter has
     assert set(modules) == set(bank.layers) and len(modules) == 48 == len(load_adapter_file(adapters["a1"]).layers)
-    tensor_ids = {n: (id(l.A), id(l.B), id(l.scale), l.A.data_ptr()) for n, l in bank.layers.items()}
+    tensor_ids = {
+        n: (id(layer.A), id(layer.B), id(layer.scale), layer.A.data_ptr()) for n, layer in bank.layers.items()
+    }
 
     adapter = load_adapter_file(adapters["a3"], adapter_id="a3")
     bank.load(2, adapter)
@@ -163,7 +185,9 @@ def test_loading_is_a_tensor_copy(tiny_model, adapters):
 
     assert {n: m for n, m in pipe.unet.named_modules() if isinstance(m, MixedLoraLinear)} == modules
     assert all(pipe.unet.get_submodule(n) is m for n, m in modules.items())
-    assert {n: (id(l.A), id(l.B), id(l.scale), l.A.data_ptr()) for n, l in bank.layers.items()} == tensor_ids
+    assert {
+        n: (id(layer.A), id(layer.B), id(layer.scale), layer.A.data_ptr()) for n, layer in bank.layers.items()
+    } == tensor_ids
     a1 = load_adapter_file(adapters["a1"])
     for name, layer in bank.layers.items():
         torch.testing.assert_close(layer.A[2, :2], a1.layers[name].A, rtol=0, atol=0)
@@ -176,22 +200,22 @@ def test_slot_lru_eviction_and_pinning(tiny_model, adapters):
     _, bank = _bank_pipe(tiny_model, num_slots=2)
     manager = manager_for(bank, adapters, host_capacity=3)
     assert manager.ensure("a1") == 1 and manager.ensure("a2") == 2
-    assert manager.ensure("a1") == 1                      # touch: a2 is now least recently used
-    assert manager.ensure("a3") == 2                      # evicts a2
+    assert manager.ensure("a1") == 1  # touch: a2 is now least recently used
+    assert manager.ensure("a3") == 2  # evicts a2
     assert manager.slots.resident() == {"a1": 1, "a3": 2} and bank.slot_adapter[1:] == ["a1", "a3"]
     a3 = load_adapter_file(adapters["a3"])
     name = next(iter(bank.layers))
     torch.testing.assert_close(bank.layers[name].A[2], a3.layers[name].A, rtol=0, atol=0)
 
-    with manager.batch(["a1", None, "a3"], guidance_doubles_batch=False):   # both slots pinned by the running batch
+    with manager.batch(["a1", None, "a3"], guidance_doubles_batch=False):  # both slots pinned by the running batch
         with pytest.raises(RuntimeError, match="pinned"):
             manager.ensure("a4")
         assert manager.slots.resident() == {"a1": 1, "a3": 2}
     hits = manager.cache.hits
-    assert manager.ensure("a2") == 1                      # LRU unpinned slot; a2 comes back from host RAM
+    assert manager.ensure("a2") == 1  # LRU unpinned slot; a2 comes back from host RAM
     assert manager.cache.hits == hits + 1
     assert manager.cache.stats["misses"] == 3 and len(manager.cache) == 3
-    manager.ensure("a4")                                  # 4th adapter: host LRU drops a1
+    manager.ensure("a4")  # 4th adapter: host LRU drops a1
     assert "a1" not in manager.cache and manager.cache.evictions == 1
 
     allocator = SlotAllocator(2)
@@ -206,13 +230,13 @@ def test_evict_zeroes_the_slot(tiny_model, adapters):
     manager = manager_for(bank, adapters)
     slot = manager.ensure("a2")
     other = manager.ensure("a3")
-    before = {n: l.A[other].clone() for n, l in bank.layers.items()}
+    before = {n: layer.A[other].clone() for n, layer in bank.layers.items()}
     manager.evict("a2")
     assert "a2" not in manager.cache and manager.slots.lookup("a2") is None and bank.slot_adapter[slot] is None
     for name, layer in bank.layers.items():
         assert not layer.A[slot].any() and not layer.B[slot].any() and layer.scale[slot] == 0
         torch.testing.assert_close(layer.A[other], before[name], rtol=0, atol=0)
-    assert manager.ensure("a1") == slot                   # the freed slot is reused
+    assert manager.ensure("a1") == slot  # the freed slot is reused
 
 
 def test_corrupt_adapter_fails_alone(tiny_model, adapters, tmp_path):
@@ -221,23 +245,37 @@ def test_corrupt_adapter_fails_alone(tiny_model, adapters, tmp_path):
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x00not a safetensors file" * 10)
     good = load_file(str(adapters["a2"]))
-    unknown = dict(good, **{"unet.mid_block.nonexistent.to_q.lora.down.weight": torch.zeros(4, 32),
-                            "unet.mid_block.nonexistent.to_q.lora.up.weight": torch.zeros(32, 4)})
+    unknown = dict(
+        good,
+        **{
+            "unet.mid_block.nonexistent.to_q.lora.down.weight": torch.zeros(4, 32),
+            "unet.mid_block.nonexistent.to_q.lora.up.weight": torch.zeros(32, 4),
+        },
+    )
     save_file(unknown, str(tmp_path / "unknown.safetensors"))
     key = next(k for k in good if k.endswith("lora.up.weight"))
     mismatched = dict(good, **{key: torch.zeros(7, 4)})
     save_file(mismatched, str(tmp_path / "mismatched.safetensors"))
     save_file(dict(good, **{"text_encoder.layer.weight": torch.zeros(2)}), str(tmp_path / "te.safetensors"))
-    files = dict(adapters, garbage=garbage, unknown=tmp_path / "unknown.safetensors",
-                 mismatched=tmp_path / "mismatched.safetensors", te=tmp_path / "te.safetensors")
+    files = dict(
+        adapters,
+        garbage=garbage,
+        unknown=tmp_path / "unknown.safetensors",
+        mismatched=tmp_path / "mismatched.safetensors",
+        te=tmp_path / "te.safetensors",
+    )
 
     _, bank = _bank_pipe(tiny_model, num_slots=2)
     manager = manager_for(bank, files)
     manager.ensure("a1")
     manager.ensure("a3")
-    snapshot = {n: (l.A.clone(), l.B.clone(), l.scale.clone()) for n, l in bank.layers.items()}
-    for bad, match in [("garbage", "cannot read LoRA file"), ("unknown", "mid_block.nonexistent.to_q"),
-                       ("mismatched", key.replace(".", r"\.")), ("te", "text_encoder.layer.weight")]:
+    snapshot = {n: (layer.A.clone(), layer.B.clone(), layer.scale.clone()) for n, layer in bank.layers.items()}
+    for bad, match in [
+        ("garbage", "cannot read LoRA file"),
+        ("unknown", "mid_block.nonexistent.to_q"),
+        ("mismatched", key.replace(".", r"\.")),
+        ("te", "text_encoder.layer.weight"),
+    ]:
         with pytest.raises(ValueError, match=match):
             manager.ensure(bad)
         with pytest.raises(ValueError, match=match):

@@ -11,8 +11,12 @@ KEY = BatchKey(128, 128, 12, 5.0)
 
 
 def request(adapter_id: str, n: int, key: BatchKey = KEY, results: list | None = None) -> QueuedRequest:
-    return QueuedRequest(adapter_id=adapter_id, key=key, items=[f"{adapter_id}{i}" for i in range(n)],
-                         on_result=lambda image, result: results.append((image, result)) if results is not None else None)
+    return QueuedRequest(
+        adapter_id=adapter_id,
+        key=key,
+        items=[f"{adapter_id}{i}" for i in range(n)],
+        on_result=lambda image, result: results.append((image, result)) if results is not None else None,
+    )
 
 
 def adapters_of(batch) -> list[str]:
@@ -32,8 +36,8 @@ def test_an_adapter_with_many_images_does_not_delay_one_with_few_beyond_one_batc
     scheduler = BatchScheduler(max_batch=4, max_wait_s=0)
     scheduler.submit(request("big", 200))
     first = scheduler.next_batch()
-    assert adapters_of(first) == ["big"] * 4          # alone, it fills the batch
-    scheduler.submit(request("small", 4))                 # arrives while big's first batch renders
+    assert adapters_of(first) == ["big"] * 4  # alone, it fills the batch
+    scheduler.submit(request("small", 4))  # arrives while big's first batch renders
     batches = [scheduler.next_batch() for _ in range(2)]
     assert adapters_of(batches[0]) == ["big", "small", "big", "small"]
     assert adapters_of(batches[1]).count("small") == 2  # small is done two batches after it arrived

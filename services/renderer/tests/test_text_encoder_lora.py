@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lora_helpers import make_adapter, sd_pipe
 
 from headshots.v1 import renderer_service_pb2 as pb
 from headshots_common import blob_layout
 from headshots_common.blobstore import LocalBlobStore
 from headshots_common.styles import NEGATIVE_PROMPT, STYLES
-from lora_helpers import make_adapter, sd_pipe
 from renderer.engine import EngineSettings, RenderEngine
 
 STEPS = 2
@@ -33,16 +33,23 @@ def request(adapter: str | None, seed: int) -> pb.RenderRequest:
 def diffusers_render(pipe, adapter: Path | None, seed: int):
     if adapter is not None:
         pipe.load_lora_weights(str(adapter.parent), weight_name=adapter.name, adapter_name="reference")
-    return pipe(prompt=STYLES[STYLE].prompt("sks person"), negative_prompt=NEGATIVE_PROMPT, num_inference_steps=STEPS,
-                guidance_scale=5.0, generator=torch.Generator().manual_seed(seed)).images[0]
+    return pipe(
+        prompt=STYLES[STYLE].prompt("sks person"),
+        negative_prompt=NEGATIVE_PROMPT,
+        num_inference_steps=STEPS,
+        guidance_scale=5.0,
+        generator=torch.Generator().manual_seed(seed),
+    ).images[0]
 
 
 @pytest.fixture(scope="module")
 def sd15_adapters(tiny_model, tmp_path_factory) -> dict[str, Path]:
     pipe = sd_pipe(tiny_model)
     root = tmp_path_factory.mktemp("te-adapters")
-    return {"with-text": make_adapter(pipe.unet, 4, 11, root / "with-text", {"text_encoder": pipe.text_encoder}),
-            "unet-only": make_adapter(pipe.unet, 8, 12, root / "unet-only")}
+    return {
+        "with-text": make_adapter(pipe.unet, 4, 11, root / "with-text", {"text_encoder": pipe.text_encoder}),
+        "unet-only": make_adapter(pipe.unet, 8, 12, root / "unet-only"),
+    }
 
 
 def engine_with(pipe, tmp_path: Path, files: dict[str, Path]) -> RenderEngine:
@@ -91,9 +98,14 @@ def test_an_sdxl_adapter_with_both_text_encoders_equals_diffusers(tmp_path):
         return pipe
 
     pipe = sdxl()
-    adapter = make_adapter(pipe.unet, 4, 21, tmp_path / "xl", {"text_encoder": pipe.text_encoder,
-                                                               "text_encoder_2": pipe.text_encoder_2},
-                           pipeline_class=StableDiffusionXLPipeline)
+    adapter = make_adapter(
+        pipe.unet,
+        4,
+        21,
+        tmp_path / "xl",
+        {"text_encoder": pipe.text_encoder, "text_encoder_2": pipe.text_encoder_2},
+        pipeline_class=StableDiffusionXLPipeline,
+    )
     engine = engine_with(sdxl(), tmp_path, {"xl": adapter})
     try:
         rendered = [r.image for r in engine.render(request("xl", 5))]
@@ -110,8 +122,9 @@ def test_an_adapter_for_text_encoders_the_base_model_lacks_is_refused(tiny_model
     from headshots_tools.tinymodel import generate_tiny_base_model
 
     xl = StableDiffusionXLPipeline.from_pretrained(generate_tiny_base_model(tmp_path / "tiny-sdxl", "sdxl"))
-    adapter = make_adapter(xl.unet, 4, 31, tmp_path / "xl", {"text_encoder_2": xl.text_encoder_2},
-                           pipeline_class=StableDiffusionXLPipeline)
+    adapter = make_adapter(
+        xl.unet, 4, 31, tmp_path / "xl", {"text_encoder_2": xl.text_encoder_2}, pipeline_class=StableDiffusionXLPipeline
+    )
     engine = engine_with(sd_pipe(tiny_model), tmp_path, {"xl": adapter})
     try:
         with pytest.raises(ValueError, match="text_encoder_2"):

@@ -1,7 +1,6 @@
 """Fixtures of the trainer's tests."""
 
 import pytest
-
 from trainer_test_support import TrainingEvents
 
 

@@ -10,27 +10,44 @@ import sys
 import time
 from pathlib import Path
 
+from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
+
 from headshots_common import blob_layout, bus
 from headshots_common.blobstore import open_blob_store
 from trainer.training_jobs import TrainingJobStore
-from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
 
 STEPS, CHECKPOINT_EVERY = 40, 5
 
 
 def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
     with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "trainer"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=Path(__file__).resolve().parents[1])
+        return subprocess.Popen(
+            [sys.executable, "-m", "trainer"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[1],
+        )
 
 
-def test_a_killed_worker_resumes_from_its_checkpoint(kafka_bootstrap, tiny_model, person_photos, training_events,
-                                                     tmp_path):
-    env = dict(os.environ, HEADSHOTS_KAFKA_BOOTSTRAP=kafka_bootstrap, HEADSHOTS_BLOB_URL=f"file://{tmp_path}/blobs",
-               HEADSHOTS_VAR_DIR=str(tmp_path), HEADSHOTS_BASE_MODEL=tiny_model, HEADSHOTS_DEVICE="cpu",
-               HEADSHOTS_TRAIN_STEPS=str(STEPS), HEADSHOTS_TRAIN_CHECKPOINT_EVERY=str(CHECKPOINT_EVERY),
-               HEADSHOTS_LORA_RANK="4", HEADSHOTS_TRAIN_PROBE_IMAGES="1", HEADSHOTS_TRAIN_PROBE_STEPS="2",
-               HEADSHOTS_TRAINER_GROUP=new_order_id("crash-group"), HEADSHOTS_TRAINER_GRPC_PORT="0")
+def test_a_killed_worker_resumes_from_its_checkpoint(
+    kafka_bootstrap, tiny_model, person_photos, training_events, tmp_path
+):
+    env = dict(
+        os.environ,
+        HEADSHOTS_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        HEADSHOTS_BLOB_URL=f"file://{tmp_path}/blobs",
+        HEADSHOTS_VAR_DIR=str(tmp_path),
+        HEADSHOTS_BASE_MODEL=tiny_model,
+        HEADSHOTS_DEVICE="cpu",
+        HEADSHOTS_TRAIN_STEPS=str(STEPS),
+        HEADSHOTS_TRAIN_CHECKPOINT_EVERY=str(CHECKPOINT_EVERY),
+        HEADSHOTS_LORA_RANK="4",
+        HEADSHOTS_TRAIN_PROBE_IMAGES="1",
+        HEADSHOTS_TRAIN_PROBE_STEPS="2",
+        HEADSHOTS_TRAINER_GROUP=new_order_id("crash-group"),
+        HEADSHOTS_TRAINER_GRPC_PORT="0",
+    )
     blobs = open_blob_store(env["HEADSHOTS_BLOB_URL"])
     jobs = TrainingJobStore(blobs)
     order_id = new_order_id("crash")
@@ -63,8 +80,11 @@ def test_a_killed_worker_resumes_from_its_checkpoint(kafka_bootstrap, tiny_model
     manifest = json.loads(blobs.get(blob_layout.adapter_manifest_key(order_id)))
     assert manifest["steps"] == STEPS
     assert CHECKPOINT_EVERY <= manifest["resumed_from_step"] < STEPS, "trained fewer steps than starting over"
-    after_restart = [e.training_progress.step for e in training_events.of(order_id)
-                     if bus.payload_kind(e) == "training_progress" and e.occur_time.ToNanoseconds() / 1e9 >= restarted_at]
+    after_restart = [
+        e.training_progress.step
+        for e in training_events.of(order_id)
+        if bus.payload_kind(e) == "training_progress" and e.occur_time.ToNanoseconds() / 1e9 >= restarted_at
+    ]
     assert after_restart and min(after_restart) > 1 and after_restart[-1] == STEPS
     assert min(after_restart) == manifest["resumed_from_step"] + 1
     assert len(training_events.of(order_id, "training_completed")) == 1

@@ -15,14 +15,24 @@ def trained(tiny_model, person_photos, tmp_path_factory):
     pipe = load_pipeline(tiny_model, torch.device("cpu"))
     progress = []
     params = TrainingParams(steps=12, rank=4, learning_rate=1e-3, batch_size=2, resolution=0, seed=0)
-    result = train_lora(pipe, [Image.open(p) for p in person_photos], "a photo of sks person",
-                        tmp_path_factory.mktemp("adapter"), params, progress=lambda *a: progress.append(a))
+    result = train_lora(
+        pipe,
+        [Image.open(p) for p in person_photos],
+        "a photo of sks person",
+        tmp_path_factory.mktemp("adapter"),
+        params,
+        progress=lambda *a: progress.append(a),
+    )
     return result, progress
 
 
 def render(pipe, seed=7):
-    image = pipe("professional headshot photo of sks person", num_inference_steps=4, guidance_scale=1.0,
-                 generator=torch.Generator().manual_seed(seed)).images[0]
+    image = pipe(
+        "professional headshot photo of sks person",
+        num_inference_steps=4,
+        guidance_scale=1.0,
+        generator=torch.Generator().manual_seed(seed),
+    ).images[0]
     return np.asarray(image, dtype=np.float32)
 
 
@@ -79,15 +89,21 @@ def test_resuming_from_a_checkpoint_continues_the_same_run(tiny_model, person_ph
     straight = load_file(train("straight").adapter_path)
     saved: list[Checkpoint] = []
     steps_seen: list[int] = []
-    stop_after_3 = TrainingControl(save_checkpoint=saved.append, should_stop=lambda: len(steps_seen) >= 3,
-                                   progress=lambda step, *_: steps_seen.append(step))
+    stop_after_3 = TrainingControl(
+        save_checkpoint=saved.append,
+        should_stop=lambda: len(steps_seen) >= 3,
+        progress=lambda step, *_: steps_seen.append(step),
+    )
     with pytest.raises(TrainingStopped):
         train("stopped", control=stop_after_3)
     [checkpoint] = saved
     assert checkpoint.step == 3
     resumed_steps: list[int] = []
-    resumed = train("resumed", control=TrainingControl(progress=lambda step, *_: resumed_steps.append(step)),
-                    resume=Checkpoint.from_bytes(checkpoint.to_bytes()))
+    resumed = train(
+        "resumed",
+        control=TrainingControl(progress=lambda step, *_: resumed_steps.append(step)),
+        resume=Checkpoint.from_bytes(checkpoint.to_bytes()),
+    )
     assert resumed_steps == [4, 5, 6]
     resumed_weights = load_file(resumed.adapter_path)
     assert resumed_weights.keys() == straight.keys()

@@ -16,8 +16,17 @@ from safetensors.torch import load_file, save_file
 from headshots_common import blob_layout
 from headshots_common.blobstore import LocalBlobStore
 from trainer import priors
-from trainer.training import (Checkpoint, PriorData, TrainingControl, TrainingParams, TrainingStopped,
-                              augmented_crops, load_pipeline, remove_adapters, train_lora)
+from trainer.training import (
+    Checkpoint,
+    PriorData,
+    TrainingControl,
+    TrainingParams,
+    TrainingStopped,
+    augmented_crops,
+    load_pipeline,
+    remove_adapters,
+    train_lora,
+)
 
 BENCH_GPU = Path(__file__).resolve().parents[3] / "bench" / "trainer" / "bench_training_gpu.py"
 CLASS_IMAGES = 3
@@ -51,8 +60,15 @@ def class_images(pipe, tmp_path_factory):
         keys = blobs.list(prefix)
         stamps = {key: blobs.local_path(key).stat().st_mtime_ns for key in keys}
         second = priors.ensure_class_images(blobs, pipe, prefix, "a photo of person", CLASS_IMAGES, 128, steps=2)
-    return {"blobs": blobs, "prefix": prefix, "calls": calls, "keys": keys, "stamps": stamps, "first": first,
-            "second": second}
+    return {
+        "blobs": blobs,
+        "prefix": prefix,
+        "calls": calls,
+        "keys": keys,
+        "stamps": stamps,
+        "first": first,
+        "second": second,
+    }
 
 
 def test_class_images_are_generated_once_under_a_shared_prefix_and_reused(class_images):
@@ -62,15 +78,17 @@ def test_class_images_are_generated_once_under_a_shared_prefix_and_reused(class_
     assert class_images["calls"] == [[0, 1, 2]], "one generation for the first order, none for the second"
     for key, mtime in class_images["stamps"].items():
         assert blobs.local_path(key).stat().st_mtime_ns == mtime, f"{key} was rewritten"
-    assert [np.asarray(i).tolist() for i in class_images["first"]] == \
-        [np.asarray(i).tolist() for i in class_images["second"]]
+    assert [np.asarray(i).tolist() for i in class_images["first"]] == [
+        np.asarray(i).tolist() for i in class_images["second"]
+    ]
     assert all(i.size == (128, 128) and i.mode == "RGB" for i in class_images["second"])
 
 
 def test_prior_preservation_trains_and_resumes_like_a_straight_run(pipe, photos, class_images, tmp_path):
     prior = PriorData(images=class_images["second"], prompt="a photo of person")
-    params = TrainingParams(steps=4, rank=4, learning_rate=1e-3, batch_size=1, resolution=0, seed=0,
-                            prior_loss_weight=0.5)
+    params = TrainingParams(
+        steps=4, rank=4, learning_rate=1e-3, batch_size=1, resolution=0, seed=0, prior_loss_weight=0.5
+    )
 
     def train(out, **kwargs):
         try:
@@ -83,11 +101,20 @@ def test_prior_preservation_trains_and_resumes_like_a_straight_run(pipe, photos,
     saved: list[Checkpoint] = []
     seen: list[int] = []
     with pytest.raises(TrainingStopped):
-        train("stopped", control=TrainingControl(save_checkpoint=saved.append, should_stop=lambda: len(seen) >= 2,
-                                                 progress=lambda step, *_: seen.append(step)))
+        train(
+            "stopped",
+            control=TrainingControl(
+                save_checkpoint=saved.append,
+                should_stop=lambda: len(seen) >= 2,
+                progress=lambda step, *_: seen.append(step),
+            ),
+        )
     resumed_steps: list[int] = []
-    resumed = train("resumed", resume=Checkpoint.from_bytes(saved[0].to_bytes()),
-                    control=TrainingControl(progress=lambda step, *_: resumed_steps.append(step)))
+    resumed = train(
+        "resumed",
+        resume=Checkpoint.from_bytes(saved[0].to_bytes()),
+        control=TrainingControl(progress=lambda step, *_: resumed_steps.append(step)),
+    )
     assert resumed_steps == [3, 4]
     expected, got = load_file(straight.adapter_path), load_file(resumed.adapter_path)
     assert got.keys() == expected.keys()
@@ -98,18 +125,29 @@ def test_prior_preservation_trains_and_resumes_like_a_straight_run(pipe, photos,
 
 def render(pipe, seed=3):
     pipe.set_progress_bar_config(disable=True)
-    image = pipe("professional headshot photo of sks person", num_inference_steps=3, guidance_scale=1.0,
-                 generator=torch.Generator().manual_seed(seed)).images[0]
+    image = pipe(
+        "professional headshot photo of sks person",
+        num_inference_steps=3,
+        guidance_scale=1.0,
+        generator=torch.Generator().manual_seed(seed),
+    ).images[0]
     return np.asarray(image, dtype=np.float32)
 
 
 def test_text_encoder_lora_is_saved_with_the_unet_lora_and_loads_in_diffusers(pipe, photos, tiny_model, tmp_path):
-    params = TrainingParams(steps=6, rank=4, learning_rate=5e-2, batch_size=1, resolution=0, seed=0,
-                            train_text_encoder=True)
+    params = TrainingParams(
+        steps=6, rank=4, learning_rate=5e-2, batch_size=1, resolution=0, seed=0, train_text_encoder=True
+    )
     saved: list[Checkpoint] = []
     try:
-        result = train_lora(pipe, photos[:1], "a photo of sks person", tmp_path / "te", params,
-                            control=TrainingControl(save_checkpoint=saved.append, checkpoint_every=3))
+        result = train_lora(
+            pipe,
+            photos[:1],
+            "a photo of sks person",
+            tmp_path / "te",
+            params,
+            control=TrainingControl(save_checkpoint=saved.append, checkpoint_every=3),
+        )
         assert "default" in pipe.text_encoder.peft_config
     finally:
         remove_adapters(pipe)
@@ -128,8 +166,7 @@ def test_text_encoder_lora_is_saved_with_the_unet_lora_and_loads_in_diffusers(pi
     fresh.load_lora_weights(str(unet_only), weight_name=result.adapter_path.name, adapter_name="unet_only")
     without_text = render(fresh)
     fresh.delete_adapters("unet_only")
-    fresh.load_lora_weights(str(result.adapter_path.parent), weight_name=result.adapter_path.name,
-                            adapter_name="full")
+    fresh.load_lora_weights(str(result.adapter_path.parent), weight_name=result.adapter_path.name, adapter_name="full")
     assert "full" in fresh.text_encoder.peft_config, "diffusers put the text-encoder LoRA on the text encoder"
     with_text = render(fresh)
     assert np.abs(with_text - without_text).mean() > 0.05, "the text-encoder LoRA changes the rendered image"
@@ -153,8 +190,7 @@ def _bench_module():
     return module
 
 
-def test_gpu_benchmark_parses_arguments_and_runs_its_code_path_on_the_cpu(tiny_model, tmp_path, capsys,
-                                                                          monkeypatch):
+def test_gpu_benchmark_parses_arguments_and_runs_its_code_path_on_the_cpu(tiny_model, tmp_path, capsys, monkeypatch):
     bench = _bench_module()
     with pytest.raises(SystemExit) as shown:
         bench.main(["--help"])
@@ -167,8 +203,27 @@ def test_gpu_benchmark_parses_arguments_and_runs_its_code_path_on_the_cpu(tiny_m
     monkeypatch.setenv("HEADSHOTS_TRAIN_PROBE_IMAGES", "1")
     monkeypatch.setenv("HEADSHOTS_TRAIN_PROBE_STEPS", "1")
     out = tmp_path / "bench.json"
-    assert bench.main(["--device", "cpu", "--base-model", tiny_model, "--resolution", "128", "--steps", "3",
-                       "--warmup", "1", "--photos", "1", "--out", str(out)]) == 0
+    assert (
+        bench.main(
+            [
+                "--device",
+                "cpu",
+                "--base-model",
+                tiny_model,
+                "--resolution",
+                "128",
+                "--steps",
+                "3",
+                "--warmup",
+                "1",
+                "--photos",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     figures = json.loads(out.read_text())
     assert figures["trainer.gpu_s_per_step"]["value"] > 0
     assert figures["trainer.gpu_minutes_per_order"]["value"] > 0

@@ -18,17 +18,17 @@ import pytest
 import torch
 from PIL import Image
 from prometheus_client import REGISTRY
+from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
 
 from headshots.v1 import common_pb2, events_pb2, trainer_service_pb2 as pb, trainer_service_pb2_grpc as pb_grpc
 from headshots_common import blob_layout, bus
 from headshots_common.blobstore import open_blob_store
-from headshots_tools.ports import free_port
 from headshots_common.settings import SharedSettings
+from headshots_tools.ports import free_port
 from trainer import grpc_service, priors, worker as worker_module
 from trainer.config import load
 from trainer.training_jobs import TrainingJobStore
 from trainer.worker import TrainerWorker
-from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
 
 MAX_POLL_INTERVAL_MS = 3000
 SLOW_STEP_S = 0.3  # per step, for orders whose id starts with "slow-"
@@ -65,26 +65,47 @@ def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("trainer")
     config = dataclasses.replace(
         load(),
-        shared=SharedSettings(var_dir=var_dir, kafka_bootstrap=kafka_bootstrap, blob_url=f"file://{var_dir}/blobs",
-                              base_model=tiny_model, base_model_arch="sd15"),
-        consumer_group=new_order_id("test-trainer-group"), max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
-        steps=8, rank=4, batch_size=1, checkpoint_every=4, probe_images=1, probe_steps=2, device="cpu",
-        prior_preservation=None, num_class_images=CLASS_IMAGES, class_image_steps=2, augment_variants=1,
+        shared=SharedSettings(
+            var_dir=var_dir,
+            kafka_bootstrap=kafka_bootstrap,
+            blob_url=f"file://{var_dir}/blobs",
+            base_model=tiny_model,
+            base_model_arch="sd15",
+        ),
+        consumer_group=new_order_id("test-trainer-group"),
+        max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+        steps=8,
+        rank=4,
+        batch_size=1,
+        checkpoint_every=4,
+        probe_images=1,
+        probe_steps=2,
+        device="cpu",
+        prior_preservation=None,
+        num_class_images=CLASS_IMAGES,
+        class_image_steps=2,
+        augment_variants=1,
     )
     blobs = open_blob_store(config.shared.blob_url)
     producer = bus.make_producer(kafka_bootstrap)
     stop = threading.Event()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(worker_module, "train_lora", train_lora_that_runs_out_of_memory_above_batch_1(
-            worker_module.train_lora))
+        patch.setattr(
+            worker_module, "train_lora", train_lora_that_runs_out_of_memory_above_batch_1(worker_module.train_lora)
+        )
         worker = InstrumentedWorker(config, blobs, producer, tiny_model, torch.device("cpu"), stop)
         port = free_port()
         server = grpc_service.serve(TrainingJobStore(blobs), producer, "127.0.0.1", port)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield SimpleNamespace(worker=worker, blobs=blobs, producer=producer, jobs=TrainingJobStore(blobs),
-                              stub=pb_grpc.TrainerServiceStub(channel))
+        yield SimpleNamespace(
+            worker=worker,
+            blobs=blobs,
+            producer=producer,
+            jobs=TrainingJobStore(blobs),
+            stub=pb_grpc.TrainerServiceStub(channel),
+        )
         channel.close()
         stop.set()
         thread.join(timeout=30)
@@ -98,8 +119,9 @@ def metric(name: str, **labels) -> float:
 
 def submit(trainer, person_photos, prefix="order", **kwargs) -> str:
     order_id = new_order_id(prefix)
-    publish_order(trainer.producer, order_id, order_submitted(upload_photos(trainer.blobs, order_id, person_photos),
-                                                              **kwargs))
+    publish_order(
+        trainer.producer, order_id, order_submitted(upload_photos(trainer.blobs, order_id, person_photos), **kwargs)
+    )
     return order_id
 
 
@@ -144,10 +166,13 @@ def test_a_duplicate_order_message_trains_once(trainer, person_photos, training_
     assert [p.step for p in training_events.of(order_id, "training_progress")].count(1) == 1, "trained once"
 
 
-@pytest.mark.parametrize("photo, reason_text", [
-    (b"this is not a jpeg", "not a readable image"),
-    ("no face", "no face found"),
-])
+@pytest.mark.parametrize(
+    "photo, reason_text",
+    [
+        (b"this is not a jpeg", "not a readable image"),
+        ("no face", "no face found"),
+    ],
+)
 def test_bad_photos_fail_with_a_reason(trainer, person_photos, training_events, photo, reason_text):
     if photo == "no face":
         buffer = io.BytesIO()
@@ -170,8 +195,7 @@ def test_out_of_memory_is_retried_with_a_smaller_batch(trainer, person_photos, t
     assert manifest["batch_size"] == 1 and manifest["steps"] == 16
 
 
-def test_high_quality_orders_share_class_images_generated_once(trainer, person_photos, training_events,
-                                                              monkeypatch):
+def test_high_quality_orders_share_class_images_generated_once(trainer, person_photos, training_events, monkeypatch):
     generated = []
     real = priors.generate_class_images
     monkeypatch.setattr(priors, "generate_class_images", lambda *a, **k: generated.append(a[2]) or real(*a, **k))
@@ -195,8 +219,9 @@ def test_high_quality_orders_share_class_images_generated_once(trainer, person_p
     assert manifest["augment_variants"] == 1 and manifest["train_text_encoder"] is False
 
 
-def test_a_job_longer_than_the_max_poll_interval_neither_rebalances_nor_repeats(trainer, person_photos,
-                                                                                 training_events):
+def test_a_job_longer_than_the_max_poll_interval_neither_rebalances_nor_repeats(
+    trainer, person_photos, training_events
+):
     revoked_before = trainer.worker.rebalance_listener.revoked
     order_id = submit(trainer, person_photos[:3], prefix="slow", profile=HQ)  # 16 slowed steps
     event = training_events.wait_for(order_id)
@@ -212,8 +237,13 @@ def test_a_job_longer_than_the_max_poll_interval_neither_rebalances_nor_repeats(
 def test_grpc_submit_is_idempotent_and_cancel_stops_a_running_job(trainer, person_photos, training_events):
     order_id = new_order_id("slow")
     request = pb.SubmitTrainingRequest(
-        request_id=f"req-{order_id}", order_id=order_id, tenant_id="t-1", subject_class="person",
-        photo_keys=upload_photos(trainer.blobs, order_id, person_photos[:3]), training_profile=HQ)
+        request_id=f"req-{order_id}",
+        order_id=order_id,
+        tenant_id="t-1",
+        subject_class="person",
+        photo_keys=upload_photos(trainer.blobs, order_id, person_photos[:3]),
+        training_profile=HQ,
+    )
     first = trainer.stub.SubmitTraining(request, timeout=10).training
     again = trainer.stub.SubmitTraining(request, timeout=10).training
     assert first.name == again.name == f"trainings/{order_id}"
@@ -231,8 +261,10 @@ def test_grpc_submit_is_idempotent_and_cancel_stops_a_running_job(trainer, perso
     final = [u.training for u in watch][-1]
     assert final.state == pb.TRAINING_STATE_CANCELLED and final.done
     assert final.progress.step < final.progress.total_steps
-    assert trainer.stub.GetTraining(pb.GetTrainingRequest(name=first.name), timeout=10).training.state == \
-        pb.TRAINING_STATE_CANCELLED
+    assert (
+        trainer.stub.GetTraining(pb.GetTrainingRequest(name=first.name), timeout=10).training.state
+        == pb.TRAINING_STATE_CANCELLED
+    )
     assert not trainer.blobs.exists(blob_layout.adapter_key(order_id))
     with pytest.raises(grpc.RpcError) as missing:
         trainer.stub.GetTraining(pb.GetTrainingRequest(name="trainings/nope"), timeout=10)

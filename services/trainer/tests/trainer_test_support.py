@@ -51,8 +51,10 @@ class TrainingEvents:
                     if bus.payload_kind(event) in kinds:
                         return event
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"no {kinds} for order {order_id} within {timeout_s}s: "
-                                         f"{[bus.payload_kind(e) for e in self._events[order_id]]}")
+                    raise AssertionError(
+                        f"no {kinds} for order {order_id} within {timeout_s}s: "
+                        f"{[bus.payload_kind(e) for e in self._events[order_id]]}"
+                    )
                 self._changed.wait(timeout=0.5)
 
     def close(self) -> None:
@@ -73,11 +75,16 @@ def upload_photos(blobs, order_id: str, photos: list[Path | bytes]) -> list[str]
     return keys
 
 
-def order_submitted(photo_keys: list[str], profile=common_pb2.TRAINING_PROFILE_STANDARD,
-                    subject_class: str = "person") -> events_pb2.OrderSubmitted:
+def order_submitted(
+    photo_keys: list[str], profile=common_pb2.TRAINING_PROFILE_STANDARD, subject_class: str = "person"
+) -> events_pb2.OrderSubmitted:
     return events_pb2.OrderSubmitted(
-        tenant_id="t-1", photo_keys=photo_keys, subject_class=subject_class, training_profile=profile,
-        render_spec=common_pb2.RenderSpec(style_ids=["corporate-navy"], images_per_style=1))
+        tenant_id="t-1",
+        photo_keys=photo_keys,
+        subject_class=subject_class,
+        training_profile=profile,
+        render_spec=common_pb2.RenderSpec(style_ids=["corporate-navy"], images_per_style=1),
+    )
 
 
 def publish_order(producer, order_id: str, submitted: events_pb2.OrderSubmitted) -> None:

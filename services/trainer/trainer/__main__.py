@@ -42,8 +42,10 @@ def main() -> None:
     bus.wait_for_broker(config.shared.kafka_bootstrap, timeout_s=60)
     blobs = open_blob_store(config.shared.blob_url)
     producer = bus.make_producer(config.shared.kafka_bootstrap)
-    workers = [TrainerWorker(config, blobs, producer, base_model, worker_device(config.device, i), stop)
-               for i in range(max(1, config.workers))]
+    workers = [
+        TrainerWorker(config, blobs, producer, base_model, worker_device(config.device, i), stop)
+        for i in range(max(1, config.workers))
+    ]
     server = grpc_service.serve(TrainingJobStore(blobs), producer, config.bind_host, config.grpc_port)
     metrics.serve(config.bind_host, config.metrics_port)
     crashed = []

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from headshots.v1 import common_pb2
 from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
-# Names the worker's heartbeat (lifecycle.heartbeat_of): its loop beats while it runs, the liveness probe reads the age.
+# Names the worker's heartbeat (lifecycle.heartbeat_of): its loop beats while it runs, the liveness probe
+# reads the age.
 PROCESS_NAME = "trainer"
 
 
@@ -60,17 +61,17 @@ class TrainerConfig:
     train_text_encoder: bool = False  # LoRA on the text encoder(s) too; its weights go in the same adapter file
     augment_variants: int = 2  # random zoomed crops per photo besides the photo itself (each also mirrored)
 
-    def steps_and_batch(self, profile: int) -> tuple[int, int]:
+    def steps_and_batch(self, profile: common_pb2.TrainingProfile) -> tuple[int, int]:
         scale = self._profile(profile)
         return max(1, round(self.steps * scale.steps_factor)), self.batch_size * scale.batch_factor
 
-    def uses_prior_preservation(self, profile: int) -> bool:
+    def uses_prior_preservation(self, profile: common_pb2.TrainingProfile) -> bool:
         if self.prior_preservation is not None:
             return self.prior_preservation
         return self._profile(profile).prior_preservation
 
     @staticmethod
-    def _profile(profile: int) -> Profile:
+    def _profile(profile: common_pb2.TrainingProfile) -> Profile:
         return PROFILES.get(profile, PROFILES[common_pb2.TRAINING_PROFILE_STANDARD])
 
 

@@ -28,7 +28,9 @@ class TrainerService(pb_grpc.TrainerServiceServicer):
         self.jobs = jobs
         self.producer = producer
 
-    def SubmitTraining(self, request: pb.SubmitTrainingRequest, context) -> pb.SubmitTrainingResponse:
+    def SubmitTraining(
+        self, request: pb.SubmitTrainingRequest, context: grpc.ServicerContext
+    ) -> pb.SubmitTrainingResponse:
         if not request.order_id or not request.photo_keys:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "order_id and photo_keys are required")
         if request.request_id:
@@ -39,8 +41,12 @@ class TrainerService(pb_grpc.TrainerServiceServicer):
         if job.training.state == pb.TRAINING_STATE_QUEUED:
             # Published again on a retry while still queued: a duplicate message is a no-op for the worker.
             submitted = events_pb2.OrderSubmitted(
-                tenant_id=request.tenant_id, photo_keys=request.photo_keys, subject_class=request.subject_class,
-                training_profile=request.training_profile, render_spec=request.render_spec)
+                tenant_id=request.tenant_id,
+                photo_keys=request.photo_keys,
+                subject_class=request.subject_class,
+                training_profile=request.training_profile,
+                render_spec=request.render_spec,
+            )
             try:
                 bus.publish(self.producer, bus.ORDERS_TOPIC, bus.new_event(request.order_id, order_submitted=submitted))
             except Exception as exc:
@@ -49,23 +55,32 @@ class TrainerService(pb_grpc.TrainerServiceServicer):
             self.jobs.remember_request(request.request_id, request.order_id)
         return pb.SubmitTrainingResponse(training=job.training)
 
-    def GetTraining(self, request: pb.GetTrainingRequest, context) -> pb.GetTrainingResponse:
+    def GetTraining(self, request: pb.GetTrainingRequest, context: grpc.ServicerContext) -> pb.GetTrainingResponse:
         return pb.GetTrainingResponse(training=self._job(request.name, context).training)
 
-    def CancelTraining(self, request: pb.CancelTrainingRequest, context) -> pb.CancelTrainingResponse:
+    def CancelTraining(
+        self, request: pb.CancelTrainingRequest, context: grpc.ServicerContext
+    ) -> pb.CancelTrainingResponse:
         job = self._job(request.name, context)
         if not job.done:
-            self.jobs.request_cancel(job.order_id)  # the running worker stops within a second; a queued job never starts
+            self.jobs.request_cancel(
+                job.order_id
+            )  # the running worker stops within a second; a queued job never starts
         return pb.CancelTrainingResponse(training=job.training)
 
-    def WatchTraining(self, request: pb.WatchTrainingRequest, context):
+    def WatchTraining(self, request: pb.WatchTrainingRequest, context: grpc.ServicerContext):
         last = None
         while context.is_active():
             training = self._job(request.name, context).training
             # update_time changes on every write; compare the rest.
-            snapshot = pb.Training(name=training.name, state=training.state, done=training.done,
-                                   progress=training.progress, result=training.result,
-                                   error=training.error).SerializeToString(deterministic=True)
+            snapshot = pb.Training(
+                name=training.name,
+                state=training.state,
+                done=training.done,
+                progress=training.progress,
+                result=training.result,
+                error=training.error,
+            ).SerializeToString(deterministic=True)
             if snapshot != last:
                 last = snapshot
                 yield pb.WatchTrainingResponse(training=training)
@@ -73,7 +88,7 @@ class TrainerService(pb_grpc.TrainerServiceServicer):
                 return
             time.sleep(WATCH_INTERVAL_S)
 
-    def _job(self, name: str, context) -> TrainingJob:
+    def _job(self, name: str, context: grpc.ServicerContext) -> TrainingJob:
         order_id = order_id_from_name(name)
         job = self.jobs.load(order_id) if order_id else None
         if job is None:
@@ -96,8 +111,9 @@ def serve(jobs: TrainingJobStore, producer, host: str, port: int) -> grpc.Server
     except RuntimeError:
         bound = 0
     if not bound:
-        log.error("TrainerService NOT served: cannot listen on %s:%d (taken?); set HEADSHOTS_TRAINER_GRPC_PORT",
-                  host, port)
+        log.error(
+            "TrainerService NOT served: cannot listen on %s:%d (taken?); set HEADSHOTS_TRAINER_GRPC_PORT", host, port
+        )
         return None
     server.start()
     log.info("TrainerService listening on %s:%d", host, port)

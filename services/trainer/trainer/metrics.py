@@ -5,8 +5,9 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 JOBS = Counter("trainer_jobs_total", "Training jobs finished, by outcome", ["outcome"])
 FAILURES = Counter("trainer_failures_total", "Failed training jobs, by reason", ["reason"])
 JOBS_RUNNING = Gauge("trainer_jobs_running", "Training jobs running now")
-STEP_SECONDS = Histogram("trainer_step_seconds", "Wall time of one training step",
-                         buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
+STEP_SECONDS = Histogram(
+    "trainer_step_seconds", "Wall time of one training step", buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
+)
 RESUMED = Counter("trainer_jobs_resumed_total", "Jobs that continued from a checkpoint")
 DUPLICATES = Counter("trainer_duplicate_orders_total", "Order messages skipped because the job already finished")
 PARTITIONS_REVOKED = Counter("trainer_partitions_revoked_total", "Kafka partitions taken away by a rebalance")

@@ -43,12 +43,18 @@ def model_id(base_model: str, digest: str) -> str:
 def generate_class_images(pipe, prompt: str, seeds: list[int], resolution: int, steps: int) -> list[Image.Image]:
     """One image of `prompt` per seed, drawn by the base pipeline (no adapter must be attached)."""
     pipe.set_progress_bar_config(disable=True)
-    return pipe([prompt] * len(seeds), height=resolution, width=resolution, num_inference_steps=steps,
-                generator=[torch.Generator().manual_seed(s) for s in seeds]).images
+    return pipe(
+        [prompt] * len(seeds),
+        height=resolution,
+        width=resolution,
+        num_inference_steps=steps,
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+    ).images
 
 
-def ensure_class_images(blobs, pipe, prefix: str, prompt: str, count: int, resolution: int,
-                        steps: int) -> list[Image.Image]:
+def ensure_class_images(
+    blobs, pipe, prefix: str, prompt: str, count: int, resolution: int, steps: int
+) -> list[Image.Image]:
     """The `count` class images under `prefix`, generating (and storing) only those not stored yet."""
     with _locks_guard:
         lock = _locks[prefix]
@@ -59,7 +65,7 @@ def ensure_class_images(blobs, pipe, prefix: str, prompt: str, count: int, resol
             started = time.monotonic()
             log.info("generating %d class images of %r at %d px under %s", len(missing), prompt, resolution, prefix)
             for start in range(0, len(missing), GENERATION_BATCH):
-                chunk = missing[start:start + GENERATION_BATCH]
+                chunk = missing[start : start + GENERATION_BATCH]
                 images = generate_class_images(pipe, prompt, [CLASS_IMAGE_SEED + i for i in chunk], resolution, steps)
                 for i, image in zip(chunk, images):
                     if not blobs.exists(keys[i]):  # immutable: another process may have stored it meanwhile

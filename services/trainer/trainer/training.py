@@ -13,17 +13,22 @@ import io
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from headshots_common.adapter_format import (ADAPTER_FILE_NAME, TEXT_ENCODER_TARGET_MODULES, TEXT_ENCODERS,
-                                             UNET_TARGET_MODULES)
+from headshots_common.adapter_format import (
+    ADAPTER_FILE_NAME,
+    TEXT_ENCODER_TARGET_MODULES,
+    TEXT_ENCODERS,
+    UNET_TARGET_MODULES,
+)
 from headshots_common.basemodel import native_resolution
 from headshots_common.faces import crop_around_face, face_analyzer, likeness
 
@@ -98,7 +103,7 @@ class Checkpoint:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Checkpoint":
+    def from_bytes(cls, data: bytes) -> Checkpoint:
         return cls(**torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
 
 
@@ -143,7 +148,9 @@ def face_crops(photos: list[Image.Image], size: int) -> list[Image.Image]:
         else:  # the gateway checked for a face; keep a centre crop rather than drop the photo
             side = min(photo.size)
             left, top = (photo.width - side) // 2, (photo.height - side) // 2
-            crops.append(photo.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS))
+            crops.append(
+                photo.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+            )
     if not faces_found:
         raise BadPhotos(f"no face found in any of the {len(photos)} photos")
     return crops
@@ -175,7 +182,7 @@ def _cache_latents(pipe, images: list[Image.Image]) -> torch.Tensor:
     mirrored = images + [im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for im in images]
     chunks = []
     for start in range(0, len(mirrored), VAE_ENCODE_CHUNK):
-        pixels = _to_tensor(mirrored[start:start + VAE_ENCODE_CHUNK], pipe.device, pipe.vae.dtype)
+        pixels = _to_tensor(mirrored[start : start + VAE_ENCODE_CHUNK], pipe.device, pipe.vae.dtype)
         chunks.append(pipe.vae.encode(pixels).latent_dist.mean.float())
     return torch.cat(chunks) * pipe.vae.config.scaling_factor
 
@@ -183,13 +190,17 @@ def _cache_latents(pipe, images: list[Image.Image]) -> torch.Tensor:
 def _conditioning(pipe, prompt: str, resolution: int) -> dict:
     """Text embeddings (and SDXL's pooled embeddings and size ids) for a prompt; differentiable."""
     if is_sdxl(pipe):
-        embeds, _, pooled, _ = pipe.encode_prompt(prompt, device=pipe.device, num_images_per_prompt=1,
-                                                  do_classifier_free_guidance=False)
+        embeds, _, pooled, _ = pipe.encode_prompt(
+            prompt, device=pipe.device, num_images_per_prompt=1, do_classifier_free_guidance=False
+        )
         time_ids = torch.tensor([[resolution, resolution, 0, 0, resolution, resolution]], device=pipe.device)
-        return {"encoder_hidden_states": embeds.float(),
-                "added_cond_kwargs": {"text_embeds": pooled.float(), "time_ids": time_ids.float()}}
-    embeds, _ = pipe.encode_prompt(prompt, device=pipe.device, num_images_per_prompt=1,
-                                   do_classifier_free_guidance=False)
+        return {
+            "encoder_hidden_states": embeds.float(),
+            "added_cond_kwargs": {"text_embeds": pooled.float(), "time_ids": time_ids.float()},
+        }
+    embeds, _ = pipe.encode_prompt(
+        prompt, device=pipe.device, num_images_per_prompt=1, do_classifier_free_guidance=False
+    )
     return {"encoder_hidden_states": embeds.float()}
 
 
@@ -200,7 +211,7 @@ def _cache_conditioning(pipe, prompt: str, resolution: int) -> dict:
 
 
 def _repeat(conditioning: dict, n: int) -> dict:
-    out = {"encoder_hidden_states": conditioning["encoder_hidden_states"].expand(n, -1, -1)}
+    out: dict[str, Any] = {"encoder_hidden_states": conditioning["encoder_hidden_states"].expand(n, -1, -1)}
     if "added_cond_kwargs" in conditioning:
         out["added_cond_kwargs"] = {k: v.expand(n, -1) for k, v in conditioning["added_cond_kwargs"].items()}
     return out
@@ -208,10 +219,13 @@ def _repeat(conditioning: dict, n: int) -> dict:
 
 def _concat(first: dict, second: dict) -> dict:
     """Conditioning for a batch made of `first`'s rows followed by `second`'s."""
-    out = {"encoder_hidden_states": torch.cat([first["encoder_hidden_states"], second["encoder_hidden_states"]])}
+    out: dict[str, Any] = {
+        "encoder_hidden_states": torch.cat([first["encoder_hidden_states"], second["encoder_hidden_states"]])
+    }
     if "added_cond_kwargs" in first:
-        out["added_cond_kwargs"] = {k: torch.cat([v, second["added_cond_kwargs"][k]])
-                                    for k, v in first["added_cond_kwargs"].items()}
+        out["added_cond_kwargs"] = {
+            k: torch.cat([v, second["added_cond_kwargs"][k]]) for k, v in first["added_cond_kwargs"].items()
+        }
     return out
 
 
@@ -241,9 +255,17 @@ def _optimizer(params_to_train, lr: float, device: torch.device) -> torch.optim.
     return torch.optim.AdamW(params_to_train, lr=lr, weight_decay=1e-4)
 
 
-def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: Path, params: TrainingParams,
-               progress: ProgressCallback | None = None, control: TrainingControl | None = None,
-               resume: Checkpoint | None = None, prior: PriorData | None = None) -> TrainingResult:
+def train_lora(
+    pipe,
+    photos: list[Image.Image],
+    instance_prompt: str,
+    out_dir: Path,
+    params: TrainingParams,
+    progress: ProgressCallback | None = None,
+    control: TrainingControl | None = None,
+    resume: Checkpoint | None = None,
+    prior: PriorData | None = None,
+) -> TrainingResult:
     """Train a LoRA on the UNet's attention projections and save it in diffusers' LoRA format.
 
     With `prior`, every step also trains as many class images on the class prompt (DreamBooth prior
@@ -263,9 +285,9 @@ def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: P
     latents = _cache_latents(pipe, augmented_crops(photos, resolution, params.augment_variants, params.seed))
     class_latents = None
     if prior is not None:
-        class_latents = _cache_latents(pipe, [im.convert("RGB").resize((resolution, resolution),
-                                                                      Image.Resampling.LANCZOS)
-                                              for im in prior.images])
+        class_latents = _cache_latents(
+            pipe, [im.convert("RGB").resize((resolution, resolution), Image.Resampling.LANCZOS) for im in prior.images]
+        )
     encoders = text_encoders(pipe) if params.train_text_encoder else {}
     if not encoders:  # frozen text encoders: the prompts' embeddings never change
         conditioning = _cache_conditioning(pipe, instance_prompt, resolution)
@@ -274,12 +296,24 @@ def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: P
 
     unet = pipe.unet
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=params.rank, lora_alpha=params.rank, init_lora_weights="gaussian",
-                                target_modules=list(UNET_TARGET_MODULES)))
+    unet.add_adapter(
+        LoraConfig(
+            r=params.rank,
+            lora_alpha=params.rank,
+            init_lora_weights="gaussian",
+            target_modules=list(UNET_TARGET_MODULES),
+        )
+    )
     for encoder in encoders.values():
         encoder.requires_grad_(False)
-        encoder.add_adapter(LoraConfig(r=params.rank, lora_alpha=params.rank, init_lora_weights="gaussian",
-                                       target_modules=list(TEXT_ENCODER_TARGET_MODULES)))
+        encoder.add_adapter(
+            LoraConfig(
+                r=params.rank,
+                lora_alpha=params.rank,
+                init_lora_weights="gaussian",
+                target_modules=list(TEXT_ENCODER_TARGET_MODULES),
+            )
+        )
     trainable = [p for p in unet.parameters() if p.requires_grad]
     trainable += [p for encoder in encoders.values() for p in encoder.parameters() if p.requires_grad]
     for p in trainable:
@@ -308,9 +342,16 @@ def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: P
 
     def checkpoint(step: int) -> None:
         if control.save_checkpoint:
-            control.save_checkpoint(Checkpoint(step=step, loss=loss_value, lora=cpu_state(unet),
-                                               optimizer=optimizer.state_dict(), rng=generator.get_state(),
-                                               text_lora={name: cpu_state(e) for name, e in encoders.items()}))
+            control.save_checkpoint(
+                Checkpoint(
+                    step=step,
+                    loss=loss_value,
+                    lora=cpu_state(unet),
+                    optimizer=optimizer.state_dict(),
+                    rng=generator.get_state(),
+                    text_lora={name: cpu_state(e) for name, e in encoders.items()},
+                )
+            )
 
     run_started = time.monotonic()
     for step in range(first_step, params.steps + 1):
@@ -320,17 +361,22 @@ def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: P
             class_idx = torch.randint(0, class_latents.shape[0], (params.batch_size,), generator=generator)
             clean = torch.cat([clean, class_latents[class_idx]])
         noise = torch.randn(clean.shape, generator=generator).to(clean.device)
-        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (clean.shape[0],),
-                                  generator=generator).to(clean.device)
+        timesteps = torch.randint(
+            0, noise_scheduler.config.num_train_timesteps, (clean.shape[0],), generator=generator
+        ).to(clean.device)
         noisy = noise_scheduler.add_noise(clean, noise, timesteps)
-        target = noise if noise_scheduler.config.prediction_type == "epsilon" else \
-            noise_scheduler.get_velocity(clean, noise, timesteps)
+        target = (
+            noise
+            if noise_scheduler.config.prediction_type == "epsilon"
+            else noise_scheduler.get_velocity(clean, noise, timesteps)
+        )
         with torch.autocast(pipe.device.type, dtype=torch.bfloat16, enabled=pipe.device.type == "cuda"):
             if encoders:  # the text encoders train: their output changes every step
                 conditioning = _conditioning(pipe, instance_prompt, resolution)
                 class_conditioning = _conditioning(pipe, prior.prompt, resolution) if prior else None
             batch_conditioning = _repeat(conditioning, params.batch_size)
             if class_latents is not None:
+                assert class_conditioning is not None  # class images come with their prompt
                 batch_conditioning = _concat(batch_conditioning, _repeat(class_conditioning, params.batch_size))
             prediction = unet(noisy.to(unet.dtype), timesteps, **batch_conditioning).sample
         if class_latents is None:
@@ -338,8 +384,9 @@ def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: P
         else:
             instance_pred, class_pred = prediction.float().chunk(2)
             instance_target, class_target = target.float().chunk(2)
-            loss = F.mse_loss(instance_pred, instance_target) + \
-                params.prior_loss_weight * F.mse_loss(class_pred, class_target)
+            loss = F.mse_loss(instance_pred, instance_target) + params.prior_loss_weight * F.mse_loss(
+                class_pred, class_target
+            )
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -361,12 +408,20 @@ def train_lora(pipe, photos: list[Image.Image], instance_prompt: str, out_dir: P
         unet.disable_gradient_checkpointing()
     out_dir.mkdir(parents=True, exist_ok=True)
     lora_layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    text_layers = {f"{name}_lora_layers": convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
-                   for name, encoder in encoders.items()}
-    type(pipe).save_lora_weights(out_dir, unet_lora_layers=lora_layers, weight_name=ADAPTER_FILE_NAME,
-                                 safe_serialization=True, **text_layers)
-    return TrainingResult(adapter_path=out_dir / ADAPTER_FILE_NAME, steps=params.steps,
-                          seconds=time.monotonic() - started, final_loss=loss_value, resolution=resolution)
+    text_layers = {
+        f"{name}_lora_layers": convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
+        for name, encoder in encoders.items()
+    }
+    type(pipe).save_lora_weights(
+        out_dir, unet_lora_layers=lora_layers, weight_name=ADAPTER_FILE_NAME, safe_serialization=True, **text_layers
+    )
+    return TrainingResult(
+        adapter_path=out_dir / ADAPTER_FILE_NAME,
+        steps=params.steps,
+        seconds=time.monotonic() - started,
+        final_loss=loss_value,
+        resolution=resolution,
+    )
 
 
 @torch.no_grad()
@@ -384,5 +439,8 @@ def probe_likeness(pipe, prompt: str, photos: list[Image.Image], count: int, ste
         embedding = analyzer.embed_largest(image)
         scores.append(None if embedding is None else likeness(embedding, references))
     found = [s for s in scores if s is not None]
-    return {"likeness": round(sum(found) / count, 4) if count else 0.0, "probe_images": count,
-            "probe_faces": len(found)}
+    return {
+        "likeness": round(sum(found) / count, 4) if count else 0.0,
+        "probe_images": count,
+        "probe_faces": len(found),
+    }

@@ -26,7 +26,7 @@ def training_name(order_id: str) -> str:
 
 def order_id_from_name(name: str) -> str:
     prefix = "trainings/"
-    return name[len(prefix):] if name.startswith(prefix) else ""
+    return name[len(prefix) :] if name.startswith(prefix) else ""
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -70,8 +70,11 @@ class TrainingJobStore:
     def save(self, job: TrainingJob) -> TrainingJob:
         job.training.update_time.CopyFrom(_now())
         job.training.done = job.done
-        raw = {"training": json_format.MessageToDict(job.training), "published": job.published,
-               "request_id": job.request_id}
+        raw = {
+            "training": json_format.MessageToDict(job.training),
+            "published": job.published,
+            "request_id": job.request_id,
+        }
         self.blobs.put(blob_layout.training_record_key(job.order_id), json.dumps(raw, indent=1).encode())
         return job
 
@@ -79,8 +82,12 @@ class TrainingJobStore:
         job = self.load(order_id)
         if job is None:
             now = _now()
-            job = self.save(TrainingJob(pb.Training(name=training_name(order_id), state=pb.TRAINING_STATE_QUEUED,
-                                            create_time=now), request_id=request_id))
+            job = self.save(
+                TrainingJob(
+                    pb.Training(name=training_name(order_id), state=pb.TRAINING_STATE_QUEUED, create_time=now),
+                    request_id=request_id,
+                )
+            )
         return job
 
     def set_progress(self, job: TrainingJob, progress: events_pb2.TrainingProgress) -> None:
@@ -88,11 +95,18 @@ class TrainingJobStore:
         job.training.progress.CopyFrom(progress)
         self.save(job)
 
-    def finish(self, job: TrainingJob, *, result: events_pb2.TrainingCompleted | None = None,
-               error: events_pb2.TrainingFailed | None = None) -> TrainingJob:
+    def finish(
+        self,
+        job: TrainingJob,
+        *,
+        result: events_pb2.TrainingCompleted | None = None,
+        error: events_pb2.TrainingFailed | None = None,
+    ) -> TrainingJob:
         if result is not None:
             job.training.state = pb.TRAINING_STATE_SUCCEEDED
             job.training.result.CopyFrom(result)
+        elif error is None:
+            raise ValueError("a finished job has a result or an error")
         else:
             cancelled = error.reason == events_pb2.FAILURE_REASON_CANCELLED
             job.training.state = pb.TRAINING_STATE_CANCELLED if cancelled else pb.TRAINING_STATE_FAILED

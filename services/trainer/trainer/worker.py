@@ -36,8 +36,18 @@ from headshots_common.styles import IDENTIFIER_TOKEN, subject_phrase
 from trainer import metrics
 from trainer.config import PROCESS_NAME, TrainerConfig
 from trainer.priors import class_prompt, ensure_class_images, model_id
-from trainer.training import (BadPhotos, Checkpoint, PriorData, TrainingControl, TrainingParams, TrainingStopped,
-                              load_pipeline, probe_likeness, remove_adapters, train_lora)
+from trainer.training import (
+    BadPhotos,
+    Checkpoint,
+    PriorData,
+    TrainingControl,
+    TrainingParams,
+    TrainingStopped,
+    load_pipeline,
+    probe_likeness,
+    remove_adapters,
+    train_lora,
+)
 from trainer.training_jobs import TrainingJob, TrainingJobStore
 
 log = logging.getLogger(__name__)
@@ -79,8 +89,15 @@ class _CountRevocations(ConsumerRebalanceListener):
 
 
 class TrainerWorker:
-    def __init__(self, config: TrainerConfig, blobs: BlobStore, producer, base_model: str, device: torch.device,
-                 stop: threading.Event):
+    def __init__(
+        self,
+        config: TrainerConfig,
+        blobs: BlobStore,
+        producer,
+        base_model: str,
+        device: torch.device,
+        stop: threading.Event,
+    ):
         self.config = config
         self.blobs = blobs
         self.jobs = TrainingJobStore(blobs)
@@ -102,8 +119,11 @@ class TrainerWorker:
         job = self.jobs.load_or_create(order_id)
         if job.done:
             if job.published:
-                log.info("order %s was already %s; skipping the duplicate message", order_id,
-                         pb.TrainingState.Name(job.training.state))
+                log.info(
+                    "order %s was already %s; skipping the duplicate message",
+                    order_id,
+                    pb.TrainingState.Name(job.training.state),
+                )
                 metrics.DUPLICATES.inc()
             else:  # finished, but the worker died before announcing it
                 self._announce(job)
@@ -146,7 +166,7 @@ class TrainerWorker:
     def _load_photos(self, submitted) -> list[Image.Image]:
         if not submitted.photo_keys:
             raise BadPhotos("the order has no photos")
-        photos = []
+        photos: list[Image.Image] = []
         for key in submitted.photo_keys:
             try:
                 photo = Image.open(io.BytesIO(self.blobs.get(key)))
@@ -170,24 +190,46 @@ class TrainerWorker:
         resumed_from = resume.step if resume else 0
         if resume:
             metrics.RESUMED.inc()
-        control = TrainingControl(progress=self._progress_reporter(job), checkpoint_every=config.checkpoint_every,
-                                  save_checkpoint=lambda c: self.jobs.save_checkpoint(order_id, c.to_bytes()),
-                                  should_stop=self._stop_checker(order_id))
+        control = TrainingControl(
+            progress=self._progress_reporter(job),
+            checkpoint_every=config.checkpoint_every,
+            save_checkpoint=lambda c: self.jobs.save_checkpoint(order_id, c.to_bytes()),
+            should_stop=self._stop_checker(order_id),
+        )
         while True:
-            params = TrainingParams(steps=steps, rank=config.rank, learning_rate=config.learning_rate,
-                                    batch_size=batch_size, resolution=config.resolution, seed=config.seed,
-                                    prior_loss_weight=config.prior_loss_weight,
-                                    train_text_encoder=config.train_text_encoder,
-                                    augment_variants=config.augment_variants)
-            log.info("training order %s: %d photos, %d steps, batch %d%s", order_id, len(photos), steps, batch_size,
-                     f", from step {resume.step}" if resume else "")
+            params = TrainingParams(
+                steps=steps,
+                rank=config.rank,
+                learning_rate=config.learning_rate,
+                batch_size=batch_size,
+                resolution=config.resolution,
+                seed=config.seed,
+                prior_loss_weight=config.prior_loss_weight,
+                train_text_encoder=config.train_text_encoder,
+                augment_variants=config.augment_variants,
+            )
+            log.info(
+                "training order %s: %d photos, %d steps, batch %d%s",
+                order_id,
+                len(photos),
+                steps,
+                batch_size,
+                f", from step {resume.step}" if resume else "",
+            )
             try:
                 with tempfile.TemporaryDirectory() as tmp:
                     try:
-                        result = train_lora(self.pipe, photos, prompt, Path(tmp), params, control=control,
-                                            resume=resume, prior=prior)
-                        quality = probe_likeness(self.pipe, f"professional headshot photo of {phrase}", photos,
-                                                 config.probe_images, config.probe_steps, seed=config.seed)
+                        result = train_lora(
+                            self.pipe, photos, prompt, Path(tmp), params, control=control, resume=resume, prior=prior
+                        )
+                        quality = probe_likeness(
+                            self.pipe,
+                            f"professional headshot photo of {phrase}",
+                            photos,
+                            config.probe_images,
+                            config.probe_steps,
+                            seed=config.seed,
+                        )
                     finally:
                         remove_adapters(self.pipe)  # the resident pipeline is shared by every job of this worker
                     adapter_key = blob_layout.adapter_key(order_id)
@@ -201,35 +243,61 @@ class TrainerWorker:
                 stored = self.jobs.load_checkpoint(order_id)
                 resume = Checkpoint.from_bytes(stored) if stored else None
                 log.warning("order %s ran out of memory; retrying with batch size %d", order_id, batch_size)
-        log.info("order %s trained in %.1fs (loss %.4f, likeness %.3f)", order_id, result.seconds,
-                 result.final_loss, quality["likeness"])
+        log.info(
+            "order %s trained in %.1fs (loss %.4f, likeness %.3f)",
+            order_id,
+            result.seconds,
+            result.final_loss,
+            quality["likeness"],
+        )
         return AdapterManifest(
-            order_id=order_id, adapter_key=adapter_key,
-            base_model=self.base_model, base_model_hash=self.base_model_digest,
+            order_id=order_id,
+            adapter_key=adapter_key,
+            base_model=self.base_model,
+            base_model_hash=self.base_model_digest,
             base_model_arch=config.shared.base_model_arch,
-            token=IDENTIFIER_TOKEN, subject_phrase=phrase, instance_prompt=prompt,
-            rank=params.rank, steps=result.steps, batch_size=batch_size,
-            learning_rate=params.learning_rate, resolution=result.resolution,
-            resumed_from_step=resumed_from, seconds=round(result.seconds, 2),
-            prior_preservation=None if prior is None else PriorPreservation(
-                class_prompt=prior.prompt, class_images=len(prior.images),
+            token=IDENTIFIER_TOKEN,
+            subject_phrase=phrase,
+            instance_prompt=prompt,
+            rank=params.rank,
+            steps=result.steps,
+            batch_size=batch_size,
+            learning_rate=params.learning_rate,
+            resolution=result.resolution,
+            resumed_from_step=resumed_from,
+            seconds=round(result.seconds, 2),
+            prior_preservation=None
+            if prior is None
+            else PriorPreservation(
+                class_prompt=prior.prompt,
+                class_images=len(prior.images),
                 prior_loss_weight=params.prior_loss_weight,
-                class_images_prefix=self._class_images_prefix(submitted)),
-            train_text_encoder=params.train_text_encoder, augment_variants=params.augment_variants,
+                class_images_prefix=self._class_images_prefix(submitted),
+            ),
+            train_text_encoder=params.train_text_encoder,
+            augment_variants=params.augment_variants,
             metrics={"final_loss": result.final_loss, **quality},
         )
 
     def _class_images_prefix(self, submitted) -> str:
         resolution = self.config.resolution or native_resolution(self.pipe)
-        return blob_layout.class_images_prefix(model_id(self.base_model, self.base_model_digest),
-                                               submitted.subject_class, resolution)
+        return blob_layout.class_images_prefix(
+            model_id(self.base_model, self.base_model_digest), submitted.subject_class, resolution
+        )
 
     def _prior(self, submitted) -> PriorData:
         """The order's class images: read from the shared prefix, generated there by the first order of a class."""
         prompt = class_prompt(submitted.subject_class)
         resolution = self.config.resolution or native_resolution(self.pipe)
-        images = ensure_class_images(self.blobs, self.pipe, self._class_images_prefix(submitted), prompt,
-                                     self.config.num_class_images, resolution, self.config.class_image_steps)
+        images = ensure_class_images(
+            self.blobs,
+            self.pipe,
+            self._class_images_prefix(submitted),
+            prompt,
+            self.config.num_class_images,
+            resolution,
+            self.config.class_image_steps,
+        )
         return PriorData(images=images, prompt=prompt)
 
     def _stop_checker(self, order_id: str):
@@ -257,8 +325,11 @@ class TrainerWorker:
             if step == total or now - last_sent >= 1.0 / PROGRESS_EVENTS_PER_S:
                 last_sent = now
                 progress = events_pb2.TrainingProgress(step=step, total_steps=total, loss=loss, eta_seconds=eta_s)
-                self.producer.send(bus.TRAINING_TOPIC, key=job.order_id.encode(),
-                                   value=bus.new_event(job.order_id, training_progress=progress).SerializeToString())
+                self.producer.send(
+                    bus.TRAINING_TOPIC,
+                    key=job.order_id.encode(),
+                    value=bus.new_event(job.order_id, training_progress=progress).SerializeToString(),
+                )
                 self.jobs.set_progress(job, progress)
 
         return report
@@ -267,13 +338,17 @@ class TrainerWorker:
     @staticmethod
     def _completed(manifest: AdapterManifest, submitted) -> events_pb2.TrainingCompleted:
         return events_pb2.TrainingCompleted(
-            adapter_key=manifest.adapter_key, manifest_key=blob_layout.adapter_manifest_key(manifest.order_id),
-            base_model=manifest.base_model, subject_phrase=manifest.subject_phrase, steps=manifest.steps,
-            seconds=manifest.seconds, render_spec=submitted.render_spec,
+            adapter_key=manifest.adapter_key,
+            manifest_key=blob_layout.adapter_manifest_key(manifest.order_id),
+            base_model=manifest.base_model,
+            subject_phrase=manifest.subject_phrase,
+            steps=manifest.steps,
+            seconds=manifest.seconds,
+            render_spec=submitted.render_spec,
             likeness=manifest.metrics.get("likeness", 0.0),
         )
 
-    def _fail(self, job: TrainingJob, reason: int, message: str) -> None:
+    def _fail(self, job: TrainingJob, reason: events_pb2.FailureReason, message: str) -> None:
         log.warning("order %s failed (%s): %s", job.order_id, REASON.Name(reason), message)
         metrics.FAILURES.labels(REASON.Name(reason)).inc()
         metrics.JOBS.labels("cancelled" if reason == REASON.FAILURE_REASON_CANCELLED else "failed").inc()
@@ -290,9 +365,14 @@ class TrainerWorker:
 
     # -- the consumer loop -------------------------------------------------------------------------------------
     def run(self) -> None:
-        consumer = bus.make_consumer(self.config.shared.kafka_bootstrap, self.config.consumer_group,
-                                     [bus.ORDERS_TOPIC], listener=self.rebalance_listener, max_poll_records=1,
-                                     max_poll_interval_ms=self.config.max_poll_interval_ms)
+        consumer = bus.make_consumer(
+            self.config.shared.kafka_bootstrap,
+            self.config.consumer_group,
+            [bus.ORDERS_TOPIC],
+            listener=self.rebalance_listener,
+            max_poll_records=1,
+            max_poll_interval_ms=self.config.max_poll_interval_ms,
+        )
         log.info("trainer worker ready on %s (base model %s)", self.device, self.base_model)
         try:
             while not self.stop.is_set():

@@ -1,4 +1,4 @@
-"""Import check run INSIDE a service's freshly built environment (see tools/headshots_tools/imagecheck/check_service_env.py).
+"""Import check run INSIDE a service's freshly built environment (see check_service_env.py beside it).
 
 Started as `python -c "... runpy.run_path('service_env_probe.py') ..."` from the image's WORKDIR, so
 sys.path[0] is that directory, exactly as for `python -m trainer`, `python manage.py ...` or
@@ -44,7 +44,7 @@ def check(label: str):
         started = time.monotonic()
         try:
             detail = function()
-        except BaseException as exc:  # noqa: BLE001 -- SystemExit from a module is a failure too
+        except BaseException as exc:
             FAILURES.append(f"{label}: {type(exc).__name__}: {exc}")
             print(f"FAIL {label}: {type(exc).__name__}: {exc}", flush=True)
             traceback.print_exc(file=sys.stdout)
@@ -69,8 +69,8 @@ def import_attr(path: str):
     try:
         from ray._common.utils import import_attr as ray_import_attr  # Serve's own resolver
     except ImportError:
-        ray_import_attr = None
-    if ray_import_attr is not None:
+        pass
+    else:
         return ray_import_attr(path)
     if ":" in path:
         module, _, attr = path.partition(":")
@@ -221,15 +221,17 @@ def every_module(package):
         names = [package]
         problems = []
         if hasattr(module, "__path__"):
+
             def unwalkable(name):
-                problems.append(f"{name}: {sys.exc_info()[0].__name__}: {sys.exc_info()[1]}")
+                error = sys.exc_info()[1]
+                problems.append(f"{name}: {type(error).__name__}: {error}")
 
             for info in pkgutil.walk_packages(module.__path__, prefix=package + ".", onerror=unwalkable):
                 if info.name.endswith(".__main__"):
                     continue  # imported explicitly where the chart runs `python -m`; guarded by __name__
                 try:
                     importlib.import_module(info.name)
-                except Exception as exc:  # noqa: BLE001 -- report every module that fails, then fail
+                except Exception as exc:
                     print(f"  {info.name} fails to import:", flush=True)
                     traceback.print_exc(file=sys.stdout)
                     problems.append(f"{info.name}: {type(exc).__name__}: {exc}")
@@ -326,7 +328,7 @@ def lazy_imports():
                     if not hasattr(imported, item):
                         importlib.import_module(f"{module}.{item}")
                     getattr(imported, item)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 problems.append(f"{where}: `{statement}`: {type(exc).__name__}: {exc}")
             checked += 1
     if problems:
@@ -347,14 +349,23 @@ def origins():
 
     def from_repo(module) -> bool:
         path = getattr(module, "__file__", None)
-        return bool(path) and os.path.realpath(path).startswith(repo) and not os.path.realpath(path).startswith(venv)
+        if not path:
+            return False
+        real = os.path.realpath(path)
+        return real.startswith(repo) and not real.startswith(venv)
 
-    shadowed = sorted(name for name, module in list(sys.modules.items())
-                      if name not in {"__main__", "__mp_main__"} and from_repo(module))
+    shadowed = sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name not in {"__main__", "__mp_main__"} and from_repo(module)
+    )
     if shadowed:
         raise AssertionError(f"imported from the repository's source tree, not the image: {shadowed[:20]}")
-    own = {name: os.path.dirname(os.path.realpath(sys.modules[name].__file__))
-           for name in SPEC["packages"] if name in sys.modules}
+    own = {
+        name: os.path.dirname(os.path.realpath(sys.modules[name].__file__ or ""))
+        for name in SPEC["packages"]
+        if name in sys.modules
+    }
     return "; ".join(f"{name} from {path}" for name, path in sorted(own.items())[:3])
 
 

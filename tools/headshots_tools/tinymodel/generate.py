@@ -246,8 +246,7 @@ def generate_tiny_base_model(
     return target
 
 
-def ensure_tiny_base_model(out_dir: str | os.PathLike, arch: str = "sd15", *,
-                           progress: Progress | None = None) -> Path:
+def ensure_tiny_base_model(out_dir: str | os.PathLike, arch: str = "sd15", *, progress: Progress | None = None) -> Path:
     """The tiny model at `out_dir`, generated there first if the folder is missing or empty.
 
     A folder that holds something other than a diffusers model is refused, never overwritten.

@@ -151,4 +151,3 @@ def write_tokenizer(folder: Path, pad_token: str) -> dict[str, int]:
 def _write_json(path: Path, data: Any, indent: int | None = 2) -> None:
     text = json.dumps(data, indent=indent, sort_keys=indent is not None, ensure_ascii=False)
     path.write_text(text + "\n", encoding="utf-8")
-

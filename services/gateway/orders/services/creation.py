@@ -29,16 +29,25 @@ def _check_quota(tenant: Tenant) -> None:
     used = Order.objects.filter(tenant=tenant, created_at__gte=month_start).count()
     if used >= tenant.monthly_order_quota:
         next_month = (month_start + timedelta(days=32)).replace(day=1)
-        raise ResourceExhausted("quota_exceeded", f"the monthly quota of {tenant.monthly_order_quota} orders is used up",
-                                details={"quota": tenant.monthly_order_quota, "used": used},
-                                retry_after_s=int((next_month - now).total_seconds()) + 1)
+        raise ResourceExhausted(
+            "quota_exceeded",
+            f"the monthly quota of {tenant.monthly_order_quota} orders is used up",
+            details={"quota": tenant.monthly_order_quota, "used": used},
+            retry_after_s=int((next_month - now).total_seconds()) + 1,
+        )
 
 
 @transaction.atomic
-def create_order(tenant: Tenant, *, package: str, style_ids: list[str],
-                 subject_class: str = policy.DEFAULT_SUBJECT_CLASS,
-                 retention_hours: int = policy.DEFAULT_RETENTION_HOURS, webhook_url: str = "",
-                 request_id: str = "") -> Order:
+def create_order(
+    tenant: Tenant,
+    *,
+    package: str,
+    style_ids: list[str],
+    subject_class: str = policy.DEFAULT_SUBJECT_CLASS,
+    retention_hours: int = policy.DEFAULT_RETENTION_HOURS,
+    webhook_url: str = "",
+    request_id: str = "",
+) -> Order:
     if request_id:
         existing = Order.objects.filter(tenant=tenant, request_id=request_id).first()
         if existing is not None:
@@ -47,23 +56,34 @@ def create_order(tenant: Tenant, *, package: str, style_ids: list[str],
         raise InvalidArgument("unknown_package", f"package must be one of {sorted(PACKAGES)}")
     unknown = [s for s in style_ids if s not in STYLES]
     if not style_ids or unknown:
-        raise InvalidArgument("unknown_style", f"unknown styles {unknown}; see GET /v1/styles",
-                              details={"unknown": unknown})
+        raise InvalidArgument(
+            "unknown_style", f"unknown styles {unknown}; see GET /v1/styles", details={"unknown": unknown}
+        )
     if subject_class not in policy.SUBJECT_CLASSES:
         raise InvalidArgument("invalid_subject_class", f"subject_class must be one of {list(policy.SUBJECT_CLASSES)}")
     if not 1 <= retention_hours <= policy.MAX_RETENTION_HOURS:
-        raise InvalidArgument("invalid_retention", f"retention_hours must be between 1 and {policy.MAX_RETENTION_HOURS} "
-                                                   f"({policy.MAX_RETENTION.days} days)")
+        raise InvalidArgument(
+            "invalid_retention",
+            f"retention_hours must be between 1 and {policy.MAX_RETENTION_HOURS} ({policy.MAX_RETENTION.days} days)",
+        )
     if webhook_url:
         try:
             webhooks.check_destination(webhook_url)
         except BlockedDestination as exc:
-            raise InvalidArgument("webhook_url_not_allowed", f"webhook_url refused: {exc}",
-                                  details={"fields": {"webhook_url": [str(exc)]}}) from None
+            raise InvalidArgument(
+                "webhook_url_not_allowed",
+                f"webhook_url refused: {exc}",
+                details={"fields": {"webhook_url": [str(exc)]}},
+            ) from None
     _check_quota(tenant)
     order = Order.objects.create(
-        tenant=tenant, package=package, style_ids=list(dict.fromkeys(style_ids)), subject_class=subject_class,
-        retention_hours=retention_hours, webhook_url=webhook_url, request_id=request_id,
+        tenant=tenant,
+        package=package,
+        style_ids=list(dict.fromkeys(style_ids)),
+        subject_class=subject_class,
+        retention_hours=retention_hours,
+        webhook_url=webhook_url,
+        request_id=request_id,
         purge_at=timezone.now() + policy.MAX_RETENTION,
     )
     webhooks.enqueue(order, "order.created", order_summary(order))
@@ -80,20 +100,27 @@ def submit_order(order: Order) -> Order:
             raise Conflict("order_not_open", f"the order is already {order.state}")
         photos = list(order.photos.order_by("created_at"))
         if len(photos) < CONFIG.min_photos:
-            raise FailedPrecondition("not_enough_photos",
-                                     f"{len(photos)} photos accepted; at least {CONFIG.min_photos} are needed",
-                                     details={"accepted": len(photos), "required": CONFIG.min_photos})
+            raise FailedPrecondition(
+                "not_enough_photos",
+                f"{len(photos)} photos accepted; at least {CONFIG.min_photos} are needed",
+                details={"accepted": len(photos), "required": CONFIG.min_photos},
+            )
         if len(photos) > CONFIG.max_photos:
-            raise FailedPrecondition("too_many_photos",
-                                     f"{len(photos)} photos accepted; at most {CONFIG.max_photos} are used",
-                                     details={"accepted": len(photos), "maximum": CONFIG.max_photos})
+            raise FailedPrecondition(
+                "too_many_photos",
+                f"{len(photos)} photos accepted; at most {CONFIG.max_photos} are used",
+                details={"accepted": len(photos), "maximum": CONFIG.max_photos},
+            )
         order.state, order.progress_stage, order.submitted_at = Order.State.QUEUED, "queued", timezone.now()
         order.save()
         submitted = events_pb2.OrderSubmitted(
-            tenant_id=str(order.tenant_id), photo_keys=[p.blob_key for p in photos], subject_class=order.subject_class,
+            tenant_id=str(order.tenant_id),
+            photo_keys=[p.blob_key for p in photos],
+            subject_class=order.subject_class,
             training_profile=common_pb2.TRAINING_PROFILE_STANDARD,
             render_spec=common_pb2.RenderSpec(
-                style_ids=order.style_ids, images_per_style=images_per_style(order.package, len(order.style_ids))),
+                style_ids=order.style_ids, images_per_style=images_per_style(order.package, len(order.style_ids))
+            ),
         )
         outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), order_submitted=submitted))
     return order
@@ -115,7 +142,9 @@ def request_render(order: Order, style_id: str, count: int) -> RenderRequest:
         order.state, order.progress_stage = Order.State.RENDERING, "rendering"
         order.save()
         requested = events_pb2.RenderRequested(
-            request_id=str(render.id), adapter_key=order.adapter_key, subject_phrase=subject_phrase(order.subject_class),
+            request_id=str(render.id),
+            adapter_key=order.adapter_key,
+            subject_phrase=subject_phrase(order.subject_class),
             render_spec=common_pb2.RenderSpec(style_ids=[style_id], images_per_style=count),
             existing_count=order.headshots.count(),
         )

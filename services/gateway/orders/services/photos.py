@@ -27,23 +27,37 @@ def add_photos(order: Order, uploads: list[tuple[str, bytes]]) -> list[PhotoOutc
     outcomes = [add_photo(order, filename, data) for filename, data in uploads]
     accepted = sum(o.photo is not None for o in outcomes)
     with transaction.atomic():
-        webhooks.enqueue(order, "order.photos_checked", {
-            "accepted": accepted, "rejected": len(outcomes) - accepted,
-            "photos_accepted_total": order.photos.count(),
-            "rejections": [{"filename": o.filename, "reason_code": o.rejection.code} for o in outcomes if o.rejection],
-        })
+        webhooks.enqueue(
+            order,
+            "order.photos_checked",
+            {
+                "accepted": accepted,
+                "rejected": len(outcomes) - accepted,
+                "photos_accepted_total": order.photos.count(),
+                "rejections": [
+                    {"filename": o.filename, "reason_code": o.rejection.code} for o in outcomes if o.rejection
+                ],
+            },
+        )
     return outcomes
 
 
 def add_photo(order: Order, filename: str, data: bytes) -> PhotoOutcome:
     if order.state != Order.State.AWAITING_PHOTOS:
-        raise Conflict("order_not_open", f"photos can only be added while the order awaits photos (it is {order.state})")
+        raise Conflict(
+            "order_not_open", f"photos can only be added while the order awaits photos (it is {order.state})"
+        )
     if order.photos.count() >= CONFIG.max_photos:
-        return PhotoOutcome(filename, rejection=Rejection(
-            "too_many_photos", f"The order already has {CONFIG.max_photos} photos, the most that are used."))
+        return PhotoOutcome(
+            filename,
+            rejection=Rejection(
+                "too_many_photos", f"The order already has {CONFIG.max_photos} photos, the most that are used."
+            ),
+        )
     accepted = [p.embedding for p in order.photos.all() if p.embedding]
-    result = check_photo(data, max_bytes=CONFIG.max_photo_bytes, min_face_px=CONFIG.min_face_px,
-                         accepted_embeddings=accepted)
+    result = check_photo(
+        data, max_bytes=CONFIG.max_photo_bytes, min_face_px=CONFIG.min_face_px, accepted_embeddings=accepted
+    )
     if isinstance(result, Rejection):
         return PhotoOutcome(filename, rejection=result)
     if order.photos.filter(sha256=result.sha256).exists():
@@ -52,8 +66,14 @@ def add_photo(order: Order, filename: str, data: bytes) -> PhotoOutcome:
 
 
 def _store_photo(order: Order, filename: str, checked: CheckedPhoto) -> Photo:
-    photo = Photo(order=order, original_filename=filename[:255], width=checked.width, height=checked.height,
-                  sha256=checked.sha256, embedding=checked.embedding)
+    photo = Photo(
+        order=order,
+        original_filename=filename[:255],
+        width=checked.width,
+        height=checked.height,
+        sha256=checked.sha256,
+        embedding=checked.embedding,
+    )
     photo.blob_key = blob_layout.photo_key(str(order.id), str(photo.id))
     blob_store().put(photo.blob_key, checked.jpeg)
     try:

@@ -50,17 +50,27 @@ def _on_render_progress(order: Order, progress) -> None:
     if order.render_requests.filter(state=RenderRequest.State.PENDING).exists():
         return  # an ad-hoc render of a delivered order: the order's own bar stays at 100%
     order.state, order.progress_stage = Order.State.RENDERING, "rendering"
-    order.progress_percent = TRAINING_SHARE + round((100 - TRAINING_SHARE) * progress.images_done
-                                                    / max(1, progress.images_total))
+    order.progress_percent = TRAINING_SHARE + round(
+        (100 - TRAINING_SHARE) * progress.images_done / max(1, progress.images_total)
+    )
     order.eta_seconds = progress.eta_seconds
 
 
 def _on_render_completed(order: Order, completed) -> None:
     render = order.render_requests.filter(pk=completed.request_id).first() if completed.request_id else None
     for h in completed.headshots:
-        Headshot.objects.get_or_create(blob_key=h.key, defaults=dict(
-            order=order, style_id=h.style_id, seed=h.seed, width=h.width, height=h.height,
-            likeness_score=h.likeness_score, render_request=render))
+        Headshot.objects.get_or_create(
+            blob_key=h.key,
+            defaults=dict(
+                order=order,
+                style_id=h.style_id,
+                seed=h.seed,
+                width=h.width,
+                height=h.height,
+                likeness_score=h.likeness_score,
+                render_request=render,
+            ),
+        )
     order.headshots_ready = order.headshots.count()
     now = timezone.now()
     order.state, order.progress_stage = Order.State.COMPLETED, "done"
@@ -68,7 +78,9 @@ def _on_render_completed(order: Order, completed) -> None:
     if render is not None:
         render.state, render.completed_at = RenderRequest.State.COMPLETED, now
         render.save()
-        webhooks.enqueue(order, "order.render_completed", {"render_id": str(render.id), "headshots": len(completed.headshots)})
+        webhooks.enqueue(
+            order, "order.render_completed", {"render_id": str(render.id), "headshots": len(completed.headshots)}
+        )
         return
     order.completed_at = now
     # Retention counts from delivery, never past the 35-day cap set at creation.

@@ -26,11 +26,20 @@ def _purge_blobs(order: Order, keep_headshots: bool) -> tuple[list[str], int]:
     return keys, len(store.list(prefix))
 
 
-def _receipt(order: Order, reason: str, keys: list[str], remaining: int, photos: int, headshots: int) -> DeletionReceipt:
+def _receipt(
+    order: Order, reason: str, keys: list[str], remaining: int, photos: int, headshots: int
+) -> DeletionReceipt:
     digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
-    return DeletionReceipt.objects.create(tenant_id=order.tenant_id, order_id=order.id, reason=reason,
-                                          photos_deleted=photos, headshots_deleted=headshots, blobs_deleted=len(keys),
-                                          blob_keys_sha256=digest, remaining_blobs=remaining)
+    return DeletionReceipt.objects.create(
+        tenant_id=order.tenant_id,
+        order_id=order.id,
+        reason=reason,
+        photos_deleted=photos,
+        headshots_deleted=headshots,
+        blobs_deleted=len(keys),
+        blob_keys_sha256=digest,
+        remaining_blobs=remaining,
+    )
 
 
 def delete_order(order: Order) -> DeletionReceipt:
@@ -46,8 +55,10 @@ def delete_order(order: Order) -> DeletionReceipt:
         order.state, order.progress_stage, order.deleted_at = Order.State.DELETED, "deleted", timezone.now()
         order.adapter_key, order.purge_at, order.photos_accepted, order.headshots_ready = "", None, 0, 0
         order.save()
-        outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(
-            str(order.id), order_deleted=events_pb2.OrderDeleted(tenant_id=str(order.tenant_id))))
+        outbox.enqueue(
+            bus.ORDERS_TOPIC,
+            bus.new_event(str(order.id), order_deleted=events_pb2.OrderDeleted(tenant_id=str(order.tenant_id))),
+        )
         receipt = _receipt(order, "user_request", keys, remaining, photos, headshots)
         webhooks.enqueue(order, "order.deleted", {"receipt_id": str(receipt.id), "blobs_deleted": len(keys)})
     return receipt
@@ -62,8 +73,10 @@ def purge_training_data(order: Order) -> DeletionReceipt:
         keys, remaining = _purge_blobs(order, keep_headshots=True)
         order.training_data_purged_at, order.purge_at, order.photos_accepted = timezone.now(), None, 0
         order.save()
-        outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(
-            str(order.id), order_deleted=events_pb2.OrderDeleted(tenant_id=str(order.tenant_id))))
+        outbox.enqueue(
+            bus.ORDERS_TOPIC,
+            bus.new_event(str(order.id), order_deleted=events_pb2.OrderDeleted(tenant_id=str(order.tenant_id))),
+        )
         return _receipt(order, "retention", keys, remaining, photos, 0)
 
 

@@ -11,6 +11,17 @@ from renderer.lora.bank import AdapterBank, per_unet_sample
 from renderer.lora.layers import MixedLoraLinear, install_mixed_lora, uninstall_mixed_lora
 from renderer.lora.manager import AdapterManager, HostAdapterCache, SlotAllocator
 
-__all__ = ["AdapterBank", "AdapterManager", "HostAdapterCache", "LoraLayerWeights", "MixedLoraLinear", "ParsedAdapter",
-           "SlotAllocator", "install_mixed_lora", "load_adapter_file", "parse_lora_state_dict", "per_unet_sample",
-           "uninstall_mixed_lora"]
+__all__ = [
+    "AdapterBank",
+    "AdapterManager",
+    "HostAdapterCache",
+    "LoraLayerWeights",
+    "MixedLoraLinear",
+    "ParsedAdapter",
+    "SlotAllocator",
+    "install_mixed_lora",
+    "load_adapter_file",
+    "parse_lora_state_dict",
+    "per_unet_sample",
+    "uninstall_mixed_lora",
+]

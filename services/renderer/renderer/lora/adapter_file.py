@@ -73,8 +73,11 @@ class ParsedAdapter:
 
     @property
     def nbytes(self) -> int:
-        return sum(w.A.numel() * w.A.element_size() + w.B.numel() * w.B.element_size()
-                   for c in self.components for w in self.layers_of(c).values())
+        return sum(
+            w.A.numel() * w.A.element_size() + w.B.numel() * w.B.element_size()
+            for c in self.components
+            for w in self.layers_of(c).values()
+        )
 
 
 def _split_key(key: str) -> tuple[str, str, str]:
@@ -82,13 +85,12 @@ def _split_key(key: str) -> tuple[str, str, str]:
     name, component = key, UNET
     for prefix, prefix_component in _PREFIXES:
         if name.startswith(prefix):
-            name, component = name[len(prefix):], prefix_component
+            name, component = name[len(prefix) :], prefix_component
             break
     for suffix, role in _SUFFIXES:
         if name.endswith(suffix):
             return component, name[: -len(suffix)], role
-    raise ValueError(f"unsupported LoRA key {key!r}: expected keys ending in "
-                     f"{', '.join(s for s, _ in _SUFFIXES)}")
+    raise ValueError(f"unsupported LoRA key {key!r}: expected keys ending in {', '.join(s for s, _ in _SUFFIXES)}")
 
 
 def _alpha_from_metadata(metadata: Mapping[str, Any] | None, module: str, rank: int) -> float:
@@ -104,9 +106,13 @@ def _alpha_from_metadata(metadata: Mapping[str, Any] | None, module: str, rank: 
     return float(rank)
 
 
-def parse_lora_state_dict(state_dict: Mapping[str, torch.Tensor],
-                          metadata: Mapping[str, Mapping[str, Any]] | None = None,
-                          *, adapter_id: str | None = None, source: str | None = None) -> ParsedAdapter:
+def parse_lora_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    adapter_id: str | None = None,
+    source: str | None = None,
+) -> ParsedAdapter:
     """Group a diffusers- or peft-format LoRA state dict by component and module; ValueError naming the key.
 
     `metadata` is each component's LoraConfig fields (as diffusers stores them). The scale of each layer
@@ -131,12 +137,15 @@ def parse_lora_state_dict(state_dict: Mapping[str, torch.Tensor],
             raise ValueError(f"LoRA key {key!r} has no matching {missing} weight")
         (a_key, a), (b_key, b) = parts["A"], parts["B"]
         if a.ndim != 2 or b.ndim != 2:
-            raise ValueError(f"LoRA key {a_key if a.ndim != 2 else b_key!r} is not a 2-D Linear weight "
-                             f"(shape {tuple(a.shape if a.ndim != 2 else b.shape)}); only Linear LoRA is supported")
+            raise ValueError(
+                f"LoRA key {a_key if a.ndim != 2 else b_key!r} is not a 2-D Linear weight "
+                f"(shape {tuple(a.shape if a.ndim != 2 else b.shape)}); only Linear LoRA is supported"
+            )
         rank = a.shape[0]
         if b.shape[1] != rank:
-            raise ValueError(f"LoRA key {b_key!r} has shape {tuple(b.shape)}, rank {b.shape[1]} "
-                             f"!= rank {rank} of {a_key!r}")
+            raise ValueError(
+                f"LoRA key {b_key!r} has shape {tuple(b.shape)}, rank {b.shape[1]} != rank {rank} of {a_key!r}"
+            )
         if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
             raise ValueError(f"LoRA key {a_key!r} or {b_key!r} holds non-finite values")
         if "alpha" in parts:
@@ -144,7 +153,8 @@ def parse_lora_state_dict(state_dict: Mapping[str, torch.Tensor],
         else:
             alpha = _alpha_from_metadata((metadata or {}).get(component), module, rank)
         by_component.setdefault(component, {})[module] = LoraLayerWeights(
-            a.detach().to("cpu").contiguous(), b.detach().to("cpu").contiguous(), alpha / rank, (a_key, b_key))
+            a.detach().to("cpu").contiguous(), b.detach().to("cpu").contiguous(), alpha / rank, (a_key, b_key)
+        )
     unet_layers = by_component.pop(UNET, {})
     return ParsedAdapter(unet_layers, adapter_id=adapter_id, source=source, text_layers=by_component)
 
@@ -180,4 +190,3 @@ def load_adapter_file(path: str | Path, adapter_id: str | None = None) -> Parsed
             else:
                 metadata.setdefault(UNET, {})[key] = value
     return parse_lora_state_dict(state_dict, metadata, adapter_id=adapter_id, source=str(path))
-

@@ -17,7 +17,6 @@ from headshots_common.adapter_format import TEXT_ENCODER_TARGET_MODULES, UNET, U
 from renderer.lora.adapter_file import ParsedAdapter
 from renderer.lora.layers import MixedLoraLinear, TextProjection
 
-
 # CLIP text models name their layers "text_model.encoder..." or "encoder..." depending on the model class and the
 # transformers version that wrote the file; the same layer either way.
 _TEXT_MODEL_PREFIX = "text_model."
@@ -26,8 +25,16 @@ _TEXT_MODEL_PREFIX = "text_model."
 class LayerBank:
     """Stacked weights of one targeted Linear: A [S+1, r_max, in], B [S+1, out, r_max], scale [S+1]."""
 
-    def __init__(self, name: str, in_features: int, out_features: int, num_slots: int, r_max: int,
-                 device: torch.device, dtype: torch.dtype):
+    def __init__(
+        self,
+        name: str,
+        in_features: int,
+        out_features: int,
+        num_slots: int,
+        r_max: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
         self.name, self.in_features, self.out_features = name, in_features, out_features
         self.A = torch.zeros(num_slots + 1, r_max, in_features, device=device, dtype=dtype)
         self.B = torch.zeros(num_slots + 1, out_features, r_max, device=device, dtype=dtype)
@@ -40,9 +47,17 @@ class LayerBank:
 class AdapterBank:
     """One component's device tier: `num_slots` adapter slots (1..num_slots) plus slot 0 = no adapter."""
 
-    def __init__(self, layer_shapes: Mapping[str, tuple[int, int]], num_slots: int, r_max: int,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, *,
-                 static_rank: bool = False, component: str = UNET):
+    def __init__(
+        self,
+        layer_shapes: Mapping[str, tuple[int, int]],
+        num_slots: int,
+        r_max: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        *,
+        static_rank: bool = False,
+        component: str = UNET,
+    ):
         """`static_rank`: gather every batch at rank r_max instead of the batch's highest rank, so the
         per-batch tensors keep one shape (for torch.compile: no recompilation per adapter mix).
         `component`: which of an adapter's layer groups this bank holds (adapter_format.COMPONENTS)."""
@@ -54,36 +69,54 @@ class AdapterBank:
         self.device, self.dtype = torch.device(device), dtype
         self.layers: dict[str, LayerBank] = {
             name: LayerBank(name, fin, fout, num_slots, r_max, self.device, dtype)
-            for name, (fin, fout) in layer_shapes.items()}
+            for name, (fin, fout) in layer_shapes.items()
+        }
         self.slot_adapter: list[str | None] = [None] * (num_slots + 1)
         # Bumped on every slot or batch change: a reused text projection is valid only under its version.
         self.version = 0
-        self._slots: torch.Tensor | None = None        # per-sample slot indices, on device
+        self._slots: torch.Tensor | None = None  # per-sample slot indices, on device
         self._slots_host: list[int] = []
-        self._multipliers: torch.Tensor | None = None   # per-sample extra scale, on device
+        self._multipliers: torch.Tensor | None = None  # per-sample extra scale, on device
         # layer name -> its reusable projection, while `reuse_text_projections` is active.
         self.text_projections: dict[str, TextProjection] | None = None
 
     @classmethod
-    def from_unet(cls, unet: nn.Module, num_slots: int, r_max: int,
-                  target_modules: Sequence[str] = UNET_TARGET_MODULES,
-                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                  static_rank: bool = False) -> "AdapterBank":
+    def from_unet(
+        cls,
+        unet: nn.Module,
+        num_slots: int,
+        r_max: int,
+        target_modules: Sequence[str] = UNET_TARGET_MODULES,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        static_rank: bool = False,
+    ) -> AdapterBank:
         """A bank for every nn.Linear of `unet` whose name is, or ends with, a target module name."""
-        return cls.from_module(unet, num_slots, r_max, target_modules, device=device, dtype=dtype,
-                               static_rank=static_rank, component=UNET)
+        return cls.from_module(
+            unet, num_slots, r_max, target_modules, device=device, dtype=dtype, static_rank=static_rank, component=UNET
+        )
 
     @classmethod
-    def from_text_encoder(cls, encoder: nn.Module, component: str, num_slots: int, r_max: int,
-                          static_rank: bool = False) -> "AdapterBank":
+    def from_text_encoder(
+        cls, encoder: nn.Module, component: str, num_slots: int, r_max: int, static_rank: bool = False
+    ) -> AdapterBank:
         """A bank for the attention projections of a CLIP text encoder (`component`: its pipeline attribute)."""
-        return cls.from_module(encoder, num_slots, r_max, TEXT_ENCODER_TARGET_MODULES, static_rank=static_rank,
-                               component=component)
+        return cls.from_module(
+            encoder, num_slots, r_max, TEXT_ENCODER_TARGET_MODULES, static_rank=static_rank, component=component
+        )
 
     @classmethod
-    def from_module(cls, root: nn.Module, num_slots: int, r_max: int, target_modules: Sequence[str],
-                    device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                    static_rank: bool = False, component: str = UNET) -> "AdapterBank":
+    def from_module(
+        cls,
+        root: nn.Module,
+        num_slots: int,
+        r_max: int,
+        target_modules: Sequence[str],
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        static_rank: bool = False,
+        component: str = UNET,
+    ) -> AdapterBank:
         shapes: dict[str, tuple[int, int]] = {}
         first: torch.Tensor | None = None
         for name, module in root.named_modules():
@@ -92,15 +125,23 @@ class AdapterBank:
             if isinstance(module, MixedLoraLinear):
                 module = module.base
             elif isinstance(getattr(module, "base_layer", None), nn.Linear):
-                raise ValueError(f"{name!r} carries a peft LoRA wrapper: call pipe.unload_lora_weights() "
-                                 f"before building the bank")
+                raise ValueError(
+                    f"{name!r} carries a peft LoRA wrapper: call pipe.unload_lora_weights() before building the bank"
+                )
             if isinstance(module, nn.Linear):
                 shapes[name] = (module.in_features, module.out_features)
                 first = module.weight if first is None else first
         if first is None:
             raise ValueError(f"no nn.Linear in the {component} matches {list(target_modules)}")
-        return cls(shapes, num_slots, r_max, device or first.device, dtype or first.dtype, static_rank=static_rank,
-                   component=component)
+        return cls(
+            shapes,
+            num_slots,
+            r_max,
+            device or first.device,
+            dtype or first.dtype,
+            static_rank=static_rank,
+            component=component,
+        )
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -124,14 +165,20 @@ class AdapterBank:
         for name, w in adapter.layers_of(self.component).items():
             layer = self.layers.get(self.layer_name(name) or "")
             if layer is None:
-                raise ValueError(f"{label}: LoRA key {w.keys[0]!r} (module {name!r}) matches no LoRA-targeted "
-                                 f"Linear of the {self.component}")
+                raise ValueError(
+                    f"{label}: LoRA key {w.keys[0]!r} (module {name!r}) matches no LoRA-targeted "
+                    f"Linear of the {self.component}"
+                )
             if w.A.shape[1] != layer.in_features:
-                raise ValueError(f"{label}: LoRA key {w.keys[0]!r} has shape {tuple(w.A.shape)}, the layer "
-                                 f"takes {layer.in_features} features")
+                raise ValueError(
+                    f"{label}: LoRA key {w.keys[0]!r} has shape {tuple(w.A.shape)}, the layer "
+                    f"takes {layer.in_features} features"
+                )
             if w.B.shape[0] != layer.out_features:
-                raise ValueError(f"{label}: LoRA key {w.keys[1]!r} has shape {tuple(w.B.shape)}, the layer "
-                                 f"gives {layer.out_features} features")
+                raise ValueError(
+                    f"{label}: LoRA key {w.keys[1]!r} has shape {tuple(w.B.shape)}, the layer "
+                    f"gives {layer.out_features} features"
+                )
             if w.rank > self.r_max:
                 raise ValueError(f"{label}: LoRA key {w.keys[0]!r} has rank {w.rank} > the bank's r_max {self.r_max}")
 
@@ -144,9 +191,14 @@ class AdapterBank:
         """
         self._check_slot(slot)
         self.validate(adapter)
-        staged = {self.layer_name(name): (w.A.to(self.device, self.dtype, non_blocking=True),
-                                          w.B.to(self.device, self.dtype, non_blocking=True), w.scale * multiplier)
-                  for name, w in adapter.layers_of(self.component).items()}
+        staged = {
+            self.layer_name(name): (
+                w.A.to(self.device, self.dtype, non_blocking=True),
+                w.B.to(self.device, self.dtype, non_blocking=True),
+                w.scale * multiplier,
+            )
+            for name, w in adapter.layers_of(self.component).items()
+        }
         for name, layer in self.layers.items():
             layer.A[slot].zero_()
             layer.B[slot].zero_()
@@ -179,8 +231,14 @@ class AdapterBank:
 
     # -- the running batch -------------------------------------------------------------------
 
-    def set_batch_slots(self, slots: torch.Tensor | Sequence[int], multipliers: Sequence[float] | torch.Tensor | None = None,
-                        *, guidance_doubles_batch: bool = False, num_images_per_prompt: int = 1) -> torch.Tensor:
+    def set_batch_slots(
+        self,
+        slots: torch.Tensor | Sequence[int],
+        multipliers: Sequence[float] | torch.Tensor | None = None,
+        *,
+        guidance_doubles_batch: bool = False,
+        num_images_per_prompt: int = 1,
+    ) -> torch.Tensor:
         """Per-sample slot indices (and optional per-sample LoRA multipliers) for the next forwards.
 
         `slots` has one entry per prompt; with ``guidance_doubles_batch`` (classifier-free guidance) and
@@ -210,10 +268,15 @@ class AdapterBank:
         self._refresh_batch_weights()
 
     @contextmanager
-    def batch_slots(self, slots, multipliers=None, *, guidance_doubles_batch: bool = False,
-                    num_images_per_prompt: int = 1) -> Iterator[torch.Tensor | None]:
-        self.set_batch_slots(slots, multipliers, guidance_doubles_batch=guidance_doubles_batch,
-                             num_images_per_prompt=num_images_per_prompt)
+    def batch_slots(
+        self, slots, multipliers=None, *, guidance_doubles_batch: bool = False, num_images_per_prompt: int = 1
+    ) -> Iterator[torch.Tensor | None]:
+        self.set_batch_slots(
+            slots,
+            multipliers,
+            guidance_doubles_batch=guidance_doubles_batch,
+            num_images_per_prompt=num_images_per_prompt,
+        )
         try:
             yield self._slots
         finally:
@@ -260,22 +323,28 @@ class AdapterBank:
                 layer.batch_weights = None
                 continue
             idx = self._slots
+            assert idx is not None  # an active batch has its slots on the device
             scale = layer.scale.index_select(0, idx)
             if self._multipliers is not None:
                 scale = scale * self._multipliers
-            a = layer.A[:, :r_eff].index_select(0, idx)                       # [n, r, in]
-            b = layer.B[:, :, :r_eff].index_select(0, idx)                    # [n, out, r]
-            layer.batch_weights = (a.transpose(1, 2).contiguous(),
-                                   (b * scale.to(b.dtype).view(-1, 1, 1)).transpose(1, 2).contiguous())
+            a = layer.A[:, :r_eff].index_select(0, idx)  # [n, r, in]
+            b = layer.B[:, :, :r_eff].index_select(0, idx)  # [n, out, r]
+            layer.batch_weights = (
+                a.transpose(1, 2).contiguous(),
+                (b * scale.to(b.dtype).view(-1, 1, 1)).transpose(1, 2).contiguous(),
+            )
 
     @property
     def nbytes(self) -> int:
-        return sum(l.A.numel() * l.A.element_size() + l.B.numel() * l.B.element_size()
-                   for l in self.layers.values())
+        return sum(
+            layer.A.numel() * layer.A.element_size() + layer.B.numel() * layer.B.element_size()
+            for layer in self.layers.values()
+        )
 
 
-def per_unet_sample(values: torch.Tensor | Sequence, guidance_doubles_batch: bool = True,
-                    num_images_per_prompt: int = 1) -> torch.Tensor:
+def per_unet_sample(
+    values: torch.Tensor | Sequence, guidance_doubles_batch: bool = True, num_images_per_prompt: int = 1
+) -> torch.Tensor:
     """Per-prompt values -> per-UNet-sample values, in diffusers' batch order.
 
     StableDiffusionPipeline repeats each prompt's embeddings `num_images_per_prompt` times
@@ -288,4 +357,3 @@ def per_unet_sample(values: torch.Tensor | Sequence, guidance_doubles_batch: boo
     if num_images_per_prompt > 1:
         values = values.repeat_interleave(num_images_per_prompt)
     return values.repeat(2) if guidance_doubles_batch else values
-

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from renderer.lora.bank import AdapterBank
+    from renderer.lora.bank import AdapterBank, LayerBank
 
 
 class TextProjection(NamedTuple):
@@ -21,8 +21,12 @@ class TextProjection(NamedTuple):
     output_version: int
 
     def still_valid_for(self, x: torch.Tensor, bank_version: int) -> bool:
-        return (self.input is x and self.input_version == x._version and self.bank_version == bank_version
-                and self.output_version == self.output._version)
+        return (
+            self.input is x
+            and self.input_version == x._version
+            and self.bank_version == bank_version
+            and self.output_version == self.output._version
+        )
 
 
 class MixedLoraLinear(nn.Module):
@@ -32,7 +36,11 @@ class MixedLoraLinear(nn.Module):
     slot indices must have exactly one entry per sample.
     """
 
-    def __init__(self, base: nn.Linear, bank: "AdapterBank", name: str, text_projection: bool = False):
+    # Plain attributes, not submodules: they stay out of state_dict() and .to() (declared for type checkers).
+    bank: AdapterBank
+    layer_bank: LayerBank
+
+    def __init__(self, base: nn.Linear, bank: AdapterBank, name: str, text_projection: bool = False):
         super().__init__()
         self.base = base
         self.name = name
@@ -76,9 +84,11 @@ class MixedLoraLinear(nn.Module):
         a_t, b_t = gathered
         n = x.shape[0]
         if n != a_t.shape[0]:
-            raise RuntimeError(f"{self.name}: batch of {n} samples but {a_t.shape[0]} slot indices were set "
-                               f"(with classifier-free guidance use set_batch_slots(..., guidance_doubles_batch=True))")
-        h = torch.bmm(x.reshape(n, -1, x.shape[-1]).to(a_t.dtype), a_t)    # [n, T, r]
+            raise RuntimeError(
+                f"{self.name}: batch of {n} samples but {a_t.shape[0]} slot indices were set "
+                f"(with classifier-free guidance use set_batch_slots(..., guidance_doubles_batch=True))"
+            )
+        h = torch.bmm(x.reshape(n, -1, x.shape[-1]).to(a_t.dtype), a_t)  # [n, T, r]
         out3 = out.view(n, -1, out.shape[-1])
         if out3.dtype == b_t.dtype and not torch.is_grad_enabled():
             out3.baddbmm_(h, b_t)  # inference: add the LoRA term in place, no extra [n, T, out] buffer
@@ -89,7 +99,7 @@ class MixedLoraLinear(nn.Module):
         return f"name={self.name!r}, slots={self.bank.num_slots}, r_max={self.bank.r_max}"
 
 
-def install_mixed_lora(unet: nn.Module, bank: "AdapterBank") -> "AdapterBank":
+def install_mixed_lora(unet: nn.Module, bank: AdapterBank) -> AdapterBank:
     """Replace each banked nn.Linear of `unet` in place by a `MixedLoraLinear`; returns `bank`."""
     for name in bank.layers:
         parent_name, _, child = name.rpartition(".")
@@ -98,12 +108,16 @@ def install_mixed_lora(unet: nn.Module, bank: "AdapterBank") -> "AdapterBank":
         if isinstance(module, MixedLoraLinear):
             module = module.base
         if not isinstance(module, nn.Linear):
-            raise ValueError(f"{name!r} is {type(module).__name__}, not nn.Linear "
-                             f"(unload diffusers/peft LoRA adapters before installing the bank)")
+            raise ValueError(
+                f"{name!r} is {type(module).__name__}, not nn.Linear "
+                f"(unload diffusers/peft LoRA adapters before installing the bank)"
+            )
         layer = bank.layers[name]
         if (module.in_features, module.out_features) != (layer.in_features, layer.out_features):
-            raise ValueError(f"{name!r} is {module.in_features}->{module.out_features}, the bank expects "
-                             f"{layer.in_features}->{layer.out_features}")
+            raise ValueError(
+                f"{name!r} is {module.in_features}->{module.out_features}, the bank expects "
+                f"{layer.in_features}->{layer.out_features}"
+            )
         # diffusers' Attention marks layers whose keys/values come from the text (attn2 of SD/SDXL blocks).
         text_projection = child in ("to_k", "to_v") and bool(getattr(parent, "is_cross_attention", False))
         parent._modules[child] = MixedLoraLinear(module, bank, name, text_projection)
@@ -117,4 +131,3 @@ def uninstall_mixed_lora(unet: nn.Module) -> None:
             parent_name, _, child = name.rpartition(".")
             parent = unet.get_submodule(parent_name) if parent_name else unet
             parent._modules[child] = module.base
-

@@ -70,12 +70,14 @@ class HostAdapterCache:
 
     @property
     def stats(self) -> dict[str, int]:
-        return dict(size=len(self._items), capacity=self.capacity, hits=self.hits, misses=self.misses,
-                    evictions=self.evictions)
+        return dict(
+            size=len(self._items), capacity=self.capacity, hits=self.hits, misses=self.misses, evictions=self.evictions
+        )
 
 
 class SlotAllocator:
-    """The device tier's bookkeeping: adapter id -> slot 1..num_slots, evicting the least recently used unpinned slot."""
+    """The device tier's bookkeeping: adapter id -> slot 1..num_slots, evicting the least recently used
+    slot that no running batch pins."""
 
     def __init__(self, num_slots: int):
         self.num_slots = num_slots
@@ -142,8 +144,13 @@ class AdapterManager:
     Thread-safe for its bookkeeping; the caller keeps slots from changing under a running forward pass.
     """
 
-    def __init__(self, bank: AdapterBank, blobs: BlobStore | None = None, host_capacity: int = 64,
-                 text_banks: Mapping[str, AdapterBank] | None = None):
+    def __init__(
+        self,
+        bank: AdapterBank,
+        blobs: BlobStore | None = None,
+        host_capacity: int = 64,
+        text_banks: Mapping[str, AdapterBank] | None = None,
+    ):
         self.bank = bank
         self.text_banks = dict(text_banks or {})  # text encoder name -> its bank, same slot count as the UNet's
         if any(b.num_slots != bank.num_slots for b in self.text_banks.values()):
@@ -184,8 +191,9 @@ class AdapterManager:
         adapter = load_adapter_file(path, adapter_id=adapter_id)
         for component in adapter.text_layers:
             if component not in self.text_banks:
-                raise ValueError(f"adapter {adapter_id!r} has LoRA layers for {component}, which the base model "
-                                 f"does not have")
+                raise ValueError(
+                    f"adapter {adapter_id!r} has LoRA layers for {component}, which the base model does not have"
+                )
         for bank in self.banks:
             bank.validate(adapter)  # fail before it is cached or takes a slot
         with self._lock:
@@ -247,8 +255,14 @@ class AdapterManager:
             return slot
 
     @contextmanager
-    def batch(self, adapter_ids: Sequence[str | None], multipliers: Sequence[float] | None = None, *,
-              guidance_doubles_batch: bool = True, num_images_per_prompt: int = 1) -> Iterator[torch.Tensor | None]:
+    def batch(
+        self,
+        adapter_ids: Sequence[str | None],
+        multipliers: Sequence[float] | None = None,
+        *,
+        guidance_doubles_batch: bool = True,
+        num_images_per_prompt: int = 1,
+    ) -> Iterator[torch.Tensor | None]:
         """One UNet batch: per-prompt adapter ids (None = base model), pinned for its duration."""
         ids = [a for a in adapter_ids if a]
         with self._lock:
@@ -259,15 +273,21 @@ class AdapterManager:
                 self.slots.unpin(ids)
                 raise
         try:
-            with self.bank.batch_slots(slots, multipliers, guidance_doubles_batch=guidance_doubles_batch,
-                                       num_images_per_prompt=num_images_per_prompt) as s:
+            with self.bank.batch_slots(
+                slots,
+                multipliers,
+                guidance_doubles_batch=guidance_doubles_batch,
+                num_images_per_prompt=num_images_per_prompt,
+            ) as s:
                 yield s
         finally:
             with self._lock:
                 self.slots.unpin(ids)
 
     @contextmanager
-    def text_batch(self, adapter_ids: Sequence[str | None], multipliers: Sequence[float] | None = None) -> Iterator[None]:
+    def text_batch(
+        self, adapter_ids: Sequence[str | None], multipliers: Sequence[float] | None = None
+    ) -> Iterator[None]:
         """Point the text encoders at per-prompt adapters (None: the base encoder) while prompts are encoded.
 
         Call inside `batch`: the adapters must already hold their slots.
@@ -276,9 +296,10 @@ class AdapterManager:
             yield
             return
         with self._lock:
-            slots = [self.slots.lookup(a) if a else 0 for a in adapter_ids]
-        if None in slots:
-            raise RuntimeError(f"adapters {[a for a, s in zip(adapter_ids, slots) if s is None]} hold no slot")
+            held = {a: self.slots.lookup(a) for a in adapter_ids if a}
+        slots = [held[a] or 0 if a else 0 for a in adapter_ids]
+        if None in held.values():
+            raise RuntimeError(f"adapters {[a for a, s in held.items() if s is None]} hold no slot")
         banks = list(self.text_banks.values())
         for bank in banks:
             bank.set_batch_slots(slots, multipliers)
@@ -303,5 +324,11 @@ class AdapterManager:
 
     @property
     def stats(self) -> dict[str, Any]:
-        return dict(cache=self.cache.stats, slot_hits=self.slots.hits, slot_misses=self.slots.misses,
-                    slot_evictions=self.slots.evictions, resident=self.slots.resident(), file_loads=self.file_loads)
+        return dict(
+            cache=self.cache.stats,
+            slot_hits=self.slots.hits,
+            slot_misses=self.slots.misses,
+            slot_evictions=self.slots.evictions,
+            resident=self.slots.resident(),
+            file_loads=self.file_loads,
+        )

@@ -9,7 +9,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name")
-        parser.add_argument("--kind", choices=[k.value for k in Tenant.Kind], default=Tenant.Kind.PARTNER)
+        parser.add_argument("--kind", choices=Tenant.Kind.values, default=Tenant.Kind.PARTNER)
 
     def handle(self, name, kind, **options):
         tenant, raw_key = create_tenant_with_key(name, kind)

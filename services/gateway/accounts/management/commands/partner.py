@@ -18,8 +18,9 @@ class Command(BaseCommand):
 
     def handle(self, action, **options):
         if action == "create":
-            tenant, key = create_tenant_with_key(options["name"], Tenant.Kind.PARTNER,
-                                                 monthly_order_quota=options["quota"])
+            tenant, key = create_tenant_with_key(
+                options["name"], Tenant.Kind.PARTNER, monthly_order_quota=options["quota"]
+            )
             self.stderr.write(f"partner {tenant.id} created. Store these now: they are not shown again.")
             self.stderr.write(f"webhook signing secret: {tenant.webhook_secret}")
             self.stdout.write(key)
@@ -31,4 +32,6 @@ class Command(BaseCommand):
         else:
             for tenant in Tenant.objects.filter(kind=Tenant.Kind.PARTNER).order_by("created_at"):
                 keys = tenant.api_keys.filter(revoked_at__isnull=True).count()
-                self.stdout.write(f"{tenant.id}  {tenant.name}  active keys: {keys}  quota: {tenant.monthly_order_quota}")
+                self.stdout.write(
+                    f"{tenant.id}  {tenant.name}  active keys: {keys}  quota: {tenant.monthly_order_quota}"
+                )

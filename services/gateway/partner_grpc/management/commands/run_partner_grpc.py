@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from headshots_common.lifecycle import stop_on_signals
 from gateway.config import CONFIG
+from headshots_common.lifecycle import stop_on_signals
 from partner_grpc.server import build_server
 
 
