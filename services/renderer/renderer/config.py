@@ -44,7 +44,7 @@ def load() -> RendererConfig:
         consumer_group=env_str("HEADSHOTS_RENDERER_GROUP", "headshots-renderer"),
         num_inference_steps=env_int("HEADSHOTS_RENDER_STEPS", 12),
         guidance_scale=env_float("HEADSHOTS_RENDER_GUIDANCE", 5.0),
-        # One denoising batch holds up to max_batch images from up to adapter_slots tenants.
+        # One denoising batch holds up to max_batch images for up to adapter_slots adapters.
         max_batch=env_int("HEADSHOTS_RENDER_MAX_BATCH", 8),
         # A batch waits for more images while they keep arriving: until none has come for this long
         # (and at most 4x this long after the first).
