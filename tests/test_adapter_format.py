@@ -37,7 +37,9 @@ def models(tiny_model, tmp_path_factory) -> dict[str, str]:
 
 
 def _render(engine: RenderEngine, adapter_id: str | None) -> np.ndarray:
-    ref = pb.AdapterRef(adapter_id=adapter_id, adapter_key=blob_layout.adapter_key(adapter_id)) if adapter_id else None
+    ref = (
+        pb.AdapterRef(adapter_id=adapter_id, adapter_key=blob_layout.adapter_key(adapter_id, 1)) if adapter_id else None
+    )
     request = pb.RenderRequest(
         subject_phrase="sks person", adapter=ref, items=[pb.RenderItem(style_id="tech-grey", seed=3)]
     )
@@ -65,7 +67,7 @@ def test_every_adapter_the_trainer_makes_loads_in_the_renderer(models, arch, per
         finally:
             remove_adapters(trainer_pipe)
         assert result.adapter_path.name == ADAPTER_FILE_NAME
-        blobs.put(blob_layout.adapter_key(name.replace(" ", "-")), result.adapter_path.read_bytes())
+        blobs.put(blob_layout.adapter_key(name.replace(" ", "-"), 1), result.adapter_path.read_bytes())
 
     from diffusers import DiffusionPipeline
 
@@ -85,7 +87,7 @@ def test_every_adapter_the_trainer_makes_loads_in_the_renderer(models, arch, per
 def test_the_manifest_round_trips_and_refuses_what_it_cannot_read():
     manifest = AdapterManifest(
         order_id="o1",
-        adapter_key=blob_layout.adapter_key("o1"),
+        adapter_key=blob_layout.adapter_key("o1", 1),
         base_model="tiny",
         base_model_hash="0" * 64,
         base_model_arch="sd15",

@@ -116,15 +116,15 @@ def test_every_key_of_an_order_lies_under_its_prefix_and_nothing_else_does():
     keys = [
         blob_layout.photo_key(order, "p1"),
         blob_layout.training_record_key(order),
-        blob_layout.checkpoint_key(order),
+        blob_layout.checkpoint_key(order, 1),
         blob_layout.cancel_request_key(order),
-        blob_layout.adapter_key(order),
-        blob_layout.adapter_manifest_key(order),
+        blob_layout.adapter_key(order, 1),
+        blob_layout.adapter_manifest_key(order, 1),
         blob_layout.headshot_key(order, "pack", "tech-grey", 3),
         blob_layout.render_manifest_key(order, "pack"),
     ]
     assert all(key.startswith(prefix) for key in keys) and len(set(keys)) == len(keys)
-    assert blob_layout.adapter_key(order).endswith("/" + ADAPTER_FILE_NAME)
+    assert blob_layout.adapter_key(order, 1).endswith("/" + ADAPTER_FILE_NAME)
     assert blob_layout.is_headshot_key(order, blob_layout.headshot_key(order, "r1", "tech-grey", 0))
     assert not blob_layout.is_headshot_key(order, blob_layout.photo_key(order, "p1"))
     # Another order whose id shares a prefix is not inside this order's prefix.

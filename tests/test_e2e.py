@@ -26,6 +26,8 @@ from headshots.v1 import (
     partner_api_pb2_grpc,
     renderer_service_pb2 as rpb,
     renderer_service_pb2_grpc as rpb_grpc,
+    trainer_service_pb2 as tpb,
+    trainer_service_pb2_grpc as tpb_grpc,
 )
 from headshots_common import blob_layout
 from headshots_tools.demo import ApiClient, run_demo
@@ -124,7 +126,14 @@ def test_an_order_completes_with_rendered_headshots_on_disk(completed_order, sta
 
 def test_the_renderer_uses_the_orders_adapter(completed_order, stack):
     """Same seed and prompt, with and without the order's LoRA: different images."""
-    adapter_key = blob_layout.adapter_key(completed_order.order_id)
+    with grpc.insecure_channel(f"127.0.0.1:{stack.ports.trainer_grpc}") as channel:
+        training = (
+            tpb_grpc.TrainerServiceStub(channel)
+            .GetTraining(tpb.GetTrainingRequest(name=f"trainings/{completed_order.order_id}"), timeout=10)
+            .training
+        )
+    adapter_key = training.result.adapter_key
+    assert adapter_key == blob_layout.adapter_key(completed_order.order_id, 1), "trained once, by its first lease"
     item = rpb.RenderItem(style_id="corporate-navy", seed=1234)
 
     def render(adapter: rpb.AdapterRef | None) -> np.ndarray:

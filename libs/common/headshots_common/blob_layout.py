@@ -2,17 +2,21 @@
 
     orders/{order_id}/                         everything of one order (deleting an order deletes this prefix)
         photos/{photo_id}.jpg                  accepted selfies, EXIF stripped            (gateway)
-        training/job.json                      the training job record                    (trainer)
-        training/checkpoint.pt                 the latest training checkpoint             (trainer)
+        training/job.json                      the training job record and its lease      (trainer)
+        training/checkpoint-{lease}.pt         a training checkpoint, per lease token     (trainer)
         training/cancel                        present once cancelling was asked          (trainer)
-        adapter/pytorch_lora_weights.safetensors   the person's LoRA adapter              (trainer -> renderer)
-        adapter/manifest.json                  written last: the adapter is complete      (trainer)
+        adapter/{lease}/pytorch_lora_weights.safetensors   the person's LoRA adapter      (trainer -> renderer)
+        adapter/{lease}/manifest.json          how the adapter was made                   (trainer)
         headshots/{render_id}/{style}-{i:03d}.png   delivered headshots ("pack" or a render request id)
         headshots/{render_id}/manifest.json    written last: the render is stored         (renderer dispatcher)
     priors/{model}/{class}/{resolution}/{i:03d}.png   shared class images for prior preservation (trainer)
     training-requests/{sha256(request_id)}     SubmitTraining idempotency keys            (trainer)
+    tombstones/{order_id}                      the order was deleted: no write under its prefix succeeds
 
-Keys are "/"-separated and never start with "/"; `blobstore.check_key` enforces the rest.
+A training run writes its checkpoints and its adapter under its lease token (trainer.training_jobs): a
+worker that lost its lease can never overwrite what the lease's new holder wrote; the job record names
+which run's files count. Keys are "/"-separated and never start with "/"; `blobstore.check_key`
+enforces the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from headshots_common.adapter_format import ADAPTER_FILE_NAME
 ORDERS_PREFIX = "orders/"
 PRIORS_PREFIX = "priors/"
 TRAINING_REQUESTS_PREFIX = "training-requests/"
+TOMBSTONES_PREFIX = "tombstones/"
 
 # The render id of the headshots rendered right after training (the order's style pack).
 PACK_RENDER_ID = "pack"
@@ -34,6 +39,19 @@ _MANIFEST = "manifest.json"
 
 def order_prefix(order_id: str) -> str:
     return f"{ORDERS_PREFIX}{order_id}/"
+
+
+def order_id_of(key: str) -> str | None:
+    """The order a key belongs to, or None for a key outside every order (priors, tombstones)."""
+    if not key.startswith(ORDERS_PREFIX):
+        return None
+    order_id, slash, _ = key[len(ORDERS_PREFIX) :].partition("/")
+    return order_id if slash and order_id else None
+
+
+def tombstone_key(order_id: str) -> str:
+    """Outside the order's prefix: purging the order's blobs leaves its tombstone."""
+    return f"{TOMBSTONES_PREFIX}{order_id}"
 
 
 # -- selfies -----------------------------------------------------------------------------------------------------
@@ -54,8 +72,12 @@ def training_record_key(order_id: str) -> str:
     return f"{training_prefix(order_id)}job.json"
 
 
-def checkpoint_key(order_id: str) -> str:
-    return f"{training_prefix(order_id)}checkpoint.pt"
+def checkpoint_key(order_id: str, lease_token: int) -> str:
+    return f"{training_prefix(order_id)}checkpoint-{lease_token}.pt"
+
+
+def is_checkpoint_key(order_id: str, key: str) -> bool:
+    return key.startswith(f"{training_prefix(order_id)}checkpoint-") and key.endswith(".pt")
 
 
 def cancel_request_key(order_id: str) -> str:
@@ -72,12 +94,12 @@ def adapter_prefix(order_id: str) -> str:
     return f"{order_prefix(order_id)}adapter/"
 
 
-def adapter_key(order_id: str) -> str:
-    return f"{adapter_prefix(order_id)}{ADAPTER_FILE_NAME}"
+def adapter_key(order_id: str, lease_token: int) -> str:
+    return f"{adapter_prefix(order_id)}{lease_token}/{ADAPTER_FILE_NAME}"
 
 
-def adapter_manifest_key(order_id: str) -> str:
-    return f"{adapter_prefix(order_id)}{_MANIFEST}"
+def adapter_manifest_key(order_id: str, lease_token: int) -> str:
+    return f"{adapter_prefix(order_id)}{lease_token}/{_MANIFEST}"
 
 
 # -- headshots ---------------------------------------------------------------------------------------------------

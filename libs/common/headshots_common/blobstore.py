@@ -1,22 +1,53 @@
-"""The blob store for photos, adapters and headshots, addressed by immutable keys.
+"""The blob store for photos, adapters and headshots.
 
-`file://DIR` is the local default; `s3://bucket/prefix` in the cluster (any S3-compatible
-service: AWS, MinIO, Ceph; boto3 reads the endpoint, region and credentials from the standard
-AWS_* environment variables). Which key holds what is `blob_layout`'s business alone. Both
-stores behave the same: the tests run one contract against each.
+`file://DIR` is the local default; `s3://bucket/prefix` in the cluster (any S3-compatible service:
+AWS, MinIO, Ceph; boto3 reads the endpoint, region and credentials from the standard AWS_* variables).
+Which key holds what is `blob_layout`'s business alone. Both stores behave the same, and the tests run
+one contract against each:
+
+* `put` replaces a blob atomically; `put_if` writes only when the blob is still what the caller read
+  (its ETag), or absent: a compare-and-swap (S3 `If-Match` / `If-None-Match`; locally a lock and an
+  atomic rename), for records several processes update (the trainer's job leases);
+* a deleted order has a tombstone, and every write under its prefix checks the tombstone before it
+  and again after it: a write that started before the deletion is taken back, never left behind
+  (`OrderDeleted`);
+* nothing is cached on local disk: a deleted blob leaves no copy behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlparse
+
+from headshots_common import blob_layout
+
+T = TypeVar("T")
 
 
 class BlobNotFound(KeyError):
     pass
+
+
+class PreconditionFailed(RuntimeError):
+    """A conditional write found the blob changed (or present, or absent) since the caller read it."""
+
+
+class OrderDeleted(RuntimeError):
+    """The order was deleted: nothing may be written under its prefix any more."""
+
+    def __init__(self, order_id: str):
+        super().__init__(f"order {order_id} was deleted; its data cannot be written")
+        self.order_id = order_id
 
 
 def check_key(key: str) -> str:
@@ -26,8 +57,63 @@ def check_key(key: str) -> str:
     return key
 
 
-class LocalBlobStore:
+def content_etag(data: bytes) -> str:
+    """S3's ETag of a single-part upload: the quoted MD5 of the content."""
+    return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+
+
+class _BlobStore:
+    """What both stores share: the tombstone guard on every write, and the tombstones themselves."""
+
+    def _write(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _write_if(self, key: str, data: bytes, etag: str | None) -> str:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def put(self, key: str, data: bytes) -> str:
+        """Write (or replace) a blob; OrderDeleted when its order is deleted. Returns the key."""
+        self._guarded(key, lambda: self._write(key, data))
+        return key
+
+    def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        """Write only if the blob's ETag is still `etag` (None: only if it does not exist); returns the new ETag.
+
+        PreconditionFailed when another writer got there first.
+        """
+        return self._guarded(key, lambda: self._write_if(key, data, etag))
+
+    def _guarded(self, key: str, write: Callable[[], T]) -> T:
+        order_id = blob_layout.order_id_of(key)
+        if order_id is None:
+            return write()
+        if self.is_deleted(order_id):
+            raise OrderDeleted(order_id)
+        result = write()
+        if self.is_deleted(order_id):  # the order was deleted while we wrote: take the write back
+            self.delete(key)
+            raise OrderDeleted(order_id)
+        return result
+
+    def mark_deleted(self, order_id: str, reason: str) -> None:
+        """Write the order's tombstone: from now on no write under its prefix can succeed."""
+        record = {"order_id": order_id, "reason": reason, "deleted_at": time.time()}
+        self._write(blob_layout.tombstone_key(order_id), json.dumps(record).encode())
+
+    def is_deleted(self, order_id: str) -> bool:
+        return self.exists(blob_layout.tombstone_key(order_id))
+
+
+class LocalBlobStore(_BlobStore):
     """Blobs as files under one root directory; writes are atomic (temp file + rename)."""
+
+    LOCKS = ".locks"  # per-key lock files for conditional writes (never listed as blobs)
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
@@ -39,8 +125,19 @@ class LocalBlobStore:
             raise ValueError(f"blob key escapes the store: {key!r}")
         return path
 
-    def put(self, key: str, data: bytes) -> str:
-        path = self._path(key)
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        """Serialise writers of one key across processes (flock on a lock file of its own)."""
+        locks = self.root / self.LOCKS
+        locks.mkdir(exist_ok=True)
+        with open(locks / hashlib.sha256(key.encode()).hexdigest()[:40], "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _replace(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -50,7 +147,23 @@ class LocalBlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return key
+
+    def _write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        with self._locked(key):
+            self._replace(path, data)
+
+    def _write_if(self, key: str, data: bytes, etag: str | None) -> str:
+        path = self._path(key)
+        with self._locked(key):
+            current = content_etag(path.read_bytes()) if path.is_file() else None
+            if current != etag:
+                raise PreconditionFailed(
+                    f"{key}: expected {'no blob' if etag is None else etag}, found "
+                    f"{'no blob' if current is None else current}"
+                )
+            self._replace(path, data)
+        return content_etag(data)
 
     def get(self, key: str) -> bytes:
         try:
@@ -58,11 +171,15 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise BlobNotFound(key) from None
 
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        data = self.get(key)
+        return data, content_etag(data)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
     def local_path(self, key: str) -> Path:
-        """A filesystem path holding the blob (libraries such as diffusers want one)."""
+        """The file holding the blob (this store keeps blobs as files; tests and tools read them directly)."""
         path = self._path(key)
         if not path.is_file():
             raise BlobNotFound(key)
@@ -72,9 +189,8 @@ class LocalBlobStore:
         base = self._path(prefix) if prefix else self.root
         if not base.exists():
             return []
-        return sorted(
-            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
-        )
+        keys = (p.relative_to(self.root) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+        return sorted(str(k) for k in keys if k.parts[0] != self.LOCKS)
 
     def delete(self, key: str) -> bool:
         try:
@@ -88,77 +204,71 @@ class LocalBlobStore:
         keys = self.list(prefix)
         base = self._path(prefix)
         if base.is_dir():
-            shutil.rmtree(base)
+            shutil.rmtree(base, ignore_errors=True)
+            for key in self.list(prefix):  # written while the tree was removed
+                self.delete(key)
         elif base.is_file():
             base.unlink()
         return len(keys)
 
 
-class S3BlobStore:
-    """Blobs as objects under `prefix` in an S3 bucket. A PUT is atomic by itself in S3.
+class S3BlobStore(_BlobStore):
+    """Blobs as objects under `prefix` in an S3 bucket. A PUT is atomic by itself in S3."""
 
-    `local_path` downloads to `cache_dir` (libraries such as diffusers want a file) and reuses
-    the copy while the object's ETag is unchanged.
-    """
-
-    def __init__(self, bucket: str, prefix: str = "", cache_dir: str | os.PathLike | None = None, client=None):
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None):
         import boto3
 
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client or boto3.client("s3")
-        self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "headshots-blob-cache") / bucket
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
 
     @staticmethod
-    def _is_missing(exc: Exception) -> bool:
-        # botocore's ClientError: GET answers NoSuchKey, HEAD (no body) a bare 404.
-        return getattr(exc, "response", {}).get("Error", {}).get("Code", "") in ("404", "NoSuchKey", "NotFound")
+    def _error_code(exc: Exception) -> str:
+        return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
-    def put(self, key: str, data: bytes) -> str:
+    @classmethod
+    def _is_missing(cls, exc: Exception) -> bool:
+        # botocore's ClientError: GET answers NoSuchKey, HEAD (no body) a bare 404.
+        return cls._error_code(exc) in ("404", "NoSuchKey", "NotFound")
+
+    def _write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-        return key
+
+    def _write_if(self, key: str, data: bytes, etag: str | None) -> str:
+        condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+        try:
+            return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)["ETag"]
+        except Exception as exc:
+            # 412 when the condition failed; 409 when a concurrent conditional write is in flight.
+            if self._error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                raise PreconditionFailed(f"{key}: another writer changed it first") from None
+            if etag is not None and self._is_missing(exc):
+                raise PreconditionFailed(f"{key}: expected {etag}, found no blob") from None
+            raise
 
     def get(self, key: str) -> bytes:
+        return self.get_with_etag(key)[0]
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as exc:
             if self._is_missing(exc):
                 raise BlobNotFound(key) from None
             raise
-
-    def _head(self, key: str) -> dict | None:
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as exc:
-            if self._is_missing(exc):
-                return None
-            raise
+        return response["Body"].read(), response["ETag"]
 
     def exists(self, key: str) -> bool:
-        return self._head(key) is not None
-
-    def local_path(self, key: str) -> Path:
-        head = self._head(key)
-        if head is None:
-            raise BlobNotFound(key)
-        path = self.cache_dir / self._key(key)
-        etag_file = path.with_name(path.name + ".etag")
-        if path.is_file() and etag_file.is_file() and etag_file.read_text() == head["ETag"]:
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as f:
-                self.client.download_fileobj(self.bucket, self._key(key), f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except Exception as exc:
+            if self._is_missing(exc):
+                return False
             raise
-        etag_file.write_text(head["ETag"])
-        return path
 
     def list(self, prefix: str) -> list[str]:
         full = self.prefix + (check_key(prefix) if prefix else "")
@@ -190,11 +300,11 @@ class S3BlobStore:
 BlobStore = LocalBlobStore | S3BlobStore
 
 
-def open_blob_store(url: str, cache_dir: str | os.PathLike | None = None) -> BlobStore:
-    """`file:///dir` or `s3://bucket[/prefix]`; `cache_dir` holds local copies of S3 blobs."""
+def open_blob_store(url: str) -> BlobStore:
+    """`file:///dir` or `s3://bucket[/prefix]`."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalBlobStore(parsed.path)
     if parsed.scheme == "s3" and parsed.netloc:
-        return S3BlobStore(parsed.netloc, parsed.path, cache_dir)
+        return S3BlobStore(parsed.netloc, parsed.path)
     raise ValueError(f"unsupported blob store URL {url!r}: use file:///path or s3://bucket/prefix")

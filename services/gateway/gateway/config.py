@@ -25,6 +25,7 @@ class GatewayConfig:
     webhook_timeout_s: float
     webhook_allowed_networks: tuple[str, ...]
     retention_sweep_s: float
+    stall_s: float
     rate_limit: str
     order_rate_limit: str
     cache_url: str
@@ -55,6 +56,8 @@ def load() -> GatewayConfig:
             n for n in env_str("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "").split(",") if n.strip()
         ),
         retention_sweep_s=env_float("HEADSHOTS_RETENTION_SWEEP_S", 60.0),
+        # An order in flight whose last change is older than this lost a message: its work is requested again.
+        stall_s=env_float("HEADSHOTS_STALL_S", 300.0),
         # Per tenant, DRF rate syntax; the order rate also bounds GPU work a key can start.
         rate_limit=env_str("HEADSHOTS_RATE_LIMIT", "1200/min"),
         order_rate_limit=env_str("HEADSHOTS_ORDER_RATE_LIMIT", "120/min"),

@@ -46,7 +46,7 @@ class Order(models.Model):
     status_json = models.TextField(default="{}")
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # When photos and adapter are purged: retention_hours after delivery, never later than
     # policy.MAX_RETENTION after creation. Set at creation (the cap) and again on delivery.
     purge_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -114,6 +114,9 @@ class DeletionReceipt(models.Model):
     blob_keys_sha256 = models.CharField(max_length=64)
     remaining_blobs = models.PositiveIntegerField()
     deleted_at = models.DateTimeField(auto_now_add=True)
+    # What each process that held the order's data in memory reported dropping, as it reports it
+    # (renderer replicas: adapters and prompt embeddings): [{"purged_by", "entries", "purged_at"}].
+    cache_purges = models.JSONField(default=list)
 
 
 class Photo(models.Model):

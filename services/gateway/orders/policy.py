@@ -10,6 +10,10 @@ DEFAULT_RETENTION_HOURS = 24
 MAX_RETENTION_HOURS = 35 * 24
 MAX_RETENTION = timedelta(hours=MAX_RETENTION_HOURS)
 
+# After an order is deleted, the retention sweep purges its prefix again for this long (a writer killed
+# between its write and its tombstone check is the only way a blob could come back).
+REPURGE_WINDOW = timedelta(hours=2)
+
 # More headshots from a stored adapter: at most this many per request.
 MAX_RENDER_COUNT = 40
 

@@ -101,7 +101,15 @@ class RenderOutput(serializers.ModelSerializer):
         fields = ["id", "style_id", "count", "state", "failure_reason", "created_at", "completed_at"]
 
 
+class CachePurgeOutput(serializers.Serializer):
+    purged_by = serializers.CharField(help_text='e.g. "renderer/<replica id>"')
+    entries = serializers.IntegerField(help_text="cache entries it dropped (0: it held none)")
+    purged_at = serializers.DateTimeField()
+
+
 class DeletionReceiptOutput(serializers.ModelSerializer):
+    cache_purges = CachePurgeOutput(many=True, help_text="every in-memory copy's owner, as it reports the purge")
+
     class Meta:
         model = DeletionReceipt
         fields = [
@@ -114,6 +122,7 @@ class DeletionReceiptOutput(serializers.ModelSerializer):
             "blob_keys_sha256",
             "remaining_blobs",
             "deleted_at",
+            "cache_purges",
         ]
 
 

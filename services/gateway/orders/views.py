@@ -143,8 +143,10 @@ class HeadshotDownloadView(APIView):
     def get(self, request, order_id, headshot_id):
         order = selectors.get_order(request.user.tenant, order_id)
         headshot = selectors.get_headshot(order, headshot_id)
-        path = blob_store().local_path(headshot.blob_key)
-        return FileResponse(open(path, "rb"), content_type="image/png", filename=f"{headshot.id}.png")
+        # Read from the store on every download: no copy of a headshot is kept on the gateway's disk.
+        response = HttpResponse(blob_store().get(headshot.blob_key), content_type="image/png")
+        response["Content-Disposition"] = f'inline; filename="{headshot.id}.png"'
+        return response
 
 
 class HeadshotZipView(APIView):

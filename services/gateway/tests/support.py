@@ -27,7 +27,9 @@ def complete_order(order_id, n: int = 2) -> None:
         Image.new("RGB", (64, 64), (i * 40, 10, 10)).save(out, format="PNG")
         blob_store().put(key, out.getvalue())
         headshots.append(common_pb2.Headshot(key=key, style_id="corporate-navy", seed=i, width=64, height=64))
-    Order.objects.filter(pk=order_id).update(state=Order.State.RENDERING, adapter_key=blob_layout.adapter_key(order_id))
+    Order.objects.filter(pk=order_id).update(
+        state=Order.State.RENDERING, adapter_key=blob_layout.adapter_key(order_id, 1)
+    )
     consume_once(
         bus.new_event(order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots)), apply_pipeline_event
     )

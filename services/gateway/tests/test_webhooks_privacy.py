@@ -117,7 +117,7 @@ def _upload_andcomplete_order(api, order_id, person_photos):
         {"files": [SimpleUploadedFile(p.name, p.read_bytes()) for p in person_photos]},
         format="multipart",
     )
-    blob_store().put(blob_layout.adapter_key(str(order_id)), b"adapter bytes")
+    blob_store().put(blob_layout.adapter_key(str(order_id), 1), b"adapter bytes")
     complete_order(order_id, n=2)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from django.db import close_old_connections
 
@@ -12,7 +13,8 @@ from gateway.config import CONFIG
 from headshots_common import bus
 from headshots_common.lifecycle import heartbeat_of
 from orders.services.pipeline_events import apply_pipeline_event
-from orders.services.retention import purge_expired
+from orders.services.recovery import resubmit_stalled
+from orders.services.retention import purge_expired, repurge_deleted
 from outbox import services as outbox
 from webhooks import services as webhooks
 
@@ -77,23 +79,36 @@ def run_webhooks(stop: threading.Event, idle_sleep_s: float = 0.2) -> None:
 
 
 def run_retention(stop: threading.Event) -> None:
-    """The retention schedule: purge what is due, then sleep until the next sweep."""
+    """The retention schedule: purge what is due and re-purge recently deleted orders, then sleep."""
     while not stop.is_set():
         close_old_connections()
         try:
             purged = purge_expired()
             if purged:
                 log.info("retention purged the training data of %d orders", purged)
+            repurge_deleted()
         except Exception:
             log.exception("retention sweep failed; retrying at the next sweep")
         stop.wait(CONFIG.retention_sweep_s)
+
+
+def run_recovery(stop: threading.Event) -> None:
+    """Orders in flight that stopped moving get their work requested again (see orders.services.recovery)."""
+    stall_after = timedelta(seconds=CONFIG.stall_s)
+    while not stop.wait(min(60.0, CONFIG.stall_s / 2)):
+        close_old_connections()
+        try:
+            resubmit_stalled(stall_after)
+        except Exception:
+            log.exception("recovery sweep failed; retrying at the next sweep")
+        HEARTBEAT.beat()
 
 
 def run_worker(stop: threading.Event) -> None:
     bus.wait_for_broker(CONFIG.shared.kafka_bootstrap, timeout_s=60)
     threads = [
         threading.Thread(target=loop, args=(stop,), name=loop.__name__, daemon=True)
-        for loop in (run_relay, run_consumer, run_webhooks, run_retention)
+        for loop in (run_relay, run_consumer, run_webhooks, run_retention, run_recovery)
     ]
     for thread in threads:
         thread.start()

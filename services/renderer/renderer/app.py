@@ -18,15 +18,18 @@ import grpc
 from ray import serve
 
 from headshots.v1 import renderer_service_pb2 as pb
-from renderer.config import load
+from renderer.config import RendererConfig, load
+from renderer.errors import AdapterDeleted
 
 log = logging.getLogger(__name__)
 
 
-@serve.deployment(name="Renderer", num_replicas=1, max_ongoing_requests=256)
+@serve.deployment(name="Renderer", max_ongoing_requests=256)
 class RendererDeployment:
     def __init__(self):
-        from renderer.engine import EngineSettings, RenderEngine  # torch and diffusers load inside the replica only
+        # torch and diffusers load inside the replica only
+        from renderer.deletions import DeletionListener
+        from renderer.engine import EngineSettings, RenderEngine
 
         config = load()
         if config.torch_threads > 0:
@@ -50,12 +53,17 @@ class RendererDeployment:
             ),
             dtype=config.dtype,
         )
-        log.info("renderer replica ready with base model %s", self.engine.base_model)
+        self.engine.replica_id = _replica_id()
+        self.deletions = DeletionListener(
+            self.engine, config.shared.kafka_bootstrap, self.engine.replica_id, sweep_s=config.deletion_sweep_s
+        ).start()
+        log.info("renderer replica %s ready with base model %s", self.engine.replica_id, self.engine.base_model)
 
     async def Render(self, request: pb.RenderRequest, grpc_context=None):
         """`grpc_context` (Ray Serve's RayServegRPCContext): a bad request or adapter file -- a
         ValueError, at submit or when its batch loads the adapter -- ends the call with
-        INVALID_ARGUMENT and the error's message, instead of a generic error."""
+        INVALID_ARGUMENT and the error's message, and a deleted order's adapter with
+        FAILED_PRECONDITION, instead of a generic error."""
         loop = asyncio.get_running_loop()
         results: asyncio.Queue = asyncio.Queue()
 
@@ -65,14 +73,17 @@ class RendererDeployment:
         # Validation and the adapter's file read run off the event loop.
         try:
             queued = await loop.run_in_executor(None, self.engine.submit, request, on_result)
+        except AdapterDeleted as exc:
+            _fail_with(grpc_context, grpc.StatusCode.FAILED_PRECONDITION, exc)
+            raise
         except ValueError as exc:
-            _invalid_argument(grpc_context, exc)
+            _fail_with(grpc_context, grpc.StatusCode.INVALID_ARGUMENT, exc)
             raise
         try:
             for _ in queued.items:
                 result = await results.get()
                 if isinstance(result, ValueError):
-                    _invalid_argument(grpc_context, result)
+                    _fail_with(grpc_context, grpc.StatusCode.INVALID_ARGUMENT, result)
                 if isinstance(result, BaseException):
                     raise result
                 png = await loop.run_in_executor(None, result.png)
@@ -94,7 +105,7 @@ class RendererDeployment:
     async def EvictAdapter(self, request: pb.EvictAdapterRequest) -> pb.EvictAdapterResponse:
         # Waits for a running batch to finish: a slot is never cleared under a forward pass.
         evicted = await asyncio.get_running_loop().run_in_executor(None, self.engine.evict, request.adapter_id)
-        return pb.EvictAdapterResponse(evicted=evicted)
+        return pb.EvictAdapterResponse(evicted=evicted > 0)
 
     def GetStats(self, request: pb.GetStatsRequest) -> pb.GetStatsResponse:
         return pb.GetStatsResponse(**self.engine.stats())
@@ -104,11 +115,30 @@ class RendererDeployment:
             raise RuntimeError("base pipeline not loaded")
 
 
-def _invalid_argument(grpc_context, exc: BaseException) -> None:
-    """Mark the call INVALID_ARGUMENT; Ray Serve keeps a code set on the context when the method then raises."""
+def _fail_with(grpc_context, code: grpc.StatusCode, exc: BaseException) -> None:
+    """Mark the call with `code`; Ray Serve keeps a code set on the context when the method then raises."""
     if grpc_context is not None:
-        grpc_context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+        grpc_context.set_code(code)
         grpc_context.set_details(str(exc))
 
 
-app = RendererDeployment.bind()  # type: ignore[attr-defined]  # @serve.deployment made it a Deployment
+def _replica_id() -> str:
+    try:
+        return serve.get_replica_context().replica_id.unique_id
+    except Exception:  # not inside a Serve replica (tests construct the class directly)
+        return "local"
+
+
+def build_app(config: RendererConfig | None = None):
+    """The application with the configured replicas and what each asks of Ray (GPUs, CPUs)."""
+    config = config or load()
+    actor_options: dict = {"num_cpus": config.replica_cpus}
+    if config.replica_gpus:
+        actor_options["num_gpus"] = config.replica_gpus
+    deployment = RendererDeployment.options(  # type: ignore[attr-defined]  # @serve.deployment made it a Deployment
+        num_replicas=config.replicas, ray_actor_options=actor_options
+    )
+    return deployment.bind()
+
+
+app = build_app()

@@ -31,6 +31,10 @@ class RendererConfig:
     dtype: str  # auto (fp16 on CUDA, fp32 on CPU), fp16, bf16 or fp32
     compile_unet: bool  # torch.compile the UNet (mixed-LoRA modules included)
     torch_threads: int  # torch.set_num_threads in the replica; 0 leaves torch's default
+    replicas: int  # Serve replicas of the renderer; each holds its own base model, tiers and caches
+    replica_cpus: float  # Ray CPUs each replica asks for
+    replica_gpus: float  # Ray GPUs each replica asks for (1 on a GPU node: one replica per GPU)
+    deletion_sweep_s: float  # how often a replica checks the tombstones of the adapters it holds
 
 
 def load() -> RendererConfig:
@@ -61,4 +65,8 @@ def load() -> RendererConfig:
         compile_unet=env_bool("HEADSHOTS_RENDER_COMPILE", False),
         # Ray sets OMP_NUM_THREADS to the actor's CPUs (1 by default); a CPU replica may want more.
         torch_threads=env_int("HEADSHOTS_RENDER_THREADS", 0),
+        replicas=env_int("HEADSHOTS_RENDER_REPLICAS", 1),
+        replica_cpus=env_float("HEADSHOTS_RENDER_REPLICA_CPUS", 1.0),
+        replica_gpus=env_float("HEADSHOTS_RENDER_REPLICA_GPUS", 0.0),
+        deletion_sweep_s=env_float("HEADSHOTS_RENDER_DELETION_SWEEP_S", 30.0),
     )

@@ -6,7 +6,8 @@ renderer's gRPC API, scores each one's likeness to the order's selfies, stores
 the best `images_per_style` of the ceil(n * overgenerate) rendered per style,
 and publishes progress and RenderCompleted.
 The offset is committed only once the images and their manifest are stored.
-OrderDeleted evicts the order's adapter from the renderer's caches.
+A deleted order's render stops within seconds (its tombstone), and nothing of it is kept; every
+renderer replica evicts the order's adapter by itself (renderer.deletions).
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ import grpc
 
 from headshots.v1 import common_pb2, events_pb2, renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
 from headshots_common import blob_layout, bus
-from headshots_common.blobstore import open_blob_store
+from headshots_common.blobstore import OrderDeleted, open_blob_store
 from headshots_common.lifecycle import configure_logging, heartbeat_of, stop_on_signals
 from renderer.config import DISPATCHER_PROCESS_NAME, RendererConfig, load
 from renderer.likeness import Candidate, best_per_style, candidates_per_style, likeness_score, selfie_embeddings
 
 log = logging.getLogger(__name__)
+
+# While an order renders, its tombstone is looked up this often: a deletion stops its render within seconds.
+DELETION_CHECK_S = 1.0
 
 
 def image_seed(order_id: str, render_id: str, style_id: str, index: int) -> int:
@@ -101,13 +105,23 @@ class RenderDispatcher:
         self.heartbeat = heartbeat_of(config.shared.var_dir, DISPATCHER_PROCESS_NAME)
 
     def handle(self, event: events_pb2.Event) -> None:
-        if bus.payload_kind(event) == "order_deleted":
-            # The gateway purged the blobs; the renderer drops its cached copies of the adapter.
-            self.renderer.EvictAdapter(pb.EvictAdapterRequest(adapter_id=event.order_id), timeout=30)
-            return
+        """Render and store an order's headshots (the replicas themselves evict a deleted order's adapter)."""
         render = OrderRender.from_event(event)
         if render is None:
             return
+        try:
+            self._handle_render(render)
+        except OrderDeleted:
+            log.info(
+                "order %s was deleted: its render (%s) stopped and nothing of it was kept",
+                render.order_id,
+                render.render_id,
+            )
+            self.blobs.delete_prefix(blob_layout.render_prefix(render.order_id, render.render_id))
+
+    def _handle_render(self, render: OrderRender) -> None:
+        if self.blobs.is_deleted(render.order_id):
+            raise OrderDeleted(render.order_id)
         headshots: list[common_pb2.Headshot] | None
         if self.blobs.exists(render.manifest_key):  # redelivered: the images are stored already
             headshots = [common_pb2.Headshot(**h) for h in json.loads(self.blobs.get(render.manifest_key))]
@@ -125,8 +139,15 @@ class RenderDispatcher:
         request = render.render_request(candidates_per_style(render.images_per_style, self.config.overgenerate))
         references = self._selfie_embeddings(render.order_id)
         total, started, candidates = len(request.items), time.monotonic(), []
+        responses = self.renderer.Render(request, timeout=3600)
+        checked_at = time.monotonic()
         try:
-            for response in self.renderer.Render(request, timeout=3600):
+            for response in responses:
+                if time.monotonic() - checked_at >= DELETION_CHECK_S:  # deleted meanwhile: stop rendering it
+                    checked_at = time.monotonic()
+                    if self.blobs.is_deleted(render.order_id):
+                        responses.cancel()
+                        raise OrderDeleted(render.order_id)
                 score = likeness_score(response.png, references)
                 candidates.append(Candidate(response.style_id, response.index, score, response))
                 done = len(candidates)
@@ -138,6 +159,8 @@ class RenderDispatcher:
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise  # transient: the event is not committed and is retried
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and self.blobs.is_deleted(render.order_id):
+                raise OrderDeleted(render.order_id) from None
             log.error("rendering order %s (%s) failed: %s", render.order_id, render.render_id, exc.details())
             self._publish(
                 render.order_id,

@@ -23,10 +23,12 @@ from typing import Any
 import torch
 from PIL import Image
 
+from headshots_common import blob_layout
 from headshots_common.adapter_format import TEXT_ENCODERS
 from headshots_common.basemodel import native_resolution, resolve_base_model
 from headshots_common.blobstore import BlobStore, open_blob_store
 from headshots_common.styles import NEGATIVE_PROMPT, STYLES
+from renderer.errors import AdapterDeleted, AdapterEvicted
 from renderer.lora import AdapterBank, AdapterManager, install_mixed_lora
 from renderer.prompt_cache import PromptEmbeddingCache
 from renderer.scheduler import BatchKey, BatchScheduler, QueuedImage, QueuedRequest
@@ -109,10 +111,6 @@ def attention_processors(unet) -> dict[str, int]:
     return counts
 
 
-class AdapterEvicted(RuntimeError):
-    """The adapter was evicted (its order deleted) while the request waited."""
-
-
 def prompt_for(item, subject_phrase: str) -> str:
     if item.prompt:
         return item.prompt
@@ -126,7 +124,9 @@ class RenderEngine:
 
     def __init__(self, pipe, blobs: BlobStore, settings: EngineSettings = EngineSettings()):
         self.pipe = pipe
+        self.blobs = blobs
         self.settings = settings
+        self.replica_id = "local"  # the Serve replica's id, once the deployment knows it
         self.base_model = ""
         self.native_size = native_resolution(pipe)
         self.bank = install_mixed_lora(
@@ -253,15 +253,16 @@ class RenderEngine:
         adapter = self._register_adapter(adapter_ref)
         return adapter.adapter_id is None or self.adapters.is_loaded(adapter.adapter_id)
 
-    def evict(self, adapter_id: str) -> bool:
-        """Drop an adapter from every tier, and fail its queued images."""
+    def evict(self, adapter_id: str) -> int:
+        """Drop an adapter from every tier and its prompt embeddings, and fail its queued images; returns how many
+        entries (tiers, embeddings, queued images) held something of it."""
         cancelled = self.scheduler.cancel(lambda r: r.context.adapter_id == adapter_id)
         for image in cancelled:
             image.request.on_result(image, AdapterEvicted(f"adapter {adapter_id!r} was evicted"))
         with self._batch_lock:
             evicted = self.adapters.evict(adapter_id)
             forgotten = self.prompts.forget_adapter(adapter_id)
-        return evicted or bool(forgotten) or bool(cancelled)
+        return evicted + forgotten + len(cancelled)
 
     def stats(self) -> dict[str, Any]:
         slots = self.adapters.slots
@@ -281,8 +282,32 @@ class RenderEngine:
             slot_hit_rate=slots.hits / lookups if lookups else 0.0,
             slot_evictions=slots.evictions,
             adapter_file_loads=self.adapters.file_loads,
+            replica_id=self.replica_id,
+            adapters_resident=self.adapters.resident(),
             **self.prompts.stats(),
         )
+
+    def _adapters_by_order(self) -> dict[str, list[str]]:
+        by_order: dict[str, list[str]] = {}
+        for adapter_id in self.adapters.resident():
+            key = self.adapters.blob_key(adapter_id)
+            order_id = blob_layout.order_id_of(key) if key else None
+            if order_id is not None:
+                by_order.setdefault(order_id, []).append(adapter_id)
+        return by_order
+
+    def evict_order(self, order_id: str) -> int:
+        """Evict every adapter of a deleted order; returns the entries dropped."""
+        return sum(self.evict(a) for a in self._adapters_by_order().get(order_id, []))
+
+    def evict_deleted(self) -> dict[str, int]:
+        """Evict the adapters of every order that was deleted (a backstop for a deletion event this replica
+        missed); returns the entries dropped per order."""
+        return {
+            order_id: sum(self.evict(a) for a in adapter_ids)
+            for order_id, adapter_ids in self._adapters_by_order().items()
+            if self.blobs.is_deleted(order_id)
+        }
 
     def close(self) -> None:
         self.scheduler.close()
@@ -294,6 +319,10 @@ class RenderEngine:
         if ref is None or not ref.adapter_key:
             return AdapterUse(None)
         adapter_id = ref.adapter_id or ref.adapter_key
+        order_id = blob_layout.order_id_of(ref.adapter_key)
+        if order_id is not None and self.blobs.is_deleted(order_id):
+            self.evict(adapter_id)
+            raise AdapterDeleted(f"adapter {adapter_id!r}: its order {order_id} was deleted")
         if self.adapters.blob_key(adapter_id) not in (None, ref.adapter_key):
             self.evict(adapter_id)  # the id now names another file (retrained): drop the stale copies
         self.adapters.register(adapter_id, ref.adapter_key)

@@ -13,7 +13,7 @@ from headshots_common import blob_layout
 from headshots_common.blobstore import LocalBlobStore
 from renderer.engine import EngineSettings, RenderEngine
 
-BAD_KEY = blob_layout.adapter_key("bad")
+BAD_KEY = blob_layout.adapter_key("bad", 1)
 
 
 class FakeGrpcContext:
@@ -34,7 +34,7 @@ def deployment(tiny_model, tmp_path, lora_files):
     from renderer.app import RendererDeployment
 
     blobs = LocalBlobStore(tmp_path / "blobs")
-    blobs.put(blob_layout.adapter_key("a1"), lora_files["a1"].read_bytes())
+    blobs.put(blob_layout.adapter_key("a1", 1), lora_files["a1"].read_bytes())
     blobs.put(BAD_KEY, b"\x00not safetensors" * 8)
     cls = RendererDeployment.func_or_class
     replica = cls.__new__(cls)  # no Ray: the engine is set directly instead of loaded in __init__
@@ -68,7 +68,7 @@ def test_a_bad_adapter_is_invalid_argument(deployment):
 
     context = FakeGrpcContext()  # a good request leaves the status alone
     good = pb.RenderRequest(
-        adapter=pb.AdapterRef(adapter_id="a1", adapter_key=(blob_layout.adapter_key("a1"))),
+        adapter=pb.AdapterRef(adapter_id="a1", adapter_key=(blob_layout.adapter_key("a1", 1))),
         items=[pb.RenderItem(style_id="tech-grey", seed=2)],
     )
     responses = render(deployment, good, context)

@@ -40,7 +40,7 @@ def test_the_pack_over_generates_with_stable_seeds():
     render = OrderRender(
         "order-1",
         blob_layout.PACK_RENDER_ID,
-        blob_layout.adapter_key("order-1"),
+        blob_layout.adapter_key("order-1", 1),
         "sks person",
         common_pb2.RenderSpec(style_ids=["navy", "grey"], images_per_style=2),
     )

@@ -26,7 +26,7 @@ def pixels(image) -> np.ndarray:
 
 
 def request(adapter: str | None, seed: int) -> pb.RenderRequest:
-    ref = pb.AdapterRef(adapter_id=adapter, adapter_key=blob_layout.adapter_key(adapter)) if adapter else None
+    ref = pb.AdapterRef(adapter_id=adapter, adapter_key=blob_layout.adapter_key(adapter, 1)) if adapter else None
     return pb.RenderRequest(subject_phrase="sks person", adapter=ref, items=[pb.RenderItem(style_id=STYLE, seed=seed)])
 
 
@@ -55,7 +55,7 @@ def sd15_adapters(tiny_model, tmp_path_factory) -> dict[str, Path]:
 def engine_with(pipe, tmp_path: Path, files: dict[str, Path]) -> RenderEngine:
     blobs = LocalBlobStore(tmp_path / "blobs")
     for name, path in files.items():
-        blobs.put(blob_layout.adapter_key(name), path.read_bytes())
+        blobs.put(blob_layout.adapter_key(name, 1), path.read_bytes())
     return RenderEngine(pipe, blobs, EngineSettings(default_steps=STEPS, max_wait_s=0.5))
 
 

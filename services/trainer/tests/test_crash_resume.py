@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
+from trainer_test_support import new_order_id, order_submitted, publish_order, start_worker, upload_photos, worker_env
 
 from headshots_common import blob_layout, bus
 from headshots_common.blobstore import open_blob_store
@@ -19,34 +15,17 @@ from trainer.training_jobs import TrainingJobStore
 STEPS, CHECKPOINT_EVERY = 40, 5
 
 
-def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "trainer"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-
-
 def test_a_killed_worker_resumes_from_its_checkpoint(
     kafka_bootstrap, tiny_model, person_photos, training_events, tmp_path
 ):
-    env = dict(
-        os.environ,
-        HEADSHOTS_KAFKA_BOOTSTRAP=kafka_bootstrap,
-        HEADSHOTS_BLOB_URL=f"file://{tmp_path}/blobs",
-        HEADSHOTS_VAR_DIR=str(tmp_path),
-        HEADSHOTS_BASE_MODEL=tiny_model,
-        HEADSHOTS_DEVICE="cpu",
+    env = worker_env(
+        kafka_bootstrap,
+        tiny_model,
+        tmp_path,
+        new_order_id("crash-group"),
         HEADSHOTS_TRAIN_STEPS=str(STEPS),
         HEADSHOTS_TRAIN_CHECKPOINT_EVERY=str(CHECKPOINT_EVERY),
-        HEADSHOTS_LORA_RANK="4",
-        HEADSHOTS_TRAIN_PROBE_IMAGES="1",
-        HEADSHOTS_TRAIN_PROBE_STEPS="2",
-        HEADSHOTS_TRAINER_GROUP=new_order_id("crash-group"),
-        HEADSHOTS_TRAINER_GRPC_PORT="0",
+        HEADSHOTS_TRAINER_LEASE_S="4",  # the killed worker's lease lapses soon after it dies
     )
     blobs = open_blob_store(env["HEADSHOTS_BLOB_URL"])
     jobs = TrainingJobStore(blobs)
@@ -58,7 +37,7 @@ def test_a_killed_worker_resumes_from_its_checkpoint(
     first = start_worker(env, tmp_path / "worker.log")
     try:
         deadline = time.monotonic() + 120
-        while jobs.load_checkpoint(order_id) is None:
+        while not ((job := jobs.load(order_id)) and job.checkpoint_token):
             assert first.poll() is None, (tmp_path / "worker.log").read_text()
             assert time.monotonic() < deadline, "no checkpoint was written"
             time.sleep(0.05)
@@ -77,7 +56,10 @@ def test_a_killed_worker_resumes_from_its_checkpoint(
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
     assert bus.payload_kind(event) == "training_completed", event
-    manifest = json.loads(blobs.get(blob_layout.adapter_manifest_key(order_id)))
+    job = jobs.load(order_id)
+    assert job.lease.token == 2, "the restarted worker took the dead one's lease over"
+    manifest = json.loads(blobs.get(job.training.result.manifest_key))
+    assert manifest["adapter_key"] == blob_layout.adapter_key(order_id, 2)
     assert manifest["steps"] == STEPS
     assert CHECKPOINT_EVERY <= manifest["resumed_from_step"] < STEPS, "trained fewer steps than starting over"
     after_restart = [

@@ -130,8 +130,8 @@ def test_an_order_trains_and_publishes_completed_with_a_manifest(trainer, person
     event = training_events.wait_for(order_id)
     assert bus.payload_kind(event) == "training_completed", event
     completed = event.training_completed
-    adapter_key, manifest_key = blob_layout.adapter_key(order_id), blob_layout.adapter_manifest_key(order_id)
-    assert (completed.adapter_key, completed.manifest_key) == (adapter_key, manifest_key)
+    adapter_key, manifest_key = blob_layout.adapter_key(order_id, 1), blob_layout.adapter_manifest_key(order_id, 1)
+    assert (completed.adapter_key, completed.manifest_key) == (adapter_key, manifest_key), "the first lease's run"
     assert completed.subject_phrase == "sks person" and completed.steps == 8
     assert list(completed.render_spec.style_ids) == ["corporate-navy"]
     assert trainer.blobs.get(adapter_key)[:8] != b""  # safetensors header
@@ -148,7 +148,11 @@ def test_an_order_trains_and_publishes_completed_with_a_manifest(trainer, person
     assert [p.step for p in progress] == sorted(p.step for p in progress)
     job = trainer.jobs.load(order_id)
     assert job.training.state == pb.TRAINING_STATE_SUCCEEDED and job.training.done and job.published
-    assert trainer.jobs.load_checkpoint(order_id) is None, "the checkpoint is dropped once the adapter is stored"
+    assert job.lease.token == 1 and job.lease.holder == trainer.worker.worker_id
+    stored = trainer.blobs.list(blob_layout.training_prefix(order_id))
+    assert not [k for k in stored if blob_layout.is_checkpoint_key(order_id, k)], (
+        "checkpoints go once the adapter is stored"
+    )
 
 
 def test_a_duplicate_order_message_trains_once(trainer, person_photos, training_events):
@@ -191,7 +195,7 @@ def test_out_of_memory_is_retried_with_a_smaller_batch(trainer, person_photos, t
     order_id = submit(trainer, person_photos[:3], profile=HQ, subject_class=OOM_SUBJECT)
     event = training_events.wait_for(order_id)
     assert bus.payload_kind(event) == "training_completed", event
-    manifest = json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(order_id)))
+    manifest = json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(order_id, 1)))
     assert manifest["batch_size"] == 1 and manifest["steps"] == 16
 
 
@@ -201,7 +205,7 @@ def test_high_quality_orders_share_class_images_generated_once(trainer, person_p
     monkeypatch.setattr(priors, "generate_class_images", lambda *a, **k: generated.append(a[2]) or real(*a, **k))
     first = submit(trainer, person_photos[:1], profile=HQ, subject_class="woman")
     assert bus.payload_kind(training_events.wait_for(first)) == "training_completed"
-    manifest = json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(first)))
+    manifest = json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(first, 1)))
     prior = manifest["prior_preservation"]
     assert prior["class_prompt"] == "a photo of woman" and prior["class_images"] == CLASS_IMAGES
     prefix = prior["class_images_prefix"]
@@ -215,7 +219,7 @@ def test_high_quality_orders_share_class_images_generated_once(trainer, person_p
     assert bus.payload_kind(training_events.wait_for(second)) == "training_completed"
     assert generated == [list(range(CLASS_IMAGES))], "the second order reused the stored class images"
     assert {key: trainer.blobs.local_path(key).stat().st_mtime_ns for key in trainer.blobs.list(prefix)} == stamps
-    assert json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(second)))["prior_preservation"] == prior
+    assert json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(second, 1)))["prior_preservation"] == prior
     assert manifest["augment_variants"] == 1 and manifest["train_text_encoder"] is False
 
 
@@ -265,7 +269,7 @@ def test_grpc_submit_is_idempotent_and_cancel_stops_a_running_job(trainer, perso
         trainer.stub.GetTraining(pb.GetTrainingRequest(name=first.name), timeout=10).training.state
         == pb.TRAINING_STATE_CANCELLED
     )
-    assert not trainer.blobs.exists(blob_layout.adapter_key(order_id))
+    assert not trainer.blobs.list(blob_layout.adapter_prefix(order_id)), "a cancelled job stores no adapter"
     with pytest.raises(grpc.RpcError) as missing:
         trainer.stub.GetTraining(pb.GetTrainingRequest(name="trainings/nope"), timeout=10)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -61,6 +64,36 @@ class TrainingEvents:
         self._stop.set()
         self._thread.join()
         self._consumer.close()
+
+
+def worker_env(kafka_bootstrap: str, tiny_model: str, var_dir: Path, group: str, **settings: str) -> dict[str, str]:
+    """The environment of a `python -m trainer` process on the test broker, a store under `var_dir`, the tiny model."""
+    return dict(
+        os.environ,
+        HEADSHOTS_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        HEADSHOTS_BLOB_URL=f"file://{var_dir}/blobs",
+        HEADSHOTS_VAR_DIR=str(var_dir),
+        HEADSHOTS_BASE_MODEL=tiny_model,
+        HEADSHOTS_DEVICE="cpu",
+        HEADSHOTS_LORA_RANK="4",
+        HEADSHOTS_TRAIN_PROBE_IMAGES="1",
+        HEADSHOTS_TRAIN_PROBE_STEPS="2",
+        HEADSHOTS_TRAINER_GROUP=group,
+        HEADSHOTS_TRAINER_GRPC_PORT="0",
+        **settings,
+    )
+
+
+def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
+    """A trainer worker as its own process (`python -m trainer`), logging to `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "trainer"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[1],
+        )
 
 
 def new_order_id(prefix: str = "order") -> str:

@@ -39,6 +39,7 @@ class TrainerConfig:
     shared: SharedSettings
     consumer_group: str
     max_poll_interval_ms: int
+    lease_s: float  # how long a job's lease lasts without renewal: a stalled or dead worker's job moves on after it
     workers: int  # one job per worker; each worker owns one device (GPU)
     steps: int  # for the standard profile
     rank: int
@@ -80,6 +81,7 @@ def load() -> TrainerConfig:
         shared=SharedSettings.from_env(),
         consumer_group=env_str("HEADSHOTS_TRAINER_GROUP", "headshots-trainer"),
         max_poll_interval_ms=env_int("HEADSHOTS_TRAINER_MAX_POLL_INTERVAL_MS", 300_000),
+        lease_s=env_float("HEADSHOTS_TRAINER_LEASE_S", 30.0),
         workers=env_int("HEADSHOTS_TRAINER_WORKERS", 1),
         steps=env_int("HEADSHOTS_TRAIN_STEPS", 60),
         rank=env_int("HEADSHOTS_LORA_RANK", 8),

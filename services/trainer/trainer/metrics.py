@@ -11,6 +11,8 @@ STEP_SECONDS = Histogram(
 RESUMED = Counter("trainer_jobs_resumed_total", "Jobs that continued from a checkpoint")
 DUPLICATES = Counter("trainer_duplicate_orders_total", "Order messages skipped because the job already finished")
 PARTITIONS_REVOKED = Counter("trainer_partitions_revoked_total", "Kafka partitions taken away by a rebalance")
+TAKEOVERS = Counter("trainer_lease_takeovers_total", "Jobs taken over after another worker's lease expired")
+LEASES_LOST = Counter("trainer_leases_lost_total", "Jobs this worker stopped because another took its lease")
 
 
 def serve(host: str, port: int) -> None:

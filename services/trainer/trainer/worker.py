@@ -1,9 +1,13 @@
 """Kafka worker: consumes OrderSubmitted, trains the order's adapter, publishes progress and the result.
 
-Exactly once in effect: the job record in the blob store (trainer.training_jobs) says whether an order was trained
-and whether its outcome was announced, so a redelivered or duplicate message never trains twice; the
-offset is committed only after the adapter, its manifest and the outcome event are durable; a killed
-worker's successor continues from the last checkpoint.
+Exactly once in effect, also when a partition moves between workers mid-job:
+- the job record in the blob store (trainer.training_jobs) says whether an order was trained and whether
+  its outcome was announced, so a redelivered or duplicate message never trains again;
+- the worker that trains an order holds the record's lease, renewing it while it works; another worker that
+  receives the order meanwhile waits for the job to finish or the lease to expire, and only then takes
+  over, from the last checkpoint; a stale holder's writes are refused and it stops;
+- the offset is committed only after the adapter and the outcome event are durable; the order's
+  tombstone stops a job within a second of the order's deletion, and nothing of it is kept.
 
 A job can outlast the consumer's max poll interval, so it runs in a thread while the consumer keeps
 polling with its partitions paused (staying in the group without fetching more work).
@@ -15,6 +19,8 @@ import functools
 import hashlib
 import io
 import logging
+import os
+import socket
 import tempfile
 import threading
 import time
@@ -30,7 +36,7 @@ from headshots.v1 import events_pb2, trainer_service_pb2 as pb
 from headshots_common import blob_layout, bus
 from headshots_common.adapter_format import AdapterManifest, PriorPreservation
 from headshots_common.basemodel import native_resolution
-from headshots_common.blobstore import BlobStore
+from headshots_common.blobstore import BlobStore, OrderDeleted
 from headshots_common.lifecycle import heartbeat_of
 from headshots_common.styles import IDENTIFIER_TOKEN, subject_phrase
 from trainer import metrics
@@ -48,11 +54,11 @@ from trainer.training import (
     remove_adapters,
     train_lora,
 )
-from trainer.training_jobs import TrainingJob, TrainingJobStore
+from trainer.training_jobs import LeaseLost, TrainingJob, TrainingJobStore
 
 log = logging.getLogger(__name__)
 
-# At most this many progress events (and job-record updates, and cancel checks) per second per job.
+# At most this many progress events (and job-record updates, and cancel and deletion checks) per second per job.
 PROGRESS_EVENTS_PER_S = 2.0
 REASON = events_pb2.FailureReason
 
@@ -88,6 +94,37 @@ class _CountRevocations(ConsumerRebalanceListener):
         pass
 
 
+class LeaseKeeper:
+    """Renews a job's lease in the background while the job works through phases that report no progress."""
+
+    def __init__(self, jobs: TrainingJobStore, job: TrainingJob):
+        self.jobs, self.job = jobs, job
+        self.lost = self.deleted = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job.order_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.jobs.lease_s / 3):
+            try:
+                self.jobs.renew(self.job)
+            except LeaseLost:
+                self.lost = True
+                return
+            except OrderDeleted:
+                self.deleted = True
+                return
+            except Exception:  # the blob store unreachable for a moment: try again at the next turn
+                log.warning("could not renew the lease of order %s", self.job.order_id, exc_info=True)
+
+
 class TrainerWorker:
     def __init__(
         self,
@@ -97,15 +134,19 @@ class TrainerWorker:
         base_model: str,
         device: torch.device,
         stop: threading.Event,
+        worker_id: str = "",
     ):
         self.config = config
         self.blobs = blobs
-        self.jobs = TrainingJobStore(blobs)
+        self.jobs = TrainingJobStore(blobs, lease_s=config.lease_s)
         self.producer = producer
         self.base_model = base_model
         self.base_model_digest = base_model_hash(base_model)
         self.device = device
         self.stop = stop
+        # Names the lease holder: unique per process and worker, so a restarted process never mistakes a
+        # dead predecessor's lease for its own.
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.pipe = load_pipeline(base_model, device)
         self.heartbeat = heartbeat_of(config.shared.var_dir, PROCESS_NAME)
         self.rebalance_listener = _CountRevocations()
@@ -115,24 +156,58 @@ class TrainerWorker:
         """Bring one order's job to a published outcome. Raises WorkerStopping on shutdown."""
         if bus.payload_kind(event) != "order_submitted":
             return
-        order_id, submitted = event.order_id, event.order_submitted
-        job = self.jobs.load_or_create(order_id)
+        order_id = event.order_id
+        try:
+            self._handle_order(order_id, event.order_submitted)
+        except OrderDeleted:
+            log.info("order %s was deleted: its training stopped and nothing of it was kept", order_id)
+            metrics.JOBS.labels("deleted").inc()
+            self._take_back(order_id)
+        except LeaseLost as exc:
+            log.warning("order %s: %s; its new holder finishes it", order_id, exc)
+            metrics.LEASES_LOST.inc()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # give the finished (or abandoned) job's memory back to the GPU
+
+    def _take_back(self, order_id: str) -> None:
+        """What this worker may have written before it saw the deletion (the tombstone refuses anything new)."""
+        self.blobs.delete_prefix(blob_layout.order_prefix(order_id))
+
+    def _acquire(self, order_id: str) -> TrainingJob | None:
+        """The job with this worker holding its lease, or finished; None while another worker keeps working on it.
+
+        A live lease held by another worker means the order moved here while that worker still trains it (a
+        rebalance), or that worker died: wait until the job finishes or the lease expires, then decide.
+        """
+        deadline = time.monotonic() + self.jobs.lease_s + 5
+        while True:
+            job = self.jobs.acquire(order_id, self.worker_id)
+            if job is not None or time.monotonic() > deadline or self.stop.is_set():
+                return job
+            self.stop.wait(1.0)
+
+    def _handle_order(self, order_id: str, submitted: events_pb2.OrderSubmitted) -> None:
+        if self.blobs.is_deleted(order_id):
+            raise OrderDeleted(order_id)
+        job = self._acquire(order_id)
+        if job is None:
+            log.info("order %s is being trained by another worker; it will finish it", order_id)
+            return
         if job.done:
-            if job.published:
+            if not job.published and job.lease.held_by_another(self.worker_id, time.time()):
+                return  # its holder finished a moment ago and is announcing it
+            if job.published and not submitted.resubmitted:
                 log.info(
                     "order %s was already %s; skipping the duplicate message",
                     order_id,
                     pb.TrainingState.Name(job.training.state),
                 )
                 metrics.DUPLICATES.inc()
-            else:  # finished, but the worker died before announcing it
+            else:  # never announced, or announced to a broker that since lost it: the gateway asks again
                 self._announce(job)
             return
-        manifest_key = blob_layout.adapter_manifest_key(order_id)
-        if self.blobs.exists(manifest_key):  # the adapter is durable; the worker died before recording it
-            manifest = AdapterManifest.from_json(self.blobs.get(manifest_key))
-            self._announce(self.jobs.finish(job, result=self._completed(manifest, submitted)))
-            return
+        if job.lease.token > 1:
+            metrics.TAKEOVERS.inc()
         if self.jobs.cancel_requested(order_id):
             self._fail(job, REASON.FAILURE_REASON_CANCELLED, "cancelled before training started")
             return
@@ -140,28 +215,38 @@ class TrainerWorker:
             photos = self._load_photos(submitted)
             metrics.JOBS_RUNNING.inc()
             try:
-                manifest = self._train(job, submitted, photos)
+                with LeaseKeeper(self.jobs, job) as keeper:
+                    manifest = self._train(job, submitted, photos, keeper)
             finally:
                 metrics.JOBS_RUNNING.dec()
         except BadPhotos as exc:
             self._fail(job, REASON.FAILURE_REASON_BAD_PHOTOS, str(exc))
         except TrainingStopped as exc:
+            if keeper.deleted or self.blobs.is_deleted(order_id):
+                raise OrderDeleted(order_id) from exc
+            if keeper.lost:
+                raise LeaseLost(f"order {order_id}: the lease was taken over at step {exc.step}") from exc
             if not self.jobs.cancel_requested(order_id):
                 raise WorkerStopping() from exc
             self._fail(job, REASON.FAILURE_REASON_CANCELLED, f"cancelled at step {exc.step}")
-            self.jobs.delete_checkpoint(order_id)
+            self.jobs.delete_checkpoints(order_id)
         except torch.OutOfMemoryError:
             self._fail(job, REASON.FAILURE_REASON_OUT_OF_MEMORY, "out of memory even at batch size 1")
+        except (LeaseLost, OrderDeleted):
+            raise
         except Exception as exc:
             log.exception("training order %s failed", order_id)
             self._fail(job, REASON.FAILURE_REASON_INTERNAL, f"training failed: {type(exc).__name__}")
         else:
-            self.blobs.put(manifest_key, manifest.to_json())  # last: marks the adapter complete
-            self.jobs.delete_checkpoint(order_id)
+            try:  # the commit point: the record says which run's adapter counts
+                completed = self.jobs.finish(job, result=self._completed(manifest, submitted, job.lease.token))
+            except LeaseLost:
+                self.blobs.delete(manifest.adapter_key)  # this run's adapter: the new holder's counts
+                raise
+            self.blobs.put(blob_layout.adapter_manifest_key(order_id, job.lease.token), manifest.to_json())
+            self.jobs.delete_checkpoints(order_id)
             metrics.JOBS.labels("succeeded").inc()
-            self._announce(self.jobs.finish(job, result=self._completed(manifest, submitted)))
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()  # give the finished (or cancelled) job's memory back to the GPU
+            self._announce(completed)
 
     def _load_photos(self, submitted) -> list[Image.Image]:
         if not submitted.photo_keys:
@@ -178,14 +263,14 @@ class TrainerWorker:
             photos.append(photo)
         return photos
 
-    def _train(self, job: TrainingJob, submitted, photos: list[Image.Image]) -> AdapterManifest:
-        """Train (resuming from a checkpoint if one exists), store the adapter, return its manifest."""
+    def _train(self, job: TrainingJob, submitted, photos: list[Image.Image], keeper: LeaseKeeper) -> AdapterManifest:
+        """Train (resuming from the job's checkpoint if it has one), store the adapter, return its manifest."""
         order_id, config = job.order_id, self.config
         steps, batch_size = config.steps_and_batch(submitted.training_profile)
         phrase = subject_phrase(submitted.subject_class)
         prompt = f"a photo of {phrase}"
         prior = self._prior(submitted) if config.uses_prior_preservation(submitted.training_profile) else None
-        stored = self.jobs.load_checkpoint(order_id)
+        stored = self.jobs.load_checkpoint(job)
         resume = Checkpoint.from_bytes(stored) if stored else None
         resumed_from = resume.step if resume else 0
         if resume:
@@ -193,8 +278,8 @@ class TrainerWorker:
         control = TrainingControl(
             progress=self._progress_reporter(job),
             checkpoint_every=config.checkpoint_every,
-            save_checkpoint=lambda c: self.jobs.save_checkpoint(order_id, c.to_bytes()),
-            should_stop=self._stop_checker(order_id),
+            save_checkpoint=lambda c: self.jobs.save_checkpoint(job, c.to_bytes()),
+            should_stop=self._stop_checker(order_id, keeper),
         )
         while True:
             params = TrainingParams(
@@ -232,7 +317,8 @@ class TrainerWorker:
                         )
                     finally:
                         remove_adapters(self.pipe)  # the resident pipeline is shared by every job of this worker
-                    adapter_key = blob_layout.adapter_key(order_id)
+                    # Under this run's lease token: a stale run can never overwrite the adapter that counts.
+                    adapter_key = blob_layout.adapter_key(order_id, job.lease.token)
                     self.blobs.put(adapter_key, result.adapter_path.read_bytes())
                 break
             except torch.OutOfMemoryError:
@@ -240,7 +326,7 @@ class TrainerWorker:
                     raise
                 batch_size //= 2
                 torch.cuda.empty_cache()
-                stored = self.jobs.load_checkpoint(order_id)
+                stored = self.jobs.load_checkpoint(job)
                 resume = Checkpoint.from_bytes(stored) if stored else None
                 log.warning("order %s ran out of memory; retrying with batch size %d", order_id, batch_size)
         log.info(
@@ -300,16 +386,18 @@ class TrainerWorker:
         )
         return PriorData(images=images, prompt=prompt)
 
-    def _stop_checker(self, order_id: str):
-        """True on shutdown, or once a cancel request shows up (looked up at the progress rate)."""
-        last_check, cancelled = 0.0, False
+    def _stop_checker(self, order_id: str, keeper: LeaseKeeper):
+        """True on shutdown, once the lease is lost, or once a cancel request or the order's tombstone shows up
+        (both looked up at the progress rate)."""
+        last_check, ended = 0.0, False
 
         def should_stop() -> bool:
-            nonlocal last_check, cancelled
+            nonlocal last_check, ended
             now = time.monotonic()
-            if not cancelled and now - last_check >= 1.0 / PROGRESS_EVENTS_PER_S:
-                last_check, cancelled = now, self.jobs.cancel_requested(order_id)
-            return cancelled or self.stop.is_set()
+            if not ended and now - last_check >= 1.0 / PROGRESS_EVENTS_PER_S:
+                last_check = now
+                ended = self.jobs.cancel_requested(order_id) or self.blobs.is_deleted(order_id)
+            return ended or keeper.lost or keeper.deleted or self.stop.is_set()
 
         return should_stop
 
@@ -336,10 +424,10 @@ class TrainerWorker:
 
     # -- outcomes ----------------------------------------------------------------------------------------------
     @staticmethod
-    def _completed(manifest: AdapterManifest, submitted) -> events_pb2.TrainingCompleted:
+    def _completed(manifest: AdapterManifest, submitted, lease_token: int) -> events_pb2.TrainingCompleted:
         return events_pb2.TrainingCompleted(
             adapter_key=manifest.adapter_key,
-            manifest_key=blob_layout.adapter_manifest_key(manifest.order_id),
+            manifest_key=blob_layout.adapter_manifest_key(manifest.order_id, lease_token),
             base_model=manifest.base_model,
             subject_phrase=manifest.subject_phrase,
             steps=manifest.steps,

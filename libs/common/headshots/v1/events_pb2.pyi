@@ -27,7 +27,7 @@ FAILURE_REASON_INTERNAL: FailureReason
 FAILURE_REASON_ADAPTER_UNAVAILABLE: FailureReason
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "occur_time", "order_id", "order_submitted", "order_deleted", "render_requested", "training_progress", "training_completed", "training_failed", "render_progress", "render_completed", "render_failed")
+    __slots__ = ("event_id", "occur_time", "order_id", "order_submitted", "order_deleted", "render_requested", "training_progress", "training_completed", "training_failed", "render_progress", "render_completed", "render_failed", "caches_purged")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCUR_TIME_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,7 @@ class Event(_message.Message):
     RENDER_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RENDER_COMPLETED_FIELD_NUMBER: _ClassVar[int]
     RENDER_FAILED_FIELD_NUMBER: _ClassVar[int]
+    CACHES_PURGED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occur_time: _timestamp_pb2.Timestamp
     order_id: str
@@ -52,21 +53,24 @@ class Event(_message.Message):
     render_progress: RenderProgress
     render_completed: RenderCompleted
     render_failed: RenderFailed
-    def __init__(self, event_id: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order_id: _Optional[str] = ..., order_submitted: _Optional[_Union[OrderSubmitted, _Mapping]] = ..., order_deleted: _Optional[_Union[OrderDeleted, _Mapping]] = ..., render_requested: _Optional[_Union[RenderRequested, _Mapping]] = ..., training_progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., training_completed: _Optional[_Union[TrainingCompleted, _Mapping]] = ..., training_failed: _Optional[_Union[TrainingFailed, _Mapping]] = ..., render_progress: _Optional[_Union[RenderProgress, _Mapping]] = ..., render_completed: _Optional[_Union[RenderCompleted, _Mapping]] = ..., render_failed: _Optional[_Union[RenderFailed, _Mapping]] = ...) -> None: ...
+    caches_purged: CachesPurged
+    def __init__(self, event_id: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order_id: _Optional[str] = ..., order_submitted: _Optional[_Union[OrderSubmitted, _Mapping]] = ..., order_deleted: _Optional[_Union[OrderDeleted, _Mapping]] = ..., render_requested: _Optional[_Union[RenderRequested, _Mapping]] = ..., training_progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., training_completed: _Optional[_Union[TrainingCompleted, _Mapping]] = ..., training_failed: _Optional[_Union[TrainingFailed, _Mapping]] = ..., render_progress: _Optional[_Union[RenderProgress, _Mapping]] = ..., render_completed: _Optional[_Union[RenderCompleted, _Mapping]] = ..., render_failed: _Optional[_Union[RenderFailed, _Mapping]] = ..., caches_purged: _Optional[_Union[CachesPurged, _Mapping]] = ...) -> None: ...
 
 class OrderSubmitted(_message.Message):
-    __slots__ = ("tenant_id", "photo_keys", "subject_class", "training_profile", "render_spec")
+    __slots__ = ("tenant_id", "photo_keys", "subject_class", "training_profile", "render_spec", "resubmitted")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     PHOTO_KEYS_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_CLASS_FIELD_NUMBER: _ClassVar[int]
     TRAINING_PROFILE_FIELD_NUMBER: _ClassVar[int]
     RENDER_SPEC_FIELD_NUMBER: _ClassVar[int]
+    RESUBMITTED_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     photo_keys: _containers.RepeatedScalarFieldContainer[str]
     subject_class: str
     training_profile: _common_pb2.TrainingProfile
     render_spec: _common_pb2.RenderSpec
-    def __init__(self, tenant_id: _Optional[str] = ..., photo_keys: _Optional[_Iterable[str]] = ..., subject_class: _Optional[str] = ..., training_profile: _Optional[_Union[_common_pb2.TrainingProfile, str]] = ..., render_spec: _Optional[_Union[_common_pb2.RenderSpec, _Mapping]] = ...) -> None: ...
+    resubmitted: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., photo_keys: _Optional[_Iterable[str]] = ..., subject_class: _Optional[str] = ..., training_profile: _Optional[_Union[_common_pb2.TrainingProfile, str]] = ..., render_spec: _Optional[_Union[_common_pb2.RenderSpec, _Mapping]] = ..., resubmitted: _Optional[bool] = ...) -> None: ...
 
 class RenderRequested(_message.Message):
     __slots__ = ("request_id", "adapter_key", "subject_phrase", "render_spec", "existing_count")
@@ -155,3 +159,11 @@ class RenderFailed(_message.Message):
     message: str
     request_id: str
     def __init__(self, reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CachesPurged(_message.Message):
+    __slots__ = ("purged_by", "entries")
+    PURGED_BY_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    purged_by: str
+    entries: int
+    def __init__(self, purged_by: _Optional[str] = ..., entries: _Optional[int] = ...) -> None: ...

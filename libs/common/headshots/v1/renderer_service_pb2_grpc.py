@@ -78,7 +78,8 @@ class RendererServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EvictAdapter(self, request, context):
-        """Drops an adapter from every cache tier (deletion, retention).
+        """Drops an adapter from every cache tier of the replica that serves the call. Every replica evicts a
+        deleted order's adapter by itself (it listens for OrderDeleted); this is for operators.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

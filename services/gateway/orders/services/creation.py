@@ -113,17 +113,23 @@ def submit_order(order: Order) -> Order:
             )
         order.state, order.progress_stage, order.submitted_at = Order.State.QUEUED, "queued", timezone.now()
         order.save()
-        submitted = events_pb2.OrderSubmitted(
-            tenant_id=str(order.tenant_id),
-            photo_keys=[p.blob_key for p in photos],
-            subject_class=order.subject_class,
-            training_profile=common_pb2.TRAINING_PROFILE_STANDARD,
-            render_spec=common_pb2.RenderSpec(
-                style_ids=order.style_ids, images_per_style=images_per_style(order.package, len(order.style_ids))
-            ),
-        )
-        outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), order_submitted=submitted))
+        enqueue_submission(order)
     return order
+
+
+def enqueue_submission(order: Order, resubmitted: bool = False) -> None:
+    """The OrderSubmitted event of a queued order, in the caller's transaction."""
+    submitted = events_pb2.OrderSubmitted(
+        tenant_id=str(order.tenant_id),
+        photo_keys=[p.blob_key for p in order.photos.order_by("created_at")],
+        subject_class=order.subject_class,
+        training_profile=common_pb2.TRAINING_PROFILE_STANDARD,
+        render_spec=common_pb2.RenderSpec(
+            style_ids=order.style_ids, images_per_style=images_per_style(order.package, len(order.style_ids))
+        ),
+        resubmitted=resubmitted,
+    )
+    outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), order_submitted=submitted))
 
 
 def request_render(order: Order, style_id: str, count: int) -> RenderRequest:
@@ -141,12 +147,17 @@ def request_render(order: Order, style_id: str, count: int) -> RenderRequest:
         render = RenderRequest.objects.create(order=order, style_id=style_id, count=count)
         order.state, order.progress_stage = Order.State.RENDERING, "rendering"
         order.save()
-        requested = events_pb2.RenderRequested(
-            request_id=str(render.id),
-            adapter_key=order.adapter_key,
-            subject_phrase=subject_phrase(order.subject_class),
-            render_spec=common_pb2.RenderSpec(style_ids=[style_id], images_per_style=count),
-            existing_count=order.headshots.count(),
-        )
-        outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), render_requested=requested))
+        enqueue_render_request(order, render)
     return render
+
+
+def enqueue_render_request(order: Order, render: RenderRequest) -> None:
+    """The RenderRequested event of a pending render, in the caller's transaction."""
+    requested = events_pb2.RenderRequested(
+        request_id=str(render.id),
+        adapter_key=order.adapter_key,
+        subject_phrase=subject_phrase(order.subject_class),
+        render_spec=common_pb2.RenderSpec(style_ids=[render.style_id], images_per_style=render.count),
+        existing_count=order.headshots.count(),
+    )
+    outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), render_requested=requested))

@@ -10,6 +10,7 @@ from gateway.blobs import blob_store
 from gateway.config import CONFIG
 from gateway.errors import Conflict
 from headshots_common import blob_layout
+from headshots_common.blobstore import OrderDeleted
 from orders.models import Order, Photo
 from orders.photo_checks import CheckedPhoto, Rejection, check_photo
 from webhooks import services as webhooks
@@ -75,7 +76,10 @@ def _store_photo(order: Order, filename: str, checked: CheckedPhoto) -> Photo:
         embedding=checked.embedding,
     )
     photo.blob_key = blob_layout.photo_key(str(order.id), str(photo.id))
-    blob_store().put(photo.blob_key, checked.jpeg)
+    try:
+        blob_store().put(photo.blob_key, checked.jpeg)
+    except OrderDeleted:
+        raise Conflict("order_not_open", "the order was deleted while the photo was uploaded") from None
     try:
         with transaction.atomic():
             photo.save()

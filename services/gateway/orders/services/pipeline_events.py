@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.utils import timezone
 
@@ -11,15 +11,24 @@ from headshots_common import bus
 from orders.models import Headshot, Order, RenderRequest
 from orders.policy import MAX_RETENTION, PROGRESS_WEBHOOK_STEP, TRAINING_SHARE
 from orders.representation import order_summary
+from orders.services.retention import record_cache_purge
 from webhooks import services as webhooks
 
 
 def apply_pipeline_event(event: events_pb2.Event) -> None:
     """Move an order along its state machine from a trainer or renderer event (idempotent)."""
+    kind = bus.payload_kind(event)
+    if kind == "caches_purged":  # reported after the deletion: it completes the receipt
+        record_cache_purge(
+            event.order_id,
+            event.caches_purged.purged_by,
+            event.caches_purged.entries,
+            event.occur_time.ToDatetime(tzinfo=UTC),
+        )
+        return
     order = Order.objects.select_for_update().filter(pk=event.order_id).first()
     if order is None or order.state == Order.State.DELETED:
         return
-    kind = bus.payload_kind(event)
     handler = _HANDLERS.get(kind)
     if handler is None:
         return
@@ -58,6 +67,8 @@ def _on_render_progress(order: Order, progress) -> None:
 
 def _on_render_completed(order: Order, completed) -> None:
     render = order.render_requests.filter(pk=completed.request_id).first() if completed.request_id else None
+    if (render is None and order.completed_at is not None) or (render is not None and render.completed_at):
+        return  # announced again (after a resubmission): delivered already, nothing changes
     for h in completed.headshots:
         Headshot.objects.get_or_create(
             blob_key=h.key,

@@ -161,9 +161,6 @@ def parse_lora_state_dict(
 
 def load_adapter_file(path: str | Path, adapter_id: str | None = None) -> ParsedAdapter:
     """Read a ``.safetensors`` LoRA file (or a folder holding one) into host RAM; ValueError if unreadable."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     path = Path(path)
     if path.is_dir():
         files = sorted(path.glob("*.safetensors"))
@@ -171,17 +168,30 @@ def load_adapter_file(path: str | Path, adapter_id: str | None = None) -> Parsed
             raise ValueError(f"expected one .safetensors LoRA file in {path}, found {len(files)}")
         path = files[0]
     try:
-        state_dict = load_file(str(path), device="cpu")
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-    except (SafetensorError, OSError, RuntimeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ValueError(f"cannot read LoRA file {str(path)!r}: {exc}") from exc
+    return load_adapter_bytes(data, adapter_id=adapter_id, source=str(path))
+
+
+def load_adapter_bytes(data: bytes, adapter_id: str | None = None, source: str = "") -> ParsedAdapter:
+    """Parse a ``.safetensors`` LoRA file's bytes (as read from the blob store: no copy on disk); ValueError if
+    they are not one."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    label = source or adapter_id or "adapter"
+    try:
+        state_dict = load(data)
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
+    except (SafetensorError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read LoRA file {label!r}: {exc}") from exc
     metadata: dict[str, dict[str, Any]] = {}
     if LORA_METADATA_KEY in header:
         try:
             raw = json.loads(header[LORA_METADATA_KEY])
         except json.JSONDecodeError as exc:
-            raise ValueError(f"LoRA file {str(path)!r} has corrupt {LORA_METADATA_KEY}: {exc}") from exc
+            raise ValueError(f"LoRA file {label!r} has corrupt {LORA_METADATA_KEY}: {exc}") from exc
         # diffusers stores each component's LoraConfig as "<component>.<field>"; an unprefixed one is the UNet's.
         for key, value in raw.items():
             component, dot, field_name = key.partition(".")
@@ -189,4 +199,4 @@ def load_adapter_file(path: str | Path, adapter_id: str | None = None) -> Parsed
                 metadata.setdefault(component, {})[field_name] = value
             else:
                 metadata.setdefault(UNET, {})[key] = value
-    return parse_lora_state_dict(state_dict, metadata, adapter_id=adapter_id, source=str(path))
+    return parse_lora_state_dict(state_dict, metadata, adapter_id=adapter_id, source=label)

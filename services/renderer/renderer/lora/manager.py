@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from headshots_common.blobstore import BlobNotFound, BlobStore
-from renderer.lora.adapter_file import ParsedAdapter, load_adapter_file
+from renderer.lora.adapter_file import ParsedAdapter, load_adapter_bytes, load_adapter_file
 from renderer.lora.bank import AdapterBank
 
 
@@ -182,13 +182,13 @@ class AdapterManager:
         if key is None:
             raise ValueError(f"adapter {adapter_id!r} is not registered (evicted?)")
         if self.blobs is None:  # no blob store: the key is a file path (tests, benchmarks)
-            path: Any = key
+            adapter = load_adapter_file(key, adapter_id=adapter_id)
         else:
             try:
-                path = self.blobs.local_path(key)
+                data = self.blobs.get(key)  # into memory only: no copy on local disk outlives a deletion
             except BlobNotFound as exc:
                 raise ValueError(f"adapter {adapter_id!r}: blob {key!r} not found") from exc
-        adapter = load_adapter_file(path, adapter_id=adapter_id)
+            adapter = load_adapter_bytes(data, adapter_id=adapter_id, source=key)
         for component in adapter.text_layers:
             if component not in self.text_banks:
                 raise ValueError(
@@ -310,8 +310,8 @@ class AdapterManager:
                 bank.clear_batch()
 
     # -- every tier --------------------------------------------------------------------------------------------
-    def evict(self, adapter_id: str) -> bool:
-        """Forget an adapter in every tier and zero its slot (deletion, retraining); True if any tier held it."""
+    def evict(self, adapter_id: str) -> int:
+        """Forget an adapter in every tier and zero its slot (deletion, retraining); returns how many tiers held it."""
         with self._lock:
             registered = self._blob_keys.pop(adapter_id, None) is not None
             cached = self.cache.pop(adapter_id) is not None
@@ -320,7 +320,12 @@ class AdapterManager:
             if slot is not None:
                 for bank in self.banks:
                     bank.clear(slot)
-            return registered or cached or slot is not None
+            return int(registered) + int(cached) + int(slot is not None)
+
+    def resident(self) -> list[str]:
+        """Every adapter id some tier holds (registered, in host RAM or in a slot)."""
+        with self._lock:
+            return sorted(set(self._blob_keys) | set(self.cache.keys()) | set(self.slots.resident()))
 
     @property
     def stats(self) -> dict[str, Any]:
