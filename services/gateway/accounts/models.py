@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 
 class Tenant(models.Model):
@@ -29,9 +30,19 @@ class Tenant(models.Model):
 class ApiKey(models.Model):
     """A bearer key; only its SHA-256 is stored (keys are long random secrets, so a fast hash is enough)."""
 
+    class Kind(models.TextChoices):
+        API_KEY = "api_key"  # a partner's key, issued by an operator; lives until revoked
+        PERSONAL_TOKEN = "personal_token"  # a consumer's token from sign-up or sign-in; expires
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.API_KEY)
     prefix = models.CharField(max_length=16, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

@@ -2,38 +2,39 @@
 
 from __future__ import annotations
 
-import threading
-import time
+from django.core.cache import cache
+from django.db.models import QuerySet
 
 from accounts.models import ApiKey, Tenant
 from accounts.services import hash_key
 from gateway.config import CONFIG
 
-# Every authenticated request resolves its key, so answers are kept in the process for
-# HEADSHOTS_AUTH_CACHE_S: a revoked key stops working within that bound everywhere.
-_known: dict[str, tuple[float, Tenant | None]] = {}
-_known_lock = threading.Lock()
-_MAX_KNOWN = 10_000
+
+def key_cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
 
 
 def tenant_for_key(raw_key: str) -> Tenant | None:
-    """The tenant owning an active key, or None."""
+    """The tenant owning an active (not revoked, not expired) key, or None.
+
+    Every authenticated request resolves its key. With a shared cache (Redis) the answer is kept there for
+    HEADSHOTS_AUTH_CACHE_S and revoking clears it for every process at once; without one every request
+    asks the database, so no process can keep a revoked key working.
+    """
     key_hash = hash_key(raw_key)
-    now = time.monotonic()
-    cached = _known.get(key_hash)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    if CONFIG.shared_cache:
+        cached = cache.get(key_cache_key(key_hash))
+        if cached is not None:
+            key = cached
+            return key.tenant if key.active else None
     key = ApiKey.objects.select_related("tenant").filter(key_hash=key_hash, revoked_at__isnull=True).first()
-    tenant = key.tenant if key else None
-    with _known_lock:
-        if len(_known) >= _MAX_KNOWN:
-            _known.clear()
-        _known[key_hash] = (now + CONFIG.auth_cache_s, tenant)
-    return tenant
+    if key is None:
+        return None
+    if CONFIG.shared_cache:
+        cache.set(key_cache_key(key_hash), key, timeout=CONFIG.auth_cache_s)
+    return key.tenant if key.active else None
 
 
-def forget_keys(key_hashes: list[str]) -> None:
-    """Forget revoked keys in this process at once (other processes within HEADSHOTS_AUTH_CACHE_S)."""
-    with _known_lock:
-        for key_hash in key_hashes:
-            _known.pop(key_hash, None)
+def keys_of(tenant: Tenant) -> QuerySet[ApiKey]:
+    """The tenant's keys and tokens, newest first (revoked and expired ones included, for the record)."""
+    return ApiKey.objects.filter(tenant=tenant).order_by("-created_at")

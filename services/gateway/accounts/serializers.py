@@ -19,3 +19,19 @@ class TokenInput(serializers.Serializer):
 class TokenOutput(serializers.Serializer):
     token = serializers.CharField()
     tenant_id = serializers.UUIDField()
+
+
+class TokenInfoOutput(serializers.Serializer):
+    """A key or token as its owner sees it: never the secret itself, which is shown once at creation."""
+
+    prefix = serializers.CharField(help_text="the part after hs_ that names it; revoke it by this")
+    kind = serializers.ChoiceField(choices=["api_key", "personal_token"])
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    active = serializers.BooleanField()
+    current = serializers.BooleanField(help_text="whether this request was made with it")
+
+
+class TokenListOutput(serializers.Serializer):
+    results = TokenInfoOutput(many=True)

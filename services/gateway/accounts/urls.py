@@ -5,4 +5,6 @@ from accounts import views
 urlpatterns = [
     path("auth/signup", views.SignupView.as_view()),
     path("auth/token", views.TokenView.as_view()),
+    path("auth/tokens", views.TokenListView.as_view()),
+    path("auth/tokens/<str:prefix>", views.TokenDetailView.as_view()),
 ]

@@ -30,6 +30,12 @@ class GatewayConfig:
     order_rate_limit: str
     cache_url: str
     auth_cache_s: float
+    token_ttl_hours: float
+
+    @property
+    def shared_cache(self) -> bool:
+        """Whether every gateway process sees the same cache (Redis), so one process can clear an entry for all."""
+        return self.cache_url.startswith("redis://")
 
 
 def load() -> GatewayConfig:
@@ -63,7 +69,11 @@ def load() -> GatewayConfig:
         order_rate_limit=env_str("HEADSHOTS_ORDER_RATE_LIMIT", "120/min"),
         # Counters shared by every gateway process: redis://… in the cluster; per-process memory locally.
         cache_url=cache_url,
+        # Key lookups are kept this long in the shared cache (never in a process of its own: a revoked key
+        # stops working in every process at once).
         auth_cache_s=env_float("HEADSHOTS_AUTH_CACHE_S", 30.0),
+        # A consumer's personal token from sign-up or sign-in expires this long after it was issued.
+        token_ttl_hours=env_float("HEADSHOTS_TOKEN_TTL_HOURS", 30 * 24.0),
     )
 
 

@@ -39,7 +39,7 @@ TIME_ZONE = "UTC"
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_photo_bytes * 2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-if CONFIG.cache_url.startswith("redis://"):
+if CONFIG.shared_cache:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.cache_url}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
