@@ -100,32 +100,32 @@ def gateway_processes(request, tmp_path):
         ).stdout
 
     manage("migrate", "--noinput")
-    log = open(tmp_path / "gateway.log", "ab")
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "gateway.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{http_port}",
-                "--workers",
-                "2",
-            ],
-            cwd=GATEWAY_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [sys.executable, "manage.py", "run_partner_grpc", "--port", str(grpc_port)],
-            cwd=GATEWAY_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        ),
-    ]
+    with open(tmp_path / "gateway.log", "ab") as log:  # each child keeps its own copy
+        processes = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "gateway.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{http_port}",
+                    "--workers",
+                    "2",
+                ],
+                cwd=GATEWAY_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+            subprocess.Popen(
+                [sys.executable, "manage.py", "run_partner_grpc", "--port", str(grpc_port)],
+                cwd=GATEWAY_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+        ]
     try:
         deadline = time.monotonic() + 60
         while not _serving(http_port, grpc_port):
@@ -138,7 +138,6 @@ def gateway_processes(request, tmp_path):
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
-        log.close()
         if created:
             import psycopg
 
