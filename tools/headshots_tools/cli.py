@@ -34,6 +34,7 @@ def _progress() -> Progress:
 
 def cmd_up(args) -> int:
     stack = _stack()
+    stack.trainers, stack.renderer_replicas = args.trainers, args.renderer_replicas
     with _progress() as progress:
         task = progress.add_task("starting", total=1)
         stack.up(lambda what, done, total: progress.update(task, description=what, completed=done, total=total))
@@ -109,10 +110,19 @@ def cmd_demo(args) -> int:
         console.print(f"stopped {len(stopped)} services")
 
 
+def cmd_chaos(args) -> int:
+    from headshots_tools.chaos import main as chaos_main
+
+    return chaos_main(args.chaos_args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="headshots", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the local stack in the background").set_defaults(func=cmd_up)
+    up = sub.add_parser("up", help="start the local stack in the background (a supervisor restarts what dies)")
+    up.add_argument("--trainers", type=int, default=1, help="trainer worker processes (one consumer group)")
+    up.add_argument("--renderer-replicas", type=int, default=1, help="Ray Serve replicas of the renderer")
+    up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop everything `up` started, Ray included").set_defaults(func=cmd_down)
     sub.add_parser("status", help="list running services").set_defaults(func=cmd_status)
     demo = sub.add_parser("demo", help="start the stack, run one real order end to end, stop the stack")
@@ -132,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     model.add_argument("--out")
     model.add_argument("--force", action="store_true")
     model.set_defaults(func=cmd_model)
+    chaos = sub.add_parser(
+        "chaos", help="orders through random kills, a broker restart and deletions (make chaos)", add_help=False
+    )
+    chaos.add_argument("chaos_args", nargs=argparse.REMAINDER)
+    chaos.set_defaults(func=cmd_chaos)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -8,7 +8,9 @@ file in VAR/run/ so `down` can stop what an earlier `up` started.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +27,8 @@ from headshots_tools.ports import free_port, port_in_use
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_DIR = REPO_ROOT / "services" / "gateway"
+SUPERVISOR = "supervisor"  # the process that restarts the others (its pid file, its log)
+STATE_FILE = "stack.json"  # how `up` configured the stack, under VAR/run/
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Service:
     ready: Callable[[], bool]
     cwd: Path = REPO_ROOT
     ports: tuple[int, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)  # on top of the stack's shared configuration
+    heartbeat: str | None = None  # the worker loop's heartbeat, which its liveness probe reads
 
 
 @dataclass
@@ -57,6 +63,9 @@ class Stack:
     ports: Ports = field(default_factory=Ports)
     base_model: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    trainers: int = 1  # trainer worker processes, one consumer group: "trainer", "trainer-2", ...
+    renderer_replicas: int = 1  # Ray Serve replicas of the renderer, each with its own model and caches
+    supervise: bool = True  # restart any process that dies, as Kubernetes would (headshots_tools.supervisor)
 
     def __post_init__(self):
         self.var_dir = Path(self.var_dir).resolve()
@@ -84,6 +93,12 @@ class Stack:
         )
         # A laptop's partner endpoints listen on localhost; in the cluster webhooks reach public addresses only.
         env.setdefault("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
+        # A laptop's processes come back within seconds (the supervisor): recover stalled work and leases sooner.
+        env.setdefault("HEADSHOTS_STALL_S", "60")
+        env.setdefault("HEADSHOTS_TRAINER_LEASE_S", "10")
+        if self.renderer_replicas > 1:
+            env["HEADSHOTS_RENDER_REPLICAS"] = str(self.renderer_replicas)
+            env.setdefault("HEADSHOTS_RENDER_REPLICA_CPUS", f"{1 / self.renderer_replicas:.2f}")  # they share a CPU
         env.setdefault("HEADSHOTS_BASE_MODEL", self.base_model or str(self.tiny_model_path))
         if self.base_model:
             env["HEADSHOTS_BASE_MODEL"] = self.base_model
@@ -152,13 +167,9 @@ class Stack:
                 [py, "manage.py", "run_worker"],
                 ready=lambda: self._beating("gateway-worker"),
                 cwd=GATEWAY_DIR,
+                heartbeat="gateway-worker",
             ),
-            Service(
-                "trainer",
-                [py, "-m", "trainer"],
-                ports=(p.trainer_grpc,),
-                ready=lambda: self._beating("trainer") and _grpc_serving(f"127.0.0.1:{p.trainer_grpc}"),
-            ),
+            *self._trainer_services(),
             Service(
                 "renderer",
                 [py, "-m", "renderer.serve"],
@@ -169,8 +180,28 @@ class Stack:
                 "renderer-dispatcher",
                 [py, "-m", "renderer.dispatcher"],
                 ready=lambda: self._beating("renderer-dispatcher"),
+                heartbeat="renderer-dispatcher",
             ),
         ]
+
+    def _trainer_services(self) -> list[Service]:
+        """The first trainer also serves TrainerService; every one has a heartbeat of its own."""
+        grpc_target = f"127.0.0.1:{self.ports.trainer_grpc}"
+
+        def ready(name: str, serves_grpc: bool) -> Callable[[], bool]:
+            return lambda: self._beating(name) and (not serves_grpc or _grpc_serving(grpc_target))
+
+        services = []
+        for n in range(1, self.trainers + 1):
+            name = "trainer" if n == 1 else f"trainer-{n}"
+            env = {"HEADSHOTS_TRAINER_NAME": name} | ({} if n == 1 else {"HEADSHOTS_TRAINER_GRPC_PORT": "0"})
+            ports = (self.ports.trainer_grpc,) if n == 1 else ()
+            argv = [sys.executable, "-m", "trainer"]
+            services.append(Service(name, argv, ready(name, n == 1), ports=ports, env=env, heartbeat=name))
+        return services
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services() if s.name == name)
 
     def _beating(self, process_name: str) -> bool:
         """Whether a worker's loop beat within the last 30 s (its heartbeat, as its liveness probe reads it)."""
@@ -186,23 +217,53 @@ class Stack:
             raise StackError(f"port {names} is already in use: run `make down`, or stop what listens there")
         for d in (self.logs_dir, self.run_dir, self.ray_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self.save_state()
         total = len(services) + 2
         try:
             report("preparing base model and database", 0, total)
             self._prepare()
             for i, service in enumerate(services, start=1):
                 report(f"starting {service.name}", i, total)
-                process = self._spawn(service)
+                process = self.spawn(service)
                 self._wait_ready(service, process, timeout_s)
                 if service.name == "broker":
-                    from headshots_common import bus
-
-                    bus.wait_for_broker(self.env["HEADSHOTS_KAFKA_BOOTSTRAP"])
-                    bus.ensure_topics(self.env["HEADSHOTS_KAFKA_BOOTSTRAP"])
+                    self.prepare_broker()
+            if self.supervise:
+                self._spawn_process(
+                    SUPERVISOR,
+                    [sys.executable, "-m", "headshots_tools.supervisor", str(self.var_dir)],
+                    REPO_ROOT,
+                    self.env,
+                )
             report("all services ready", total, total)
         except BaseException:
             self.down()
             raise
+
+    def prepare_broker(self) -> None:
+        """Wait for the broker and create the topics (a restarted local broker starts empty)."""
+        from headshots_common import bus
+
+        bus.wait_for_broker(self.env["HEADSHOTS_KAFKA_BOOTSTRAP"])
+        bus.ensure_topics(self.env["HEADSHOTS_KAFKA_BOOTSTRAP"])
+
+    # -- the stack's configuration, for the supervisor and later commands ------------------------------------
+    def save_state(self) -> None:
+        state = {
+            "ports": dataclasses.asdict(self.ports),
+            "base_model": self.base_model,
+            "extra_env": self.extra_env,
+            "trainers": self.trainers,
+            "renderer_replicas": self.renderer_replicas,
+            "supervise": self.supervise,
+        }
+        (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+
+    @classmethod
+    def from_state(cls, var_dir: str | os.PathLike) -> Stack:
+        """The stack `up` started under `var_dir`, as it was configured."""
+        state = json.loads((Path(var_dir).resolve() / "run" / STATE_FILE).read_text())
+        return cls(var_dir=Path(var_dir), ports=Ports(**state.pop("ports")), **state)
 
     def _prepare(self) -> None:
         """The base model (the stack's own tiny one is generated on first use) and the database schema."""
@@ -225,18 +286,22 @@ class Stack:
             raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
         return result.stdout
 
-    def _spawn(self, service: Service) -> subprocess.Popen:
-        with open(self.logs_dir / f"{service.name}.log", "ab") as log:  # the child keeps its own copy
+    def spawn(self, service: Service) -> subprocess.Popen:
+        """Start a service in a session of its own; its pid file names the session."""
+        return self._spawn_process(service.name, service.argv, service.cwd, {**self.env, **service.env})
+
+    def _spawn_process(self, name: str, argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+        with open(self.logs_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy
             process = subprocess.Popen(
-                service.argv,
-                cwd=service.cwd,
-                env=self.env,
+                argv,
+                cwd=cwd,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        (self.run_dir / f"{service.name}.pid").write_text(str(process.pid))
+        (self.run_dir / f"{name}.pid").write_text(str(process.pid))
         return process
 
     def _wait_ready(self, service: Service, process: subprocess.Popen, timeout_s: float) -> None:
@@ -272,8 +337,12 @@ class Stack:
 
         Each service runs in a session of its own, and Ray's daemons and workers stay
         in the renderer's session even when their parent exits, so emptying the
-        sessions leaves no broker, service or Ray process behind.
+        sessions leaves no broker, service or Ray process behind. The supervisor goes
+        first and alone, so that it restarts nothing that is being stopped.
         """
+        supervisor = self.run_dir / f"{SUPERVISOR}.pid"
+        if supervisor.exists():
+            self._stop_session(int(supervisor.read_text()), timeout_s)
         pidfiles = (
             sorted(self.run_dir.glob("*.pid"), key=lambda p: p.stat().st_mtime, reverse=True)
             if self.run_dir.exists()
@@ -291,6 +360,26 @@ class Stack:
         for pidfile in pidfiles:
             pidfile.unlink(missing_ok=True)
         return stopped
+
+    @staticmethod
+    def _stop_session(sid: int, timeout_s: float) -> None:
+        _signal_session(sid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _session_members(sid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _signal_session(sid, signal.SIGKILL)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> bool:
+        """Signal every process of a service's session (chaos runs); True if one was alive."""
+        pidfile = self.run_dir / f"{name}.pid"
+        if not pidfile.exists() or not _session_members(int(pidfile.read_text())):
+            return False
+        _signal_session(int(pidfile.read_text()), sig)
+        return True
+
+    def alive(self, name: str) -> bool:
+        pidfile = self.run_dir / f"{name}.pid"
+        return pidfile.exists() and bool(_session_members(int(pidfile.read_text())))
 
 
 class StackError(RuntimeError):

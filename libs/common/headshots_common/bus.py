@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from google.protobuf import timestamp_pb2
 from kafka import KafkaConsumer, KafkaProducer
@@ -81,19 +81,52 @@ def ensure_topics(bootstrap: str, topics: Iterable[str] = ALL_TOPICS, partitions
         admin.close()
 
 
-def make_producer(bootstrap: str) -> KafkaProducer:
-    """A durable producer: every write acknowledged by all in-sync replicas, no duplicates on retry."""
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
+class Publisher:
+    """Sends events: every write acknowledged by all in-sync replicas, in order per partition. Thread-safe.
 
+    Not an idempotent producer: one whose broker forgot its producer id (a restarted broker, records
+    expired) is refused for good, and a restarted local broker forgets them all. A retry after a lost
+    acknowledgement can duplicate an event instead; every consumer deduplicates on `event_id` anyway.
+    """
 
-def publish(producer: KafkaProducer, topic: str, event: events_pb2.Event, timeout_s: float = 30.0) -> None:
-    """Send one event and wait until the broker has it."""
-    producer.send(topic, key=event.order_id.encode(), value=event.SerializeToString()).get(timeout=timeout_s)
+    def __init__(self, bootstrap: str):
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=False,
+            max_in_flight_requests_per_connection=1,  # a retried batch never overtakes the next one
+            linger_ms=5,
+        )
+
+    def publish(self, topic: str, event: events_pb2.Event, timeout_s: float = 30.0) -> None:
+        """Send one event and wait until the broker has it."""
+        self.publish_records([(topic, event.order_id, event.SerializeToString())], timeout_s)
+
+    def publish_soon(self, topic: str, event: events_pb2.Event) -> None:
+        """Send without waiting, for events a later one supersedes (progress)."""
+        self._producer.send(topic, key=event.order_id.encode(), value=event.SerializeToString())
+
+    def publish_records(self, records: Sequence[tuple[str, str, bytes]], timeout_s: float = 30.0) -> None:
+        """Send (topic, key, value) records in order and wait until the broker has them all.
+
+        Sent a second time when the broker refused them (a batch it had queued before a broker restart
+        fails): a record can then arrive twice, which consumers deduplicate.
+        """
+        for attempt in (1, 2):
+            futures = [self._producer.send(topic, key=key.encode(), value=value) for topic, key, value in records]
+            self._producer.flush(timeout=timeout_s)
+            try:
+                for future in futures:
+                    future.get(timeout=timeout_s)
+                return
+            except KafkaError as exc:
+                if attempt == 2:
+                    raise
+                log.warning("the broker refused %d records (%s); sending them again", len(records), exc)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        with contextlib.suppress(KafkaError):  # undelivered sends are the caller's to retry
+            self._producer.close(timeout=timeout_s)
 
 
 def make_consumer(bootstrap: str, group_id: str, topics: Iterable[str], listener=None, **overrides) -> KafkaConsumer:

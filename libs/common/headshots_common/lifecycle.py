@@ -12,6 +12,8 @@ from pathlib import Path
 def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # Group joins and partition assignments are rare and say who owns which work: worth a line each.
+    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)
 
 
 def stop_on_signals() -> threading.Event:

@@ -30,6 +30,15 @@ WSGI_APPLICATION = "gateway.wsgi.application"
 
 CONFIG.shared.var_dir.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": dj_database_url.parse(CONFIG.database_url, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The laptop's database serves several processes at once (web workers, gRPC, the worker's loops): readers
+    # never wait for the writer (WAL), a writer takes the lock when its transaction starts (IMMEDIATE: no
+    # deadlock when a reader turns writer) and waits for it up to 30 s instead of failing "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from headshots.v1 import events_pb2
+from headshots_common import bus
 from outbox.models import OutboxMessage, ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ def enqueue(topic: str, event: events_pb2.Event) -> OutboxMessage:
     return OutboxMessage.objects.create(topic=topic, key=event.order_id, payload=event.SerializeToString())
 
 
-def relay_batch(producer, batch_size: int = 100) -> int:
+def relay_batch(publisher: bus.Publisher, batch_size: int = 100, timeout_s: float = 30.0) -> int:
     """Publish the oldest unsent messages in order and mark them sent; returns how many.
 
     A crash between publishing and marking re-sends those messages: consumers
@@ -34,10 +35,8 @@ def relay_batch(producer, batch_size: int = 100) -> int:
         )
         if not rows:
             return 0
-        futures = [producer.send(row.topic, key=row.key.encode(), value=bytes(row.payload)) for row in rows]
-        producer.flush()
-        for future in futures:
-            future.get(timeout=30)  # raises if the broker refused: the rows stay unsent
+        # Raises if the broker refused: the rows stay unsent.
+        publisher.publish_records([(row.topic, row.key, bytes(row.payload)) for row in rows], timeout_s)
         OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(sent_at=timezone.now())
     return len(rows)
 

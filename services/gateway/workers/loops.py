@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 from django.db import close_old_connections
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 
 from gateway.config import CONFIG
 from headshots_common import bus
@@ -27,14 +28,14 @@ HEARTBEAT = heartbeat_of(CONFIG.shared.var_dir, PROCESS_NAME)
 
 
 def run_relay(stop: threading.Event, idle_sleep_s: float = 0.2) -> None:
-    producer = bus.make_producer(CONFIG.shared.kafka_bootstrap)
+    publisher = bus.Publisher(CONFIG.shared.kafka_bootstrap)
     try:
         while not stop.is_set():
             close_old_connections()
             try:
-                sent = outbox.relay_batch(producer, CONFIG.relay_batch_size)
+                sent = outbox.relay_batch(publisher, CONFIG.relay_batch_size)
             except Exception:
-                log.exception("outbox relay failed; retrying")
+                log.exception("outbox relay failed; the messages stay in the outbox and go out on a later turn")
                 sent = 0
                 stop.wait(2.0)
             if sent:
@@ -43,7 +44,7 @@ def run_relay(stop: threading.Event, idle_sleep_s: float = 0.2) -> None:
                 stop.wait(idle_sleep_s)
             HEARTBEAT.beat()
     finally:
-        producer.close()
+        publisher.close()
 
 
 def run_consumer(stop: threading.Event) -> None:
@@ -59,7 +60,10 @@ def run_consumer(stop: threading.Event) -> None:
                     event = bus.decode_event(message.value)
                     outbox.consume_once(event, apply_pipeline_event)
             if batches:
-                consumer.commit()  # only after every event above is durably applied
+                try:
+                    consumer.commit()  # only after every event above is durably applied
+                except (CommitFailedError, RebalanceInProgressError):
+                    log.warning("could not commit: the group is rebalancing; the events come again (deduplicated)")
             HEARTBEAT.beat()
     finally:
         consumer.close()

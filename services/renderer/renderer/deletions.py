@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -26,6 +27,7 @@ class DeletionListener:
     def __init__(self, engine: RenderEngine, bootstrap: str, replica_id: str, sweep_s: float = 30.0):
         self.engine, self.bootstrap, self.replica_id, self.sweep_s = engine, bootstrap, replica_id, sweep_s
         self._stop = threading.Event()
+        self._unreported: Counter[str] = Counter()  # order id -> cache entries dropped, not yet reported
         self._thread = threading.Thread(target=self._run_forever, name="deletion-listener", daemon=True)
 
     def start(self) -> DeletionListener:
@@ -58,7 +60,7 @@ class DeletionListener:
 
     def _run(self) -> None:
         consumer = self._consumer()
-        producer = bus.make_producer(self.bootstrap)
+        publisher = bus.Publisher(self.bootstrap)
         last_sweep = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -66,16 +68,20 @@ class DeletionListener:
                     for record in records:
                         event = bus.decode_event(record.value)
                         if bus.payload_kind(event) == "order_deleted":
-                            self._report(producer, event.order_id, self.engine.evict_order(event.order_id))
+                            self._unreported[event.order_id] += self.engine.evict_order(event.order_id)
                 if time.monotonic() - last_sweep >= self.sweep_s:
                     last_sweep = time.monotonic()
                     for order_id, entries in self.engine.evict_deleted().items():
-                        self._report(producer, order_id, entries)
+                        self._unreported[order_id] += entries
+                self._report(publisher)
         finally:
             consumer.close()
-            producer.close()
+            publisher.close()
 
-    def _report(self, producer, order_id: str, entries: int) -> None:
-        purged = events_pb2.CachesPurged(purged_by=f"renderer/{self.replica_id}", entries=entries)
-        bus.publish(producer, bus.RENDERING_TOPIC, bus.new_event(order_id, caches_purged=purged))
-        log.info("order %s deleted: dropped %d cache entries", order_id, entries)
+    def _report(self, publisher: bus.Publisher) -> None:
+        """Publish what was purged; what the broker did not take stays to be reported on a later turn."""
+        for order_id, entries in list(self._unreported.items()):
+            purged = events_pb2.CachesPurged(purged_by=f"renderer/{self.replica_id}", entries=entries)
+            publisher.publish(bus.RENDERING_TOPIC, bus.new_event(order_id, caches_purged=purged))
+            del self._unreported[order_id]
+            log.info("order %s deleted: dropped %d cache entries", order_id, entries)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 
 from headshots.v1 import common_pb2, events_pb2, renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
 from headshots_common import blob_layout, bus
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 
 # While an order renders, its tombstone is looked up this often: a deletion stops its render within seconds.
 DELETION_CHECK_S = 1.0
+# The renderer is down or restarting: the render waits for it (the event stays uncommitted).
+RENDERER_AWAY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# A replica died under the call (Serve starts another): the render is tried again, a few times.
+REPLICA_FAILED = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED}
+REPLICA_FAILURE_ATTEMPTS = 4
 
 
 def image_seed(order_id: str, render_id: str, style_id: str, index: int) -> int:
@@ -97,7 +103,7 @@ class RenderDispatcher:
     def __init__(self, config: RendererConfig):
         self.config = config
         self.blobs = open_blob_store(config.shared.blob_url)
-        self.producer = bus.make_producer(config.shared.kafka_bootstrap)
+        self.publisher = bus.Publisher(config.shared.kafka_bootstrap)
         self.channel = grpc.insecure_channel(
             config.grpc_target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
         )
@@ -157,19 +163,12 @@ class RenderDispatcher:
                     render_progress=events_pb2.RenderProgress(images_done=done, images_total=total, eta_seconds=eta),
                 )
         except grpc.RpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise  # transient: the event is not committed and is retried
+            if exc.code() in RENDERER_AWAY | REPLICA_FAILED:
+                raise  # the event is not committed and is retried (_handle_with_retry)
             if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and self.blobs.is_deleted(render.order_id):
                 raise OrderDeleted(render.order_id) from None
             log.error("rendering order %s (%s) failed: %s", render.order_id, render.render_id, exc.details())
-            self._publish(
-                render.order_id,
-                render_failed=events_pb2.RenderFailed(
-                    reason=events_pb2.FAILURE_REASON_INTERNAL,
-                    message=f"rendering failed: {exc.code().name}",
-                    request_id=render.request_id,
-                ),
-            )
+            self._fail(render, f"rendering failed: {exc.code().name}")
             return None
         headshots = []
         for kept in best_per_style(candidates, render.images_per_style):
@@ -188,13 +187,19 @@ class RenderDispatcher:
             )
         return headshots
 
+    def _fail(self, render: OrderRender, message: str) -> None:
+        failed = events_pb2.RenderFailed(
+            reason=events_pb2.FAILURE_REASON_INTERNAL, message=message, request_id=render.request_id
+        )
+        self._publish(render.order_id, render_failed=failed)
+
     def _selfie_embeddings(self, order_id: str) -> list:
         """The order's selfies' face embeddings (none once the photos are purged: scores are then 0)."""
         keys = self.blobs.list(blob_layout.photos_prefix(order_id))
         return selfie_embeddings(self.blobs.get(key) for key in keys)
 
     def _publish(self, order_id: str, **payload) -> None:
-        bus.publish(self.producer, bus.RENDERING_TOPIC, bus.new_event(order_id, **payload))
+        self.publisher.publish(bus.RENDERING_TOPIC, bus.new_event(order_id, **payload))
 
     def run(self, stop: threading.Event) -> None:
         consumer = bus.make_consumer(
@@ -206,24 +211,38 @@ class RenderDispatcher:
         try:
             while not stop.is_set():
                 self.heartbeat.beat()
-                for messages in consumer.poll(timeout_ms=500).values():
+                batches = consumer.poll(timeout_ms=500)
+                for messages in batches.values():
                     for message in messages:
                         self._handle_with_retry(bus.decode_event(message.value), stop)
-                consumer.commit()
+                if batches:
+                    try:
+                        consumer.commit()
+                    except (CommitFailedError, RebalanceInProgressError):
+                        # The partition moved meanwhile: its new owner gets the event again; handling it again
+                        # finds the render stored (its manifest) and only announces it again.
+                        log.warning("could not commit: the group is rebalancing")
         finally:
             consumer.close()
-            self.producer.close()
+            self.publisher.close()
             self.channel.close()
 
     def _handle_with_retry(self, event, stop: threading.Event) -> None:
-        delay = 1.0
+        delay, replica_failures = 1.0, 0
         while not stop.is_set():
             try:
                 self.handle(event)
                 return
             except grpc.RpcError as exc:
-                log.warning("renderer unavailable (%s); retrying in %.0fs", exc.code().name, delay)
+                if exc.code() in REPLICA_FAILED:
+                    replica_failures += 1
+                    render = OrderRender.from_event(event)
+                    if replica_failures >= REPLICA_FAILURE_ATTEMPTS and render is not None:
+                        self._fail(render, f"rendering failed {replica_failures} times: {exc.code().name}")
+                        return
+                log.warning("render of order %s failed (%s); retrying in %.0fs", event.order_id, exc.code().name, delay)
                 stop.wait(delay)
+                self.heartbeat.beat()
                 delay = min(delay * 2, 30.0)
 
 

@@ -30,9 +30,9 @@ def test_a_killed_worker_resumes_from_its_checkpoint(
     blobs = open_blob_store(env["HEADSHOTS_BLOB_URL"])
     jobs = TrainingJobStore(blobs)
     order_id = new_order_id("crash")
-    producer = bus.make_producer(kafka_bootstrap)
-    publish_order(producer, order_id, order_submitted(upload_photos(blobs, order_id, person_photos[:3])))
-    producer.close()
+    publisher = bus.Publisher(kafka_bootstrap)
+    publish_order(publisher, order_id, order_submitted(upload_photos(blobs, order_id, person_photos[:3])))
+    publisher.close()
 
     first = start_worker(env, tmp_path / "worker.log")
     try:

@@ -52,9 +52,9 @@ def test_a_stalled_workers_job_is_taken_over_and_trained_once(
         workers[process.pid] = process
     try:
         order_id = new_order_id("stall")
-        producer = bus.make_producer(kafka_bootstrap)
-        publish_order(producer, order_id, order_submitted(upload_photos(blobs, order_id, person_photos[:3])))
-        producer.close()
+        publisher = bus.Publisher(kafka_bootstrap)
+        publish_order(publisher, order_id, order_submitted(upload_photos(blobs, order_id, person_photos[:3])))
+        publisher.close()
 
         job = _wait(
             lambda: (j := jobs.load(order_id)) and j.checkpoint_token and j, 180, "a checkpoint", workers.values()
@@ -117,9 +117,9 @@ def test_deleting_an_order_mid_training_stops_it_and_leaves_nothing(
     worker = start_worker(env, tmp_path / "worker.log")
     try:
         order_id = new_order_id("deleted")
-        producer = bus.make_producer(kafka_bootstrap)
-        publish_order(producer, order_id, order_submitted(upload_photos(blobs, order_id, person_photos[:3])))
-        producer.close()
+        publisher = bus.Publisher(kafka_bootstrap)
+        publish_order(publisher, order_id, order_submitted(upload_photos(blobs, order_id, person_photos[:3])))
+        publisher.close()
         _wait(lambda: (j := jobs.load(order_id)) and j.checkpoint_token, 180, "a checkpoint", [worker])
 
         blobs.mark_deleted(order_id, "user_request")  # what the gateway does on DELETE

@@ -87,22 +87,22 @@ def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
         augment_variants=1,
     )
     blobs = open_blob_store(config.shared.blob_url)
-    producer = bus.make_producer(kafka_bootstrap)
+    publisher = bus.Publisher(kafka_bootstrap)
     stop = threading.Event()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
             worker_module, "train_lora", train_lora_that_runs_out_of_memory_above_batch_1(worker_module.train_lora)
         )
-        worker = InstrumentedWorker(config, blobs, producer, tiny_model, torch.device("cpu"), stop)
+        worker = InstrumentedWorker(config, blobs, publisher, tiny_model, torch.device("cpu"), stop)
         port = free_port()
-        server = grpc_service.serve(TrainingJobStore(blobs), producer, "127.0.0.1", port)
+        server = grpc_service.serve(TrainingJobStore(blobs), publisher, "127.0.0.1", port)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         yield SimpleNamespace(
             worker=worker,
             blobs=blobs,
-            producer=producer,
+            publisher=publisher,
             jobs=TrainingJobStore(blobs),
             stub=pb_grpc.TrainerServiceStub(channel),
         )
@@ -110,7 +110,7 @@ def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
         stop.set()
         thread.join(timeout=30)
         server.stop(grace=0)
-        producer.close()
+        publisher.close()
 
 
 def metric(name: str, **labels) -> float:
@@ -120,7 +120,7 @@ def metric(name: str, **labels) -> float:
 def submit(trainer, person_photos, prefix="order", **kwargs) -> str:
     order_id = new_order_id(prefix)
     publish_order(
-        trainer.producer, order_id, order_submitted(upload_photos(trainer.blobs, order_id, person_photos), **kwargs)
+        trainer.publisher, order_id, order_submitted(upload_photos(trainer.blobs, order_id, person_photos), **kwargs)
     )
     return order_id
 
@@ -159,8 +159,8 @@ def test_a_duplicate_order_message_trains_once(trainer, person_photos, training_
     duplicates_before = metric("trainer_duplicate_orders_total")
     order_id = new_order_id("dup")
     submitted = order_submitted(upload_photos(trainer.blobs, order_id, person_photos[:3]))
-    publish_order(trainer.producer, order_id, submitted)
-    publish_order(trainer.producer, order_id, submitted)  # a retried send from the gateway's relay
+    publish_order(trainer.publisher, order_id, submitted)
+    publish_order(trainer.publisher, order_id, submitted)  # a retried send from the gateway's relay
     training_events.wait_for(order_id)
     deadline = time.monotonic() + 60
     while metric("trainer_duplicate_orders_total") < duplicates_before + 1:
@@ -183,7 +183,7 @@ def test_bad_photos_fail_with_a_reason(trainer, person_photos, training_events, 
         Image.new("RGB", (256, 256), (120, 160, 200)).save(buffer, format="JPEG")
         photo = buffer.getvalue()
     order_id = new_order_id("bad")
-    publish_order(trainer.producer, order_id, order_submitted(upload_photos(trainer.blobs, order_id, [photo])))
+    publish_order(trainer.publisher, order_id, order_submitted(upload_photos(trainer.blobs, order_id, [photo])))
     event = training_events.wait_for(order_id)
     assert bus.payload_kind(event) == "training_failed"
     assert event.training_failed.reason == events_pb2.FAILURE_REASON_BAD_PHOTOS

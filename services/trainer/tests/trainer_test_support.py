@@ -120,5 +120,5 @@ def order_submitted(
     )
 
 
-def publish_order(producer, order_id: str, submitted: events_pb2.OrderSubmitted) -> None:
-    bus.publish(producer, bus.ORDERS_TOPIC, bus.new_event(order_id, order_submitted=submitted))
+def publish_order(publisher: bus.Publisher, order_id: str, submitted: events_pb2.OrderSubmitted) -> None:
+    publisher.publish(bus.ORDERS_TOPIC, bus.new_event(order_id, order_submitted=submitted))

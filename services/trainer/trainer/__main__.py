@@ -41,12 +41,12 @@ def main() -> None:
     stop = stop_on_signals()
     bus.wait_for_broker(config.shared.kafka_bootstrap, timeout_s=60)
     blobs = open_blob_store(config.shared.blob_url)
-    producer = bus.make_producer(config.shared.kafka_bootstrap)
+    publisher = bus.Publisher(config.shared.kafka_bootstrap)
     workers = [
-        TrainerWorker(config, blobs, producer, base_model, worker_device(config.device, i), stop)
+        TrainerWorker(config, blobs, publisher, base_model, worker_device(config.device, i), stop)
         for i in range(max(1, config.workers))
     ]
-    server = grpc_service.serve(TrainingJobStore(blobs), producer, config.bind_host, config.grpc_port)
+    server = grpc_service.serve(TrainingJobStore(blobs), publisher, config.bind_host, config.grpc_port)
     metrics.serve(config.bind_host, config.metrics_port)
     crashed = []
 
@@ -68,7 +68,7 @@ def main() -> None:
         stop.set()
         if server:
             server.stop(grace=2)
-        producer.close()
+        publisher.close()
     if crashed:
         sys.exit(1)
 

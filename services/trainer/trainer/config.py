@@ -8,10 +8,6 @@ from dataclasses import dataclass
 from headshots.v1 import common_pb2
 from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
-# Names the worker's heartbeat (lifecycle.heartbeat_of): its loop beats while it runs, the liveness probe
-# reads the age.
-PROCESS_NAME = "trainer"
-
 
 @dataclass(frozen=True)
 class Profile:
@@ -37,6 +33,8 @@ def _optional_bool(name: str) -> bool | None:
 @dataclass(frozen=True)
 class TrainerConfig:
     shared: SharedSettings
+    # Names this process's heartbeat (lifecycle.heartbeat_of) and its lease holders; one per process on a machine.
+    process_name: str
     consumer_group: str
     max_poll_interval_ms: int
     lease_s: float  # how long a job's lease lasts without renewal: a stalled or dead worker's job moves on after it
@@ -79,6 +77,7 @@ class TrainerConfig:
 def load() -> TrainerConfig:
     return TrainerConfig(
         shared=SharedSettings.from_env(),
+        process_name=env_str("HEADSHOTS_TRAINER_NAME", "trainer"),
         consumer_group=env_str("HEADSHOTS_TRAINER_GROUP", "headshots-trainer"),
         max_poll_interval_ms=env_int("HEADSHOTS_TRAINER_MAX_POLL_INTERVAL_MS", 300_000),
         lease_s=env_float("HEADSHOTS_TRAINER_LEASE_S", 30.0),

@@ -24,9 +24,9 @@ WATCH_INTERVAL_S = 0.5
 
 
 class TrainerService(pb_grpc.TrainerServiceServicer):
-    def __init__(self, jobs: TrainingJobStore, producer):
+    def __init__(self, jobs: TrainingJobStore, publisher: bus.Publisher):
         self.jobs = jobs
-        self.producer = producer
+        self.publisher = publisher
 
     def SubmitTraining(
         self, request: pb.SubmitTrainingRequest, context: grpc.ServicerContext
@@ -48,7 +48,7 @@ class TrainerService(pb_grpc.TrainerServiceServicer):
                 render_spec=request.render_spec,
             )
             try:
-                bus.publish(self.producer, bus.ORDERS_TOPIC, bus.new_event(request.order_id, order_submitted=submitted))
+                self.publisher.publish(bus.ORDERS_TOPIC, bus.new_event(request.order_id, order_submitted=submitted))
             except Exception as exc:
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"the job queue is unavailable: {exc}")
         if request.request_id:
@@ -96,12 +96,12 @@ class TrainerService(pb_grpc.TrainerServiceServicer):
         return job
 
 
-def serve(jobs: TrainingJobStore, producer, host: str, port: int) -> grpc.Server | None:
+def serve(jobs: TrainingJobStore, publisher: bus.Publisher, host: str, port: int) -> grpc.Server | None:
     """Start TrainerService on host:port; None when port is 0 or taken (the Kafka path works without it)."""
     if not port:
         return None
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    pb_grpc.add_TrainerServiceServicer_to_server(TrainerService(jobs, producer), server)
+    pb_grpc.add_TrainerServiceServicer_to_server(TrainerService(jobs, publisher), server)
     health_servicer = health.HealthServicer()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("headshots.v1.TrainerService", health_pb2.HealthCheckResponse.SERVING)

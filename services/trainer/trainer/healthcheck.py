@@ -3,7 +3,8 @@
 import sys
 
 from headshots_common.lifecycle import heartbeat_of
-from trainer.config import PROCESS_NAME, load
+from trainer.config import load
 
 if __name__ == "__main__":
-    sys.exit(0 if heartbeat_of(load().shared.var_dir, PROCESS_NAME).is_fresh() else 1)
+    config = load()
+    sys.exit(0 if heartbeat_of(config.shared.var_dir, config.process_name).is_fresh() else 1)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 from kafka import ConsumerRebalanceListener
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 from PIL import Image, UnidentifiedImageError
 
@@ -40,7 +40,7 @@ from headshots_common.blobstore import BlobStore, OrderDeleted
 from headshots_common.lifecycle import heartbeat_of
 from headshots_common.styles import IDENTIFIER_TOKEN, subject_phrase
 from trainer import metrics
-from trainer.config import PROCESS_NAME, TrainerConfig
+from trainer.config import TrainerConfig
 from trainer.priors import class_prompt, ensure_class_images, model_id
 from trainer.training import (
     BadPhotos,
@@ -130,7 +130,7 @@ class TrainerWorker:
         self,
         config: TrainerConfig,
         blobs: BlobStore,
-        producer,
+        publisher: bus.Publisher,
         base_model: str,
         device: torch.device,
         stop: threading.Event,
@@ -139,7 +139,7 @@ class TrainerWorker:
         self.config = config
         self.blobs = blobs
         self.jobs = TrainingJobStore(blobs, lease_s=config.lease_s)
-        self.producer = producer
+        self.publisher = publisher
         self.base_model = base_model
         self.base_model_digest = base_model_hash(base_model)
         self.device = device
@@ -148,7 +148,7 @@ class TrainerWorker:
         # dead predecessor's lease for its own.
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.pipe = load_pipeline(base_model, device)
-        self.heartbeat = heartbeat_of(config.shared.var_dir, PROCESS_NAME)
+        self.heartbeat = heartbeat_of(config.shared.var_dir, config.process_name)
         self.rebalance_listener = _CountRevocations()
 
     # -- one order -------------------------------------------------------------------------------------------
@@ -413,11 +413,7 @@ class TrainerWorker:
             if step == total or now - last_sent >= 1.0 / PROGRESS_EVENTS_PER_S:
                 last_sent = now
                 progress = events_pb2.TrainingProgress(step=step, total_steps=total, loss=loss, eta_seconds=eta_s)
-                self.producer.send(
-                    bus.TRAINING_TOPIC,
-                    key=job.order_id.encode(),
-                    value=bus.new_event(job.order_id, training_progress=progress).SerializeToString(),
-                )
+                self.publisher.publish_soon(bus.TRAINING_TOPIC, bus.new_event(job.order_id, training_progress=progress))
                 self.jobs.set_progress(job, progress)
 
         return report
@@ -448,7 +444,7 @@ class TrainerWorker:
             event = bus.new_event(job.order_id, training_completed=job.training.result)
         else:
             event = bus.new_event(job.order_id, training_failed=job.training.error)
-        bus.publish(self.producer, bus.TRAINING_TOPIC, event)
+        self.publisher.publish(bus.TRAINING_TOPIC, event)
         self.jobs.mark_published(job)
 
     # -- the consumer loop -------------------------------------------------------------------------------------
@@ -471,7 +467,7 @@ class TrainerWorker:
                             return  # shutting down mid-job: uncommitted, so the next worker resumes it
                         try:
                             consumer.commit({partition: OffsetAndMetadata(message.offset + 1, "", -1)})
-                        except CommitFailedError:  # the partition moved; its new owner sees the job is done
+                        except (CommitFailedError, RebalanceInProgressError):  # moved: its new owner sees it done
                             log.warning("could not commit order %s: partition reassigned", message.key)
         finally:
             consumer.close()
