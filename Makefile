@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PROTO_OUT := libs/common
-PROTOS := $(wildcard proto/headshots/v1/*.proto)
+PROTOS := $(wildcard proto/headshots/v1/*.proto proto/headshots/partner/v1/*.proto)
+PROTO_DEPS := var/proto-deps
 # Tests keep their state apart from a developer's running stack.
 TEST_VAR_DIR ?= $(CURDIR)/var/test
 
-.PHONY: install proto proto-lint lint format chart-readme model up down status demo test bench chaos clean
+.PHONY: install proto proto-deps proto-lint lint format chart-readme model up down status demo test bench chaos clean
 
 install: $(STAMP)
 
@@ -26,18 +27,21 @@ $(STAMP): constraints.txt requirements-dev.txt requirements/deploy-test.txt libs
 	$(PIP) install --progress-bar on -c constraints.txt -r requirements-dev.txt -r requirements/deploy-test.txt
 	touch $(STAMP)
 
-proto: $(STAMP)  ## regenerate the Python stubs from proto/
-	$(PY) -m grpc_tools.protoc -I proto --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
+proto-deps: $(STAMP)
+	$(PY) -m headshots_tools.proto_deps
+
+proto: proto-deps  ## regenerate the Python stubs from proto/
+	$(PY) -m grpc_tools.protoc -I proto -I $(PROTO_DEPS) --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
 		--grpc_python_out=$(PROTO_OUT) $(PROTOS)
 
-proto-lint: $(STAMP)
-	cd proto && ../$(VENV)/bin/buf lint
+proto-lint: proto-deps
+	$(VENV)/bin/buf lint
 
-lint: $(STAMP)  ## ruff (lint and format), mypy, buf lint: what CI and the pre-commit hooks check
+lint: proto-deps  ## ruff (lint and format), mypy, buf lint: what CI and the pre-commit hooks check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	cd proto && ../$(VENV)/bin/buf lint
+	$(VENV)/bin/buf lint
 
 chart-readme: $(STAMP)  ## regenerate deploy/helm/headshots/README.md from the values' @param lines (node and npm)
 	$(PY) -m headshots_tools.chart_readme

@@ -22,9 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from headshots.partner.v1 import partner_api_pb2, partner_api_pb2_grpc
 from headshots.v1 import (
-    partner_api_pb2,
-    partner_api_pb2_grpc,
     renderer_service_pb2 as rpb,
     renderer_service_pb2_grpc as rpb_grpc,
     trainer_service_pb2 as tpb,
@@ -138,21 +137,18 @@ def test_partner_grpc_api_reports_the_same_order(completed_order, stack):
         partner = partner_api_pb2_grpc.PartnerServiceStub(channel)
         auth = [("authorization", f"Bearer {key}")]
         with pytest.raises(grpc.RpcError) as missing:  # another tenant's order
-            partner.GetOrder(partner_api_pb2.GetOrderRequest(order_id=completed_order.order_id), metadata=auth)
+            partner.GetOrder(partner_api_pb2.GetOrderRequest(name=f"orders/{completed_order.order_id}"), metadata=auth)
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
         with pytest.raises(grpc.RpcError) as anonymous:
-            partner.GetOrder(partner_api_pb2.GetOrderRequest(order_id=completed_order.order_id))
+            partner.GetOrder(partner_api_pb2.GetOrderRequest(name=f"orders/{completed_order.order_id}"))
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        first = partner.CreateOrder(
-            partner_api_pb2.CreateOrderRequest(request_id="r-1", package="basic", style_ids=["tech-grey"]),
-            metadata=auth,
-        ).order
-        again = partner.CreateOrder(
-            partner_api_pb2.CreateOrderRequest(request_id="r-1", package="basic", style_ids=["tech-grey"]),
-            metadata=auth,
-        ).order
-        assert first.order_id == again.order_id
-        assert first.state == partner_api_pb2.ORDER_STATE_AWAITING_PHOTOS
+        request = partner_api_pb2.CreateOrderRequest(
+            request_id="r-1", order=partner_api_pb2.Order(package="basic", style_ids=["tech-grey"])
+        )
+        first = partner.CreateOrder(request, metadata=auth)
+        again = partner.CreateOrder(request, metadata=auth)
+        assert first.name == again.name
+        assert first.state == partner_api_pb2.Order.STATE_AWAITING_PHOTOS
 
 
 def test_headshots_download_over_rest(completed_order, stack):

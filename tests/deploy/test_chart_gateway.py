@@ -126,6 +126,10 @@ GATEWAY_ENV_DEFAULTS = {
     "HEADSHOTS_AUTH_CACHE_S": "30",
     "HEADSHOTS_TOKEN_TTL_HOURS": "720",
     "HEADSHOTS_STALL_S": "300",
+    "HEADSHOTS_MAX_UPLOAD_FILES": "40",
+    "HEADSHOTS_MAX_UPLOAD_BYTES": "125829120",
+    "HEADSHOTS_GRPC_MAX_STREAMS": "64",
+    "HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT": "8",
 }
 
 
@@ -160,6 +164,7 @@ def test_gateway_settings_are_values():
                     "webhookBaseDelaySeconds": 2.5,
                     "authCacheSeconds": 0,
                     "webhookAllowNetworks": ["10.20.0.0/16", "fd00::/8"],
+                    "grpcMaxStreams": 256,
                 }
             }
         }
@@ -173,6 +178,7 @@ def test_gateway_settings_are_values():
     assert env["HEADSHOTS_WEBHOOK_BASE_DELAY_S"]["value"] == "2.5"
     assert env["HEADSHOTS_AUTH_CACHE_S"]["value"] == "0"  # 0 is a value, not empty
     assert env["HEADSHOTS_WEBHOOK_ALLOW_NETWORKS"]["value"] == "10.20.0.0/16,fd00::/8"
+    assert env["HEADSHOTS_GRPC_MAX_STREAMS"]["value"] == "256"
     assert all(e == env for e in gateway_envs(objects).values())
     # The gateway pods may reach the cache; nothing else gets that egress.
     policy = one(objects, "NetworkPolicy", "headshots-gateway-cache")["spec"]

@@ -18,6 +18,8 @@ class GatewayConfig:
     max_photo_bytes: int
     min_photos: int
     max_photos: int
+    max_upload_files: int
+    max_upload_bytes: int
     min_face_px: int
     relay_batch_size: int
     webhook_base_delay_s: float
@@ -31,6 +33,8 @@ class GatewayConfig:
     cache_url: str
     auth_cache_s: float
     token_ttl_hours: float
+    grpc_max_streams: int
+    grpc_max_streams_per_tenant: int
 
     @property
     def shared_cache(self) -> bool:
@@ -52,6 +56,9 @@ def load() -> GatewayConfig:
         max_photo_bytes=env_int("HEADSHOTS_MAX_PHOTO_BYTES", 15 * 1024 * 1024),
         min_photos=env_int("HEADSHOTS_MIN_PHOTOS", 5),
         max_photos=env_int("HEADSHOTS_MAX_PHOTOS", 20),
+        # One upload (a REST request, a gRPC stream) carries at most this many files and bytes.
+        max_upload_files=env_int("HEADSHOTS_MAX_UPLOAD_FILES", 40),
+        max_upload_bytes=env_int("HEADSHOTS_MAX_UPLOAD_BYTES", 120 * 1024 * 1024),
         min_face_px=env_int("HEADSHOTS_MIN_FACE_PX", 96),
         relay_batch_size=env_int("HEADSHOTS_RELAY_BATCH_SIZE", 100),
         webhook_base_delay_s=env_float("HEADSHOTS_WEBHOOK_BASE_DELAY_S", 30.0),
@@ -74,6 +81,10 @@ def load() -> GatewayConfig:
         auth_cache_s=env_float("HEADSHOTS_AUTH_CACHE_S", 30.0),
         # A consumer's personal token from sign-up or sign-in expires this long after it was issued.
         token_ttl_hours=env_float("HEADSHOTS_TOKEN_TTL_HOURS", 30 * 24.0),
+        # Partner gRPC calls that hold a thread (streams, uploads, waits), in all and per partner; beyond,
+        # RESOURCE_EXHAUSTED. The server keeps as many threads again for short calls and health checks.
+        grpc_max_streams=env_int("HEADSHOTS_GRPC_MAX_STREAMS", 64),
+        grpc_max_streams_per_tenant=env_int("HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT", 8),
     )
 
 

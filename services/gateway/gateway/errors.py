@@ -52,3 +52,7 @@ class FailedPrecondition(DomainError):
 
 class ResourceExhausted(DomainError):
     """A quota or limit is used up; `retry_after_s` says when it frees up."""
+
+
+class PayloadTooLarge(DomainError):
+    """An upload over a cap on files or bytes; `details` name the limit. Nothing of it was kept."""

@@ -16,6 +16,7 @@ HTTP_STATUS: dict[type[errors.DomainError], int] = {
     errors.Conflict: status.HTTP_409_CONFLICT,
     errors.FailedPrecondition: status.HTTP_422_UNPROCESSABLE_ENTITY,
     errors.ResourceExhausted: status.HTTP_429_TOO_MANY_REQUESTS,
+    errors.PayloadTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 }
 
 _DRF_CODES = {

@@ -1,14 +1,11 @@
-"""Per-tenant rate limits (429 with Retry-After); anonymous callers are limited per client address.
+"""REST's per-partner rate limits (429 with Retry-After), counted by `gateway.ratelimit` as gRPC's are.
 
-A fixed-window counter: one atomic increment per request (Redis INCR in the
-cluster), where DRF's default keeps and re-pickles a list of every request
-time in the window.
+Anonymous callers are limited per client address.
 """
 
-from time import time as now_s
-
-from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
+
+from gateway import ratelimit
 
 
 class TenantRateThrottle(SimpleRateThrottle):
@@ -16,28 +13,17 @@ class TenantRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         principal = getattr(request, "user", None)
-        ident = f"tenant:{principal.tenant.pk}" if principal else f"ip:{self.get_ident(request)}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+        ident = str(principal.tenant.pk) if principal else f"ip:{self.get_ident(request)}"
+        return f"{self.scope}:{ident}"  # the key gRPC counts a partner's calls under too
 
     def allow_request(self, request, view):
         if self.rate is None:
             return True
-        key = self.get_cache_key(request, view)
-        if key is None:
-            return True
-        now = now_s()
-        window_start = int(now // self.duration * self.duration)
-        window_key = f"{key}:{window_start}"
-        # One atomic increment in the common case; the window's first request creates the counter.
-        try:
-            count = cache.incr(window_key)
-        except ValueError:
-            count = 1 if cache.add(window_key, 1, timeout=self.duration + 1) else cache.incr(window_key)
-        self._wait = window_start + self.duration - now
-        return count <= self.num_requests
+        self._wait = ratelimit.hit(self.get_cache_key(request, view), self.rate)
+        return self._wait is None
 
     def wait(self):
-        return max(0.0, getattr(self, "_wait", 0.0))
+        return self._wait
 
 
 class OrderCreateThrottle(TenantRateThrottle):

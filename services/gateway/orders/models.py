@@ -32,13 +32,11 @@ class Order(models.Model):
     eta_seconds = models.FloatField(null=True, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True, default="")
     retention_hours = models.PositiveIntegerField(default=DEFAULT_RETENTION_HOURS)
-    webhook_url = models.URLField(blank=True, default="")
+    webhook_url = models.URLField(max_length=500, blank=True, default="")
     adapter_key = models.CharField(max_length=300, blank=True, default="")
     # Kept in step by the services (same transaction as the rows they count): status reads are one row.
     photos_accepted = models.PositiveIntegerField(default=0)
     headshots_ready = models.PositiveIntegerField(default=0)
-    # Caller's idempotency key (gRPC request_id): creating twice with it returns the first order.
-    request_id = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     # The order as GET /v1/orders/{id} shows it, rendered on every save: clients poll that call
@@ -54,11 +52,6 @@ class Order(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "-created_at"], name="order_tenant_created_idx")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "request_id"], condition=~models.Q(request_id=""), name="order_unique_request_id"
-            ),
-        ]
 
     def save(self, *args, **kwargs):
         self.updated_at = timezone.now()

@@ -19,7 +19,9 @@ class OrderCreateInput(serializers.Serializer):
     retention_hours = serializers.IntegerField(
         min_value=1, max_value=policy.MAX_RETENTION_HOURS, default=policy.DEFAULT_RETENTION_HOURS
     )
-    webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+    webhook_url = serializers.URLField(
+        required=False, allow_blank=True, max_length=Order._meta.get_field("webhook_url").max_length
+    )
 
 
 class ProgressOutput(serializers.Serializer):

@@ -1,40 +1,139 @@
-"""The partner API's messages, built from the one representation of an order (orders.representation)."""
+"""The partner API's messages, built from what REST shows (`orders.representation` for an order).
+
+One source per shape: an order's message derives from its representation (the stored status document),
+so REST and gRPC never disagree about an order.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
-from headshots.v1 import partner_api_pb2 as pb
-from orders.models import Order
+from headshots.partner.v1 import partner_api_pb2 as pb
+from headshots_common.styles import Style
+from orders.models import DeletionReceipt, Headshot, Order, RenderRequest
+from partner_grpc.names import headshot_name, order_name
+from webhooks.models import WebhookDelivery
 
-# The order states by their names in the proto enum (constructors take an enum value by name too).
-_STATE_ENUM = {value: f"ORDER_STATE_{name}" for value, name in zip(Order.State.values, Order.State.names)}
+# Order states by their REST value, as the proto enum names them (constructors take enum names too).
+_STATE = {value: f"STATE_{name}" for value, name in zip(Order.State.values, Order.State.names)}
 
 
-def _timestamp(iso: str | None) -> timestamp_pb2.Timestamp | None:
-    if iso is None:
+def _timestamp(value: str | datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
         return None
     timestamp = timestamp_pb2.Timestamp()
-    timestamp.FromJsonString(iso)
+    if isinstance(value, str):
+        timestamp.FromJsonString(value)
+    else:
+        timestamp.FromDatetime(value)
     return timestamp
+
+
+def _duration(seconds: float | None) -> duration_pb2.Duration | None:
+    if seconds is None:
+        return None
+    duration = duration_pb2.Duration()
+    duration.FromNanoseconds(round(seconds * 1e9))
+    return duration
+
+
+def progress_message(progress: dict[str, Any]) -> pb.OrderProgress:
+    return pb.OrderProgress(stage=progress["stage"], percent=progress["percent"], eta=_duration(progress["eta_s"]))
 
 
 def order_message(order: dict[str, Any]) -> pb.Order:
     """`order` is an order's representation (`order_representation`, or its stored status document)."""
-    progress = order["progress"]
     return pb.Order(
-        order_id=order["id"],
-        state=_STATE_ENUM[order["state"]],
+        name=order_name(order["id"]),
+        uid=order["id"],
+        state=_STATE[order["state"]],
         package=order["package"],
         style_ids=order["styles"],
-        progress=pb.OrderProgress(
-            stage=progress["stage"], percent=progress["percent"], eta_seconds=progress["eta_s"] or 0.0
-        ),
+        subject_class=order["subject_class"],
+        retention=_duration(order["retention_hours"] * 3600),
+        progress=progress_message(order["progress"]),
         photos_accepted=order["counts"]["photos_accepted"],
         headshots_ready=order["counts"]["headshots"],
         failure_reason=order["failure_reason"],
         create_time=_timestamp(order["created_at"]),
         update_time=_timestamp(order["updated_at"]),
+        submit_time=_timestamp(order["submitted_at"]),
+        complete_time=_timestamp(order["completed_at"]),
+        delete_time=_timestamp(order["deleted_at"]),
     )
+
+
+def headshot_message(headshot: Headshot) -> pb.Headshot:
+    return pb.Headshot(
+        name=headshot_name(headshot.order_id, headshot.id),
+        uid=str(headshot.id),
+        style_id=headshot.style_id,
+        seed=headshot.seed,
+        width=headshot.width,
+        height=headshot.height,
+        likeness_score=headshot.likeness_score,
+        create_time=_timestamp(headshot.created_at),
+    )
+
+
+def receipt_message(receipt: DeletionReceipt) -> pb.DeletionReceipt:
+    return pb.DeletionReceipt(
+        uid=str(receipt.id),
+        order=order_name(receipt.order_id),
+        reason=receipt.reason,
+        photos_deleted=receipt.photos_deleted,
+        headshots_deleted=receipt.headshots_deleted,
+        blobs_deleted=receipt.blobs_deleted,
+        blob_keys_sha256=receipt.blob_keys_sha256,
+        remaining_blobs=receipt.remaining_blobs,
+        delete_time=_timestamp(receipt.deleted_at),
+        cache_purges=[
+            pb.CachePurge(purged_by=p["purged_by"], entries=p["entries"], purge_time=_timestamp(p["purged_at"]))
+            for p in receipt.cache_purges
+        ],
+    )
+
+
+def render_message(render: RenderRequest) -> pb.Render:
+    return pb.Render(
+        uid=str(render.id),
+        style_id=render.style_id,
+        count=render.count,
+        state=render.state,
+        failure_reason=render.failure_reason,
+        create_time=_timestamp(render.created_at),
+        complete_time=_timestamp(render.completed_at),
+    )
+
+
+def style_message(style: Style) -> pb.Style:
+    return pb.Style(
+        id=style.id, display_name=style.name, backdrop=style.backdrop, attire=style.attire, lighting=style.lighting
+    )
+
+
+def delivery_message(delivery: WebhookDelivery) -> pb.WebhookDelivery:
+    message = pb.WebhookDelivery(
+        uid=delivery.id,
+        event_type=delivery.event_type,
+        url=delivery.url,
+        state=delivery.state,
+        attempts=delivery.attempts,
+        next_attempt_time=_timestamp(delivery.next_attempt_at),
+        create_time=_timestamp(delivery.created_at),
+        deliver_time=_timestamp(delivery.delivered_at),
+        attempt_log=[
+            pb.WebhookAttempt(
+                attempt_time=_timestamp(a.attempted_at),
+                status_code=a.status_code or 0,
+                error=a.error,
+                duration=_duration(a.duration_ms / 1000),
+            )
+            for a in delivery.attempt_log.all()
+        ],
+    )
+    json_format.ParseDict(delivery.payload, message.payload)
+    return message

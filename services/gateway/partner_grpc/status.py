@@ -22,6 +22,8 @@ STATUS_CODE: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # As gRPC itself answers a message over the size limit.
+    errors.PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

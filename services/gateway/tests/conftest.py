@@ -1,6 +1,7 @@
 """Fixtures of the gateway's tests: API clients of two tenants, an order, a partner's gRPC server."""
 
 import io
+from dataclasses import dataclass
 
 import grpc
 import pytest
@@ -8,7 +9,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.services import create_tenant_with_key
-from headshots.v1 import partner_api_pb2_grpc as pb_grpc
+from headshots.partner.v1 import partner_api_pb2_grpc as pb_grpc
 from headshots_tools.ports import free_port
 from partner_grpc.server import build_server
 
@@ -51,14 +52,24 @@ def two_faces_jpeg(person_photos, other_person_photo) -> bytes:
     return out.getvalue()
 
 
+@dataclass
+class Partner:
+    """A partner with a quota of 2 orders, on a real partner API server: its stub, metadata and channel."""
+
+    stub: pb_grpc.PartnerServiceStub
+    auth: list[tuple[str, str]]
+    channel: grpc.Channel
+    target: str
+
+
 @pytest.fixture
 def partner(transactional_db):
-    """A partner API server on a free port, and the stub and metadata of a partner with a quota of 2 orders."""
     port = free_port()
     server = build_server(port)
     server.start()
     _, key = create_tenant_with_key("grpc-partner", monthly_order_quota=2)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield pb_grpc.PartnerServiceStub(channel), [("authorization", f"Bearer {key}")]
+    target = f"127.0.0.1:{port}"
+    channel = grpc.insecure_channel(target)
+    yield Partner(pb_grpc.PartnerServiceStub(channel), [("authorization", f"Bearer {key}")], channel, target)
     channel.close()
     server.stop(grace=None)

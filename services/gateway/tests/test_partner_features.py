@@ -8,7 +8,7 @@ from django.core.cache import cache
 from PIL import Image
 
 from accounts.services import create_tenant_with_key
-from gateway import throttling
+from gateway import ratelimit
 from gateway.throttling import TenantRateThrottle
 from headshots.v1 import common_pb2, events_pb2
 from headshots_common import bus
@@ -67,7 +67,7 @@ def test_a_used_up_monthly_quota_answers_429_with_retry_after(db):
 
 def test_rate_limit_answers_429_with_retry_after(api, monkeypatch):
     monkeypatch.setattr(TenantRateThrottle, "THROTTLE_RATES", {"tenant": "3/min", "order_create": "100/min"})
-    monkeypatch.setattr(throttling, "now_s", lambda: 1_800_000_030.0)  # mid-window: no boundary in the test
+    monkeypatch.setattr(ratelimit, "now_s", lambda: 1_800_000_030.0)  # mid-window: no boundary in the test
     statuses = [api.get("/v1/orders/00000000-0000-0000-0000-000000000000").status_code for _ in range(4)]
     assert statuses == [404, 404, 404, 429]
     response = api.get("/v1/orders/00000000-0000-0000-0000-000000000000")

@@ -1,69 +1,270 @@
-"""The gRPC partner API on a real server: same use cases as REST, gRPC status codes with rich details."""
+"""The gRPC partner API on a real server: REST's use cases, AIP-shaped, with specific statuses and details."""
+
+import dataclasses
+import io
+import zipfile
 
 import grpc
 import pytest
+from django.core.cache import cache
+from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.protobuf import duration_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from headshots.v1 import partner_api_pb2 as pb
-from orders.models import Order
+from gateway import ratelimit
+from headshots.partner.v1 import partner_api_pb2 as pb
+from orders.models import Order, Photo
+from partner_grpc import calls
 
-from .support import grpc_error_details
+from .support import complete_order, grpc_error_details
 
-
-def test_upload_submit_watch_and_delete_over_grpc(partner, person_photos):
-    stub, auth = partner
-    order = stub.CreateOrder(
-        pb.CreateOrderRequest(request_id="o-1", package="trial", style_ids=["tech-grey"]), metadata=auth
-    ).order
-    messages = [
-        pb.UploadPhotosRequest(order_id=order.order_id, filename=p.name, content=p.read_bytes()) for p in person_photos
-    ] + [pb.UploadPhotosRequest(filename="empty.jpg", content=b"")]
-    results = stub.UploadPhotos(iter(messages), metadata=auth).results
-    assert [r.accepted for r in results] == [True] * 5 + [False]
-    assert results[-1].reason_code == "empty_file"
-
-    submitted = stub.SubmitOrder(pb.SubmitOrderRequest(order_id=order.order_id), metadata=auth).order
-    assert submitted.state == pb.ORDER_STATE_QUEUED and submitted.photos_accepted == 5
-
-    stored = Order.objects.get(pk=order.order_id)
-    stored.state, stored.failure_reason = Order.State.FAILED, "test: stop here"
-    stored.save()  # as the pipeline-event consumer does: the status document follows every save
-    updates = list(stub.WatchOrder(pb.WatchOrderRequest(order_id=order.order_id), metadata=auth, timeout=10))
-    assert updates[-1].order.state == pb.ORDER_STATE_FAILED  # the stream ends at a final state
-
-    deleted = stub.DeleteOrder(pb.DeleteOrderRequest(order_id=order.order_id), metadata=auth).order
-    assert deleted.state == pb.ORDER_STATE_DELETED and deleted.photos_accepted == 0
+STYLE = ["tech-grey"]
 
 
-def test_invalid_argument_carries_field_violations(partner):
-    stub, auth = partner
-    with pytest.raises(grpc.RpcError) as error:
-        stub.CreateOrder(pb.CreateOrderRequest(package="trial"), metadata=auth)
-    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    details = grpc_error_details(error.value)
-    assert [v.field for v in details["BadRequest"].field_violations] == ["style_ids"]
-    assert details["ErrorInfo"].reason == "invalid_argument"
+@pytest.fixture(autouse=True)
+def fresh_rate_counters():
+    cache.clear()
+    yield
+    cache.clear()
 
 
-def test_quota_is_resource_exhausted_with_retry_info(partner):
-    stub, auth = partner
+def _create(stub, auth, **fields):
+    return stub.CreateOrder(
+        pb.CreateOrderRequest(order=pb.Order(package="trial", style_ids=STYLE), **fields), metadata=auth
+    )
+
+
+def _upload(stub, auth, order, paths):
+    messages = [pb.UploadPhotosRequest(parent=order.name, filename=p.name, content=p.read_bytes()) for p in paths]
+    return stub.UploadPhotos(iter(messages), metadata=auth)
+
+
+def _error(call, *args, **kwargs):
+    with pytest.raises(grpc.RpcError) as raised:
+        call(*args, **kwargs)
+    details = grpc_error_details(raised.value)
+    return raised.value.code(), details["ErrorInfo"].reason if "ErrorInfo" in details else "", details
+
+
+def test_an_order_from_creation_to_deletion_over_grpc(partner, person_photos):
+    stub, auth = partner.stub, partner.auth
+    order = _create(stub, auth)
+    assert order.name == f"orders/{order.uid}" and order.state == pb.Order.STATE_AWAITING_PHOTOS
+    assert order.retention.seconds == 24 * 3600 and order.subject_class == "person"
+    uploaded = stub.UploadPhotos(
+        iter(
+            [pb.UploadPhotosRequest(parent=order.name, filename=p.name, content=p.read_bytes()) for p in person_photos]
+            + [pb.UploadPhotosRequest(filename="empty.jpg", content=b"")]
+        ),
+        metadata=auth,
+    )
+    assert [r.accepted for r in uploaded.results] == [True] * 5 + [False] and uploaded.accepted == 5
+    assert uploaded.results[-1].reason_code == "empty_file"
+
+    operation = stub.SubmitOrder(pb.SubmitOrderRequest(name=order.name), metadata=auth)
+    progress = pb.OrderProgress()
+    assert operation.name == f"operations/{order.uid}" and not operation.done
+    assert operation.metadata.Unpack(progress) and progress.stage == "queued"
+
+    complete_order(order.uid, n=3)  # as the trainer and renderer would, through the pipeline events
+    operations = operations_pb2_grpc.OperationsStub(partner.channel)
+    done = operations.GetOperation(operations_pb2.GetOperationRequest(name=operation.name), metadata=auth)
+    finished = pb.Order()
+    assert done.done and done.response.Unpack(finished) and finished.state == pb.Order.STATE_COMPLETED
+    updates = list(stub.WatchOrder(pb.WatchOrderRequest(name=order.name), metadata=auth, timeout=10))
+    assert updates[-1].order.state == pb.Order.STATE_COMPLETED  # the stream ends at a final state
+
+    page = stub.ListHeadshots(pb.ListHeadshotsRequest(parent=order.name, page_size=2), metadata=auth)
+    assert len(page.headshots) == 2 and page.total_size == 3 and page.next_page_token
+    rest = stub.ListHeadshots(
+        pb.ListHeadshotsRequest(parent=order.name, page_size=2, page_token=page.next_page_token), metadata=auth
+    )
+    assert len(rest.headshots) == 1 and not rest.next_page_token
+    headshot = page.headshots[0]
+    assert headshot.name == f"{order.name}/headshots/{headshot.uid}"
+    chunks = list(stub.DownloadHeadshot(pb.DownloadHeadshotRequest(name=headshot.name), metadata=auth))
+    png = b"".join(c.data for c in chunks)
+    assert chunks[0].content_type == "image/png" and chunks[0].total_bytes == len(png) and png[:4] == b"\x89PNG"
+    archive = b"".join(
+        c.data
+        for c in stub.DownloadHeadshotArchive(pb.DownloadHeadshotArchiveRequest(parent=order.name), metadata=auth)
+    )
+    assert len(zipfile.ZipFile(io.BytesIO(archive)).namelist()) == 3
+
+    render = stub.CreateRender(
+        pb.CreateRenderRequest(parent=order.name, style_id="executive-black", count=2), metadata=auth
+    )
+    assert render.uid and render.state == "pending" and render.count == 2
+    deliveries = stub.ListWebhookDeliveries(pb.ListWebhookDeliveriesRequest(parent=order.name), metadata=auth)
+    assert deliveries.webhook_deliveries == []  # this order has no webhook_url
+
+    receipt = stub.DeleteOrder(pb.DeleteOrderRequest(name=order.name), metadata=auth)
+    assert receipt.order == order.name and receipt.reason == "user_request"
+    assert receipt.photos_deleted == 5 and receipt.headshots_deleted == 3 and receipt.remaining_blobs == 0
+    assert stub.GetOrder(pb.GetOrderRequest(name=order.name), metadata=auth).state == pb.Order.STATE_DELETED
+
+
+def test_a_reused_request_id_returns_the_first_order_or_is_refused_with_other_fields(partner):
+    stub, auth = partner.stub, partner.auth
+    first = _create(stub, auth, request_id="r-1")
+    assert _create(stub, auth, request_id="r-1").name == first.name
+    code, reason, _ = _error(
+        stub.CreateOrder,
+        pb.CreateOrderRequest(request_id="r-1", order=pb.Order(package="basic", style_ids=STYLE)),
+        metadata=auth,
+    )
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "idempotency_key_reused")
+
+
+def test_invalid_fields_are_named_by_their_request_paths(partner):
+    stub, auth = partner.stub, partner.auth
+    code, reason, details = _error(
+        stub.CreateOrder, pb.CreateOrderRequest(order=pb.Order(package="trial")), metadata=auth
+    )
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_argument")
+    assert [v.field for v in details["BadRequest"].field_violations] == ["order.style_ids"]
+    odd_retention = pb.Order(package="trial", style_ids=STYLE, retention=duration_pb2.Duration(seconds=90))
+    code, _, details = _error(stub.CreateOrder, pb.CreateOrderRequest(order=odd_retention), metadata=auth)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in details["BadRequest"].field_violations] == ["order.retention"]
+
+
+def test_the_monthly_quota_is_resource_exhausted_with_retry_info(partner):
+    stub, auth = partner.stub, partner.auth
     for _ in range(2):
-        stub.CreateOrder(pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"]), metadata=auth)
-    with pytest.raises(grpc.RpcError) as error:
-        stub.CreateOrder(pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"]), metadata=auth)
-    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    details = grpc_error_details(error.value)
-    assert details["ErrorInfo"].reason == "quota_exceeded"
+        _create(stub, auth)
+    code, reason, details = _error(_create, stub, auth)
+    assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "quota_exceeded")
     assert details["RetryInfo"].retry_delay.seconds > 0
 
 
-def test_unknown_and_foreign_orders_are_not_found_and_missing_keys_unauthenticated(partner):
-    stub, auth = partner
-    with pytest.raises(grpc.RpcError) as error:
-        stub.GetOrder(pb.GetOrderRequest(order_id="00000000-0000-0000-0000-000000000000"), metadata=auth)
-    assert error.value.code() == grpc.StatusCode.NOT_FOUND
-    with pytest.raises(grpc.RpcError) as error:
-        stub.GetOrder(pb.GetOrderRequest(order_id="00000000-0000-0000-0000-000000000000"))
-    assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    with pytest.raises(grpc.RpcError) as error:
-        stub.GetOrder(pb.GetOrderRequest(order_id="not-a-uuid"), metadata=auth)
-    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+def test_the_rate_limit_counts_grpc_calls_as_rest_does(partner, monkeypatch):
+    stub, auth = partner.stub, partner.auth
+    monkeypatch.setattr(calls, "CONFIG", dataclasses.replace(calls.CONFIG, rate_limit="3/min"))
+    monkeypatch.setattr(ratelimit, "now_s", lambda: 1_800_000_030.0)  # mid-window: no boundary in the test
+    for _ in range(3):
+        stub.ListStyles(pb.ListStylesRequest(), metadata=auth)
+    code, reason, details = _error(stub.ListStyles, pb.ListStylesRequest(), metadata=auth)
+    assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "rate_limited")
+    assert 0 < details["RetryInfo"].retry_delay.seconds <= 60
+
+
+@pytest.mark.parametrize(
+    ("call", "request_"),
+    [
+        ("GetOrder", pb.GetOrderRequest(name="orders/00000000-0000-0000-0000-000000000000")),
+        ("DeleteOrder", pb.DeleteOrderRequest(name="orders/00000000-0000-0000-0000-000000000000")),
+        ("ListHeadshots", pb.ListHeadshotsRequest(parent="orders/00000000-0000-0000-0000-000000000000")),
+    ],
+)
+def test_unknown_orders_are_not_found(partner, call, request_):
+    stub, auth = partner.stub, partner.auth
+    assert _error(getattr(stub, call), request_, metadata=auth)[:2] == (grpc.StatusCode.NOT_FOUND, "not_found")
+
+
+def test_watching_an_unknown_or_foreign_order_is_not_found(partner, api, order):
+    stub, auth = partner.stub, partner.auth
+    for name in ("orders/00000000-0000-0000-0000-000000000000", f"orders/{order['id']}"):
+        with pytest.raises(grpc.RpcError) as raised:
+            list(stub.WatchOrder(pb.WatchOrderRequest(name=name), metadata=auth, timeout=5))
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert grpc_error_details(raised.value)["ErrorInfo"].reason == "not_found"
+
+
+@pytest.mark.parametrize("name", ["", "abc", "orders/not-a-uuid", "orders/00000000-0000-0000-0000-000000000000/x"])
+def test_malformed_names_are_invalid_arguments(partner, name):
+    stub, auth = partner.stub, partner.auth
+    code, reason, details = _error(stub.GetOrder, pb.GetOrderRequest(name=name), metadata=auth)
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_name")
+    assert [v.field for v in details["BadRequest"].field_violations] == ["name"]
+
+
+def test_missing_or_wrong_keys_are_unauthenticated(partner):
+    stub = partner.stub
+    for metadata in ([], [("authorization", "Bearer hs_nope")]):
+        code, reason, _ = _error(stub.GetOrder, pb.GetOrderRequest(name="orders/x"), metadata=metadata)
+        assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+    assert len(stub.ListStyles(pb.ListStylesRequest()).styles) == 6  # the catalogue is public, as in REST
+
+
+@pytest.mark.parametrize("token", ["abc", "-5", "1" * 23, "eyJvZmZzZXQiOjEwfQ"])
+def test_made_up_page_tokens_are_invalid_arguments(partner, token):
+    stub, auth = partner.stub, partner.auth
+    order = _create(stub, auth)
+    code, reason, _ = _error(
+        stub.ListHeadshots, pb.ListHeadshotsRequest(parent=order.name, page_token=token), metadata=auth
+    )
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_page_token")
+
+
+def test_a_page_token_works_only_with_the_request_it_came_from(partner):
+    stub, auth = partner.stub, partner.auth
+    order = _create(stub, auth)
+    complete_order(order.uid, n=3)
+    token = stub.ListHeadshots(pb.ListHeadshotsRequest(parent=order.name, page_size=1), metadata=auth).next_page_token
+    other = pb.ListHeadshotsRequest(parent=order.name, page_size=1, page_token=token, style_id="executive-black")
+    assert _error(stub.ListHeadshots, other, metadata=auth)[1] == "invalid_page_token"
+
+
+def test_an_upload_over_the_caps_is_refused_and_leaves_nothing(partner, person_photos, monkeypatch):
+    from partner_grpc import service
+
+    stub, auth = partner.stub, partner.auth
+    monkeypatch.setattr(service, "CONFIG", dataclasses.replace(service.CONFIG, max_upload_files=3))
+    order = _create(stub, auth)
+    code, reason, _ = _error(_upload, stub, auth, order, person_photos[:4])
+    assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "too_many_files")
+    assert Photo.objects.filter(order_id=order.uid).count() == 0
+    assert stub.GetOrder(pb.GetOrderRequest(name=order.name), metadata=auth).photos_accepted == 0
+
+
+def test_a_stream_that_fails_part_way_leaves_none_of_its_photos(partner, person_photos):
+    stub, auth = partner.stub, partner.auth
+    order, other = _create(stub, auth), _create(stub, auth)
+    messages = [
+        pb.UploadPhotosRequest(parent=order.name, filename=p.name, content=p.read_bytes()) for p in person_photos[:2]
+    ]
+    messages.append(pb.UploadPhotosRequest(parent=other.name, filename="x.jpg", content=person_photos[2].read_bytes()))
+    code, _, details = _error(stub.UploadPhotos, iter(messages), metadata=auth)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "parent" in details["BadRequest"].field_violations[0].field
+    assert Photo.objects.filter(order__in=[order.uid, other.uid]).count() == 0
+    assert Order.objects.get(pk=order.uid).photos_accepted == 0
+
+
+def test_wait_operation_answers_at_its_timeout_and_operations_are_listed(partner, person_photos):
+    stub, auth = partner.stub, partner.auth
+    order = _create(stub, auth)
+    _upload(stub, auth, order, person_photos)
+    operation = stub.SubmitOrder(pb.SubmitOrderRequest(name=order.name), metadata=auth)
+    operations = operations_pb2_grpc.OperationsStub(partner.channel)
+    waited = operations.WaitOperation(
+        operations_pb2.WaitOperationRequest(name=operation.name, timeout=duration_pb2.Duration(seconds=1)),
+        metadata=auth,
+        timeout=10,
+    )
+    assert waited.name == operation.name and not waited.done
+    listed = operations.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), metadata=auth)
+    assert [o.name for o in listed.operations] == [operation.name]
+    code, reason, _ = _error(
+        operations.GetOperation,
+        operations_pb2.GetOperationRequest(name=f"operations/{_create(stub, auth).uid}"),
+        metadata=auth,
+    )
+    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "not_found"), "an order not yet submitted has no operation"
+    with pytest.raises(grpc.RpcError) as raised:
+        operations.CancelOperation(operations_pb2.CancelOperationRequest(name=operation.name), metadata=auth)
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_health_and_reflection_are_served(partner):
+    health = health_pb2_grpc.HealthStub(partner.channel)
+    for service in ("", "headshots.partner.v1.PartnerService", "google.longrunning.Operations"):
+        assert (
+            health.Check(health_pb2.HealthCheckRequest(service=service)).status
+            == health_pb2.HealthCheckResponse.SERVING
+        )
+    reflection = reflection_pb2_grpc.ServerReflectionStub(partner.channel)
+    [answer] = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = {s.name for s in answer.list_services_response.service}
+    assert {"headshots.partner.v1.PartnerService", "google.longrunning.Operations"} <= names

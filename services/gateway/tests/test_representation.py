@@ -4,7 +4,7 @@ import json
 
 from rest_framework import serializers
 
-from headshots.v1 import partner_api_pb2 as pb
+from headshots.partner.v1 import partner_api_pb2 as pb
 from orders.models import Order
 from orders.representation import SUMMARY_FIELDS, order_representation, order_summary
 from orders.serializers import OrderOutput
@@ -37,9 +37,10 @@ def test_webhooks_and_grpc_show_the_same_order(api, order):
     assert set(summary) == set(SUMMARY_FIELDS) and summary["state"] == representation["state"]
     assert summary["progress"] == representation["progress"]
     message = order_message(representation)
-    assert (message.order_id, message.state, list(message.style_ids)) == (
+    assert (message.uid, message.name, message.state, list(message.style_ids)) == (
         order["id"],
-        pb.ORDER_STATE_AWAITING_PHOTOS,
+        f"orders/{order['id']}",
+        pb.Order.STATE_AWAITING_PHOTOS,
         representation["styles"],
     )
     assert message.create_time.ToJsonString().startswith(representation["created_at"][:19])

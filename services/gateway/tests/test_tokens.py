@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
-from headshots.v1 import partner_api_pb2 as pb, partner_api_pb2_grpc as pb_grpc
+from headshots.partner.v1 import partner_api_pb2 as pb, partner_api_pb2_grpc as pb_grpc
 from headshots_tools.ports import free_port
 
 GATEWAY_DIR = Path(__file__).resolve().parents[1]
@@ -169,7 +169,7 @@ def _grpc_code(target: str, key: str) -> grpc.StatusCode:
     with grpc.insecure_channel(target) as channel:
         try:
             pb_grpc.PartnerServiceStub(channel).GetOrder(
-                pb.GetOrderRequest(order_id=str(uuid.uuid4())),
+                pb.GetOrderRequest(name=f"orders/{uuid.uuid4()}"),
                 metadata=[("authorization", f"Bearer {key}")],
                 timeout=10,
             )

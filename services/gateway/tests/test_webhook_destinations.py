@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 import pytest
 
-from headshots.v1 import partner_api_pb2 as pb
+from headshots.partner.v1 import partner_api_pb2 as pb
 from orders.models import Order
 from webhooks import services as webhooks
 from webhooks.models import WebhookDelivery
@@ -125,10 +125,12 @@ def test_redirects_are_not_followed(api, monkeypatch, endpoint):
 
 def test_grpc_create_order_names_the_refused_field(partner, monkeypatch):
     _allow(monkeypatch)
-    stub, auth = partner
+    stub, auth = partner.stub, partner.auth
     with pytest.raises(grpc.RpcError) as error:
         stub.CreateOrder(
-            pb.CreateOrderRequest(package="trial", style_ids=["tech-grey"], webhook_url="http://169.254.169.254/"),
+            pb.CreateOrderRequest(
+                order=pb.Order(package="trial", style_ids=["tech-grey"]), webhook_url="http://169.254.169.254/"
+            ),
             metadata=auth,
         )
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT

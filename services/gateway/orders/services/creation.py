@@ -46,12 +46,7 @@ def create_order(
     subject_class: str = policy.DEFAULT_SUBJECT_CLASS,
     retention_hours: int = policy.DEFAULT_RETENTION_HOURS,
     webhook_url: str = "",
-    request_id: str = "",
 ) -> Order:
-    if request_id:
-        existing = Order.objects.filter(tenant=tenant, request_id=request_id).first()
-        if existing is not None:
-            return existing
     if package not in PACKAGES:
         raise InvalidArgument("unknown_package", f"package must be one of {sorted(PACKAGES)}")
     unknown = [s for s in style_ids if s not in STYLES]
@@ -83,7 +78,6 @@ def create_order(
         subject_class=subject_class,
         retention_hours=retention_hours,
         webhook_url=webhook_url,
-        request_id=request_id,
         purge_at=timezone.now() + policy.MAX_RETENTION,
     )
     webhooks.enqueue(order, "order.created", order_summary(order))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -23,9 +24,21 @@ class PhotoOutcome:
     rejection: Rejection | None = None
 
 
-def add_photos(order: Order, uploads: list[tuple[str, bytes]]) -> list[PhotoOutcome]:
-    """Check and store each upload in turn; one webhook tells the partner the verdicts."""
-    outcomes = [add_photo(order, filename, data) for filename, data in uploads]
+def add_photos(order: Order, uploads: Iterable[tuple[str, bytes]]) -> list[PhotoOutcome]:
+    """Check and store each upload as it comes; one webhook tells the partner the verdicts.
+
+    All or nothing: when taking the uploads fails part-way (a cap, a broken stream, the order no longer
+    open), the photos stored so far are removed again and the error propagates.
+    """
+    outcomes: list[PhotoOutcome] = []
+    try:
+        for filename, data in uploads:
+            outcomes.append(add_photo(order, filename, data))
+    except BaseException:
+        for outcome in outcomes:
+            if outcome.photo is not None:
+                _remove_photo(outcome.photo)
+        raise
     accepted = sum(o.photo is not None for o in outcomes)
     with transaction.atomic():
         webhooks.enqueue(
@@ -90,3 +103,12 @@ def _store_photo(order: Order, filename: str, checked: CheckedPhoto) -> Photo:
         blob_store().delete(photo.blob_key)  # never leave an orphan blob behind
         raise
     return photo
+
+
+def _remove_photo(photo: Photo) -> None:
+    with transaction.atomic():
+        if Photo.objects.filter(pk=photo.pk).delete()[0]:
+            locked = Order.objects.select_for_update().get(pk=photo.order_id)
+            locked.photos_accepted = max(0, locked.photos_accepted - 1)
+            locked.save()
+    blob_store().delete(photo.blob_key)

@@ -1,0 +1,266 @@
+"""PartnerService: each method parses its request, calls the same services and selectors as REST, answers.
+
+Inputs are validated by REST's own input serializers (one definition of what is valid), with their
+field names mapped to the request's; every error is a domain error that `calls` turns into a status.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+
+from gateway.blobs import blob_store
+from gateway.config import CONFIG
+from gateway.errors import InvalidArgument, PayloadTooLarge
+from headshots.partner.v1 import partner_api_pb2 as pb, partner_api_pb2_grpc as pb_grpc
+from headshots_common.styles import STYLES
+from orders import idempotency, selectors
+from orders.models import Order
+from orders.representation import order_representation
+from orders.serializers import OrderCreateInput, RenderCreateInput
+from orders.services import creation, photos, retention
+from partner_grpc import calls, paging
+from partner_grpc.limits import StreamLimiter
+from partner_grpc.messages import (
+    delivery_message,
+    headshot_message,
+    order_message,
+    receipt_message,
+    render_message,
+    style_message,
+)
+from partner_grpc.names import parse_headshot_name, parse_order_name
+from partner_grpc.operations import operation_message
+from webhooks.selectors import deliveries_for_order
+
+WATCH_POLL_S = 0.5
+# A watch ends after this long even without a deadline; the partner watches again if it still cares.
+WATCH_MAX_S = 3600.0
+CHUNK_BYTES = 256 * 1024
+_FINAL = {str(state) for state in Order.FINAL_STATES}
+
+
+def validated(serializer_class, data: dict, field_names: dict[str, str]) -> dict:
+    """REST's input serializer run on a gRPC request; its errors named by the request's field paths."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        fields = {
+            field_names.get(name, name): [str(p) for p in problems] for name, problems in serializer.errors.items()
+        }
+        raise InvalidArgument("invalid_argument", "the request has invalid fields", details={"fields": fields})
+    return dict(serializer.validated_data)
+
+
+def _retention_hours(request: pb.CreateOrderRequest) -> int | None:
+    if not request.order.HasField("retention"):
+        return None
+    seconds = request.order.retention.seconds + request.order.retention.nanos / 1e9
+    if seconds % 3600:
+        raise InvalidArgument(
+            "invalid_argument",
+            "the request has invalid fields",
+            details={"fields": {"order.retention": ["must be a whole number of hours"]}},
+        )
+    return int(seconds // 3600)
+
+
+def _once(tenant, method: str, request, create: Callable[[], tuple[int, dict]]) -> dict:
+    """`create`'s body, run once per `request_id` (AIP-155); the same id with other fields is refused."""
+    if not request.request_id:
+        return create()[1]
+    unkeyed = type(request)()
+    unkeyed.CopyFrom(request)
+    unkeyed.request_id = ""
+    fingerprint = idempotency.fingerprint(f"grpc {method}", unkeyed.SerializeToString(deterministic=True))
+    return idempotency.run_once(tenant, request.request_id, fingerprint, create, key_name="request_id")[1]
+
+
+def _chunks(data: bytes, content_type: str, message_type) -> Iterator:
+    for start in range(0, max(len(data), 1), CHUNK_BYTES):
+        first = start == 0
+        yield message_type(
+            content_type=content_type if first else "",
+            total_bytes=len(data) if first else 0,
+            data=data[start : start + CHUNK_BYTES],
+        )
+
+
+class PartnerService(pb_grpc.PartnerServiceServicer):
+    def __init__(self, streams: StreamLimiter):
+        self.streams = streams
+
+    # -- orders ------------------------------------------------------------------------------------------------
+    @calls.answer(extra_rate=lambda: ("order_create", CONFIG.order_rate_limit))
+    def CreateOrder(self, tenant, request, context):
+        data = {
+            "package": request.order.package,
+            "styles": list(request.order.style_ids),
+            "webhook_url": request.webhook_url,
+        }
+        if request.order.subject_class:
+            data["subject_class"] = request.order.subject_class
+        hours = _retention_hours(request)
+        if hours is not None:
+            data["retention_hours"] = hours
+        fields = validated(
+            OrderCreateInput,
+            data,
+            {
+                "package": "order.package",
+                "styles": "order.style_ids",
+                "subject_class": "order.subject_class",
+                "retention_hours": "order.retention",
+            },
+        )
+
+        def create() -> tuple[int, dict]:
+            order = creation.create_order(tenant, style_ids=fields.pop("styles"), **fields)
+            return 0, {"order_id": str(order.id)}
+
+        body = _once(tenant, "CreateOrder", request, create)
+        return order_message(selectors.order_status(tenant, body["order_id"]))
+
+    @calls.answer()
+    def GetOrder(self, tenant, request, context):
+        return order_message(selectors.order_status(tenant, parse_order_name(request.name)))
+
+    @calls.answer()
+    def DeleteOrder(self, tenant, request, context):
+        order = selectors.get_order(tenant, parse_order_name(request.name))
+        return receipt_message(retention.delete_order(order))
+
+    @calls.answer(slot=True)
+    def UploadPhotos(self, tenant, request_iterator, context):
+        messages = iter(request_iterator)
+        first = next(messages, None)
+        if first is None:
+            raise InvalidArgument("no_files", "the stream carried no photos")
+        order = selectors.get_order(tenant, parse_order_name(first.parent, "parent"))
+        outcomes = photos.add_photos(order, self._capped_uploads(str(order.id), itertools.chain([first], messages)))
+        results = [
+            pb.PhotoResult(
+                filename=o.filename,
+                accepted=o.photo is not None,
+                photo_id=str(o.photo.id) if o.photo else "",
+                reason_code=o.rejection.code if o.rejection else "",
+                message=o.rejection.message if o.rejection else "",
+            )
+            for o in outcomes
+        ]
+        return pb.UploadPhotosResponse(results=results, accepted=sum(r.accepted for r in results))
+
+    @staticmethod
+    def _capped_uploads(order_id: str, messages) -> Iterator[tuple[str, bytes]]:
+        """(filename, content) of each message as it arrives, refusing a stream over the caps while it streams."""
+        files = total_bytes = 0
+        for message in messages:
+            if message.parent and parse_order_name(message.parent, "parent") != order_id:
+                raise InvalidArgument(
+                    "invalid_argument",
+                    "every message of the stream names the same parent (or none after the first)",
+                    details={"fields": {"parent": ["changed within the stream"]}},
+                )
+            files, total_bytes = files + 1, total_bytes + len(message.content)
+            if files > CONFIG.max_upload_files:
+                raise PayloadTooLarge(
+                    "too_many_files",
+                    f"one upload carries at most {CONFIG.max_upload_files} photos",
+                    details={"limit": CONFIG.max_upload_files},
+                )
+            if total_bytes > CONFIG.max_upload_bytes:
+                raise PayloadTooLarge(
+                    "upload_too_large",
+                    f"one upload carries at most {CONFIG.max_upload_bytes // (1024 * 1024)} MB",
+                    details={"limit_bytes": CONFIG.max_upload_bytes},
+                )
+            yield message.filename, message.content
+
+    @calls.answer()
+    def SubmitOrder(self, tenant, request, context):
+        order = creation.submit_order(selectors.get_order(tenant, parse_order_name(request.name)))
+        return operation_message(order_representation(order))
+
+    @calls.server_stream
+    def WatchOrder(self, tenant, request, context):
+        order_id = parse_order_name(request.name)
+        last, started = None, time.monotonic()
+        while context.is_active():
+            order = selectors.order_status(tenant, order_id)
+            message = order_message(order)
+            if message != last:
+                yield pb.WatchOrderResponse(order=message)
+                last = message
+            remaining = context.time_remaining()
+            out_of_time = remaining is not None and remaining < WATCH_POLL_S * 2
+            if order["state"] in _FINAL or out_of_time or time.monotonic() - started > WATCH_MAX_S:
+                return  # a watch ends cleanly before the caller's deadline cuts it
+            time.sleep(WATCH_POLL_S)
+
+    # -- headshots ---------------------------------------------------------------------------------------------
+    @calls.answer()
+    def ListHeadshots(self, tenant, request, context):
+        order = selectors.get_order(tenant, parse_order_name(request.parent, "parent"))
+        if request.style_id and request.style_id not in STYLES:
+            raise InvalidArgument(
+                "unknown_style", f"unknown style {request.style_id!r}", details={"fields": {"style_id": ["unknown"]}}
+            )
+        size = paging.page_size(request.page_size)
+        query = f"{request.parent} {request.style_id}"
+        offset = paging.offset_of(request.page_token, query)
+        headshots = selectors.list_headshots(order, style_id=request.style_id or None)
+        rows = list(headshots[offset : offset + size + 1])
+        return pb.ListHeadshotsResponse(
+            headshots=[headshot_message(h) for h in rows[:size]],
+            next_page_token=paging.next_page_token(offset + size, query) if len(rows) > size else "",
+            total_size=headshots.count(),
+        )
+
+    @calls.answer()
+    def GetHeadshot(self, tenant, request, context):
+        return headshot_message(self._headshot(tenant, request.name))
+
+    @calls.server_stream
+    def DownloadHeadshot(self, tenant, request, context):
+        headshot = self._headshot(tenant, request.name)
+        # Read from the store on every download: no copy of a headshot is kept on the gateway's disk.
+        yield from _chunks(blob_store().get(headshot.blob_key), "image/png", pb.DownloadHeadshotResponse)
+
+    @calls.server_stream
+    def DownloadHeadshotArchive(self, tenant, request, context):
+        order = selectors.get_order(tenant, parse_order_name(request.parent, "parent"))
+        with selectors.headshots_zip(order, blob_store()) as archive:
+            data = archive.read()
+        yield from _chunks(data, "application/zip", pb.DownloadHeadshotArchiveResponse)
+
+    @staticmethod
+    def _headshot(tenant, name: str):
+        order_id, headshot_id = parse_headshot_name(name)
+        return selectors.get_headshot(selectors.get_order(tenant, order_id), headshot_id)
+
+    # -- renders, styles, webhooks -----------------------------------------------------------------------------
+    @calls.answer()
+    def CreateRender(self, tenant, request, context):
+        fields = validated(
+            RenderCreateInput,
+            {"style": request.style_id, "count": request.count},
+            {"style": "style_id", "count": "count"},
+        )
+        order = selectors.get_order(tenant, parse_order_name(request.parent, "parent"))
+
+        def create() -> tuple[int, dict]:
+            return 0, {"render_id": str(creation.request_render(order, fields["style"], fields["count"]).id)}
+
+        body = _once(tenant, "CreateRender", request, create)
+        return render_message(order.render_requests.get(pk=body["render_id"]))
+
+    @calls.answer(public=True)
+    def ListStyles(self, tenant, request, context):
+        return pb.ListStylesResponse(styles=[style_message(s) for s in STYLES.values()])
+
+    @calls.answer()
+    def ListWebhookDeliveries(self, tenant, request, context):
+        order = selectors.get_order(tenant, parse_order_name(request.parent, "parent"))
+        return pb.ListWebhookDeliveriesResponse(
+            webhook_deliveries=[delivery_message(d) for d in deliveries_for_order(tenant, order.id)]
+        )
