@@ -8,6 +8,8 @@ generates a stand-in. The tiny offline model is generated explicitly (`make mode
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -75,3 +77,18 @@ def _load_configs(path_or_id: str | os.PathLike) -> tuple[dict, dict]:
         dict(UNet2DConditionModel.load_config(str(path_or_id), subfolder="unet")),
         dict(AutoencoderKL.load_config(str(path_or_id), subfolder="vae")),
     )
+
+
+@functools.cache
+def base_model_hash(base_model: str) -> str:
+    """sha256 over a local model folder's files (paths and contents), computed once per process; "" for a hub id."""
+    root = Path(base_model)
+    if not root.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()

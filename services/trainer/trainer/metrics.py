@@ -1,5 +1,6 @@
 """Prometheus metrics of the trainer process (served on HEADSHOTS_TRAINER_METRICS_PORT when set)."""
 
+from kafka import ConsumerRebalanceListener
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 JOBS = Counter("trainer_jobs_total", "Training jobs finished, by outcome", ["outcome"])
@@ -18,3 +19,17 @@ LEASES_LOST = Counter("trainer_leases_lost_total", "Jobs this worker stopped bec
 def serve(host: str, port: int) -> None:
     if port:
         start_http_server(port, addr=host)
+
+
+class RevocationCounter(ConsumerRebalanceListener):
+    """Counts the partitions a rebalance takes from this worker (PARTITIONS_REVOKED, and `revoked`)."""
+
+    def __init__(self):
+        self.revoked = 0
+
+    def on_partitions_revoked(self, revoked):
+        self.revoked += len(revoked)
+        PARTITIONS_REVOKED.inc(len(revoked))
+
+    def on_partitions_assigned(self, assigned):
+        pass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from google.protobuf import json_format, timestamp_pb2
 
 from headshots.v1 import events_pb2, trainer_service_pb2 as pb
 from headshots_common import blob_layout
-from headshots_common.blobstore import BlobStore, PreconditionFailed
+from headshots_common.blobstore import BlobStore, OrderDeleted, PreconditionFailed
+
+log = logging.getLogger(__name__)
 
 DONE_STATES = (pb.TRAINING_STATE_SUCCEEDED, pb.TRAINING_STATE_FAILED, pb.TRAINING_STATE_CANCELLED)
 
@@ -241,3 +244,34 @@ class TrainingJobStore:
         for key in self.blobs.list(prefix):
             if blob_layout.is_checkpoint_key(order_id, key):
                 self.blobs.delete(key)
+
+
+class LeaseKeeper:
+    """Renews a job's lease in the background while the job works through phases that report no progress."""
+
+    def __init__(self, jobs: TrainingJobStore, job: TrainingJob):
+        self.jobs, self.job = jobs, job
+        self.lost = self.deleted = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job.order_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.jobs.lease_s / 3):
+            try:
+                self.jobs.renew(self.job)
+            except LeaseLost:
+                self.lost = True
+                return
+            except OrderDeleted:
+                self.deleted = True
+                return
+            except Exception:  # the blob store unreachable for a moment: try again at the next turn
+                log.warning("could not renew the lease of order %s", self.job.order_id, exc_info=True)

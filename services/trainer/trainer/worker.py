@@ -15,8 +15,6 @@ polling with its partitions paused (staying in the group without fetching more w
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import io
 import logging
 import os
@@ -27,7 +25,6 @@ import time
 from pathlib import Path
 
 import torch
-from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 from PIL import Image, UnidentifiedImageError
@@ -35,7 +32,7 @@ from PIL import Image, UnidentifiedImageError
 from headshots.v1 import events_pb2, trainer_service_pb2 as pb
 from headshots_common import blob_layout, bus
 from headshots_common.adapter_format import AdapterManifest, PriorPreservation
-from headshots_common.basemodel import native_resolution
+from headshots_common.basemodel import base_model_hash, native_resolution
 from headshots_common.blobstore import BlobStore, OrderDeleted
 from headshots_common.lifecycle import heartbeat_of
 from headshots_common.styles import IDENTIFIER_TOKEN, subject_phrase
@@ -54,7 +51,7 @@ from trainer.training import (
     remove_adapters,
     train_lora,
 )
-from trainer.training_jobs import LeaseLost, TrainingJob, TrainingJobStore
+from trainer.training_jobs import LeaseKeeper, LeaseLost, TrainingJob, TrainingJobStore
 
 log = logging.getLogger(__name__)
 
@@ -65,64 +62,6 @@ REASON = events_pb2.FailureReason
 
 class WorkerStopping(Exception):
     """The process is shutting down mid-job: the job is checkpointed and its message stays uncommitted."""
-
-
-@functools.cache
-def base_model_hash(base_model: str) -> str:
-    """sha256 over a local model folder's files (paths and contents), computed once per process; "" for a hub id."""
-    root = Path(base_model)
-    if not root.is_dir():
-        return ""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode())
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-class _CountRevocations(ConsumerRebalanceListener):
-    def __init__(self):
-        self.revoked = 0
-
-    def on_partitions_revoked(self, revoked):
-        self.revoked += len(revoked)
-        metrics.PARTITIONS_REVOKED.inc(len(revoked))
-
-    def on_partitions_assigned(self, assigned):
-        pass
-
-
-class LeaseKeeper:
-    """Renews a job's lease in the background while the job works through phases that report no progress."""
-
-    def __init__(self, jobs: TrainingJobStore, job: TrainingJob):
-        self.jobs, self.job = jobs, job
-        self.lost = self.deleted = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{job.order_id}", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.jobs.lease_s / 3):
-            try:
-                self.jobs.renew(self.job)
-            except LeaseLost:
-                self.lost = True
-                return
-            except OrderDeleted:
-                self.deleted = True
-                return
-            except Exception:  # the blob store unreachable for a moment: try again at the next turn
-                log.warning("could not renew the lease of order %s", self.job.order_id, exc_info=True)
 
 
 class TrainerWorker:
@@ -149,7 +88,7 @@ class TrainerWorker:
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.pipe = load_pipeline(base_model, device)
         self.heartbeat = heartbeat_of(config.shared.var_dir, config.process_name)
-        self.rebalance_listener = _CountRevocations()
+        self.rebalance_listener = metrics.RevocationCounter()
 
     # -- one order -------------------------------------------------------------------------------------------
     def handle(self, event: events_pb2.Event) -> None:
