@@ -37,6 +37,9 @@ def _register() -> None:
     BENCHMARKS.extend(
         [
             ("gateway", "bench/gateway/bench_gateway.py", []),
+            ("webhooks", "bench/gateway/bench_webhooks.py", []),
+            # schemathesis against the running gateway on SQLite and PostgreSQL (where one answers).
+            ("api_fuzz", "tools/headshots_tools/api_fuzz.py", []),
             ("renderer", "bench/renderer/bench_mixed_lora.py", []),
             ("trainer", "bench/trainer/bench_training.py", []),
             # Faults at random (tools/headshots_tools/chaos.py); HEADSHOTS_CHAOS_ORDERS sets its size.

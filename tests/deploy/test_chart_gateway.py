@@ -130,6 +130,9 @@ GATEWAY_ENV_DEFAULTS = {
     "HEADSHOTS_MAX_UPLOAD_BYTES": "125829120",
     "HEADSHOTS_GRPC_MAX_STREAMS": "64",
     "HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT": "8",
+    "HEADSHOTS_WEBHOOK_SENDERS": "16",
+    "HEADSHOTS_WEBHOOK_PER_DESTINATION": "4",
+    "HEADSHOTS_WORKER_STALE_S": "120",
 }
 
 
@@ -249,3 +252,27 @@ def test_ingress_routes_to_gateway_web(all_objects):
     (rule,) = ingress["spec"]["rules"]
     backend = rule["http"]["paths"][0]["backend"]["service"]
     assert backend == {"name": "headshots-gateway-web", "port": {"name": "http"}}
+    # The proxy lets an upload at the gateway's cap through (the gateway answers over-cap ones with its 413).
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "122m"
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"
+
+
+def test_the_ingress_body_limit_follows_the_upload_cap():
+    values = {"gateway": {"config": {"maxUploadBytes": 50 * 1024 * 1024}, "ingress": {"enabled": True}}}
+    ingress = one(render(values), "Ingress", "headshots-gateway-web")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "52m"
+    web = one(render(values), "Deployment", "headshots-gateway-web")["spec"]["template"]["spec"]["containers"][0]
+    assert web["command"][:3] == ["gunicorn", "--config", "python:gateway.gunicorn_conf"]
+
+
+def test_the_chart_defaults_are_the_gateways_own(monkeypatch):
+    """Setting every variable to the chart's default changes nothing: the chart restates, never redefines."""
+    from gateway.config import load
+
+    for variable in GATEWAY_ENV_DEFAULTS:
+        monkeypatch.delenv(variable, raising=False)
+    own = load()
+    for variable, value in GATEWAY_ENV_DEFAULTS.items():
+        monkeypatch.setenv(variable, value)
+    assert load() == own

@@ -135,12 +135,22 @@ class Stack:
                 ready=lambda: port_in_use(p.kafka),
                 ports=(p.kafka,),
             ),
+            # Before the web: its readiness waits for a worker that ran against this database before.
+            Service(
+                "gateway-worker",
+                [py, "manage.py", "run_worker"],
+                ready=lambda: self._beating("gateway-worker"),
+                cwd=GATEWAY_DIR,
+                heartbeat="gateway-worker",
+            ),
             Service(
                 "gateway-web",
                 [
                     py,
                     "-m",
                     "gunicorn",
+                    "--config",
+                    "python:gateway.gunicorn_conf",
                     "gateway.wsgi:application",
                     "--bind",
                     f"127.0.0.1:{p.gateway_http}",
@@ -161,13 +171,6 @@ class Stack:
                 ready=lambda: _grpc_serving(f"127.0.0.1:{p.partner_grpc}"),
                 cwd=GATEWAY_DIR,
                 ports=(p.partner_grpc,),
-            ),
-            Service(
-                "gateway-worker",
-                [py, "manage.py", "run_worker"],
-                ready=lambda: self._beating("gateway-worker"),
-                cwd=GATEWAY_DIR,
-                heartbeat="gateway-worker",
             ),
             *self._trainer_services(),
             Service(

@@ -6,6 +6,12 @@ from dataclasses import dataclass
 
 from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
+# Request bounds that are not settings (gateway.limits; gunicorn's own sit above them).
+MAX_HEADER_BYTES = 8 * 1024
+# JSON bodies are small (an order, a sign-in); multipart carries photos, with room for its part headers.
+MAX_JSON_BODY_BYTES = 1024 * 1024
+MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class GatewayConfig:
@@ -25,9 +31,12 @@ class GatewayConfig:
     webhook_base_delay_s: float
     webhook_max_attempts: int
     webhook_timeout_s: float
+    webhook_senders: int
+    webhook_per_destination: int
     webhook_allowed_networks: tuple[str, ...]
     retention_sweep_s: float
     stall_s: float
+    worker_stale_s: float
     rate_limit: str
     order_rate_limit: str
     cache_url: str
@@ -64,6 +73,10 @@ def load() -> GatewayConfig:
         webhook_base_delay_s=env_float("HEADSHOTS_WEBHOOK_BASE_DELAY_S", 30.0),
         webhook_max_attempts=env_int("HEADSHOTS_WEBHOOK_MAX_ATTEMPTS", 10),
         webhook_timeout_s=env_float("HEADSHOTS_WEBHOOK_TIMEOUT_S", 5.0),
+        # Webhooks in flight from one worker, and to one destination (host:port): a slow endpoint holds at
+        # most its share, never the senders other partners' webhooks need.
+        webhook_senders=env_int("HEADSHOTS_WEBHOOK_SENDERS", 16),
+        webhook_per_destination=env_int("HEADSHOTS_WEBHOOK_PER_DESTINATION", 4),
         # Webhooks reach public addresses only; CIDRs listed here are reachable too (127.0.0.0/8 on a laptop).
         webhook_allowed_networks=tuple(
             n for n in env_str("HEADSHOTS_WEBHOOK_ALLOW_NETWORKS", "").split(",") if n.strip()
@@ -71,6 +84,8 @@ def load() -> GatewayConfig:
         retention_sweep_s=env_float("HEADSHOTS_RETENTION_SWEEP_S", 60.0),
         # An order in flight whose last change is older than this lost a message: its work is requested again.
         stall_s=env_float("HEADSHOTS_STALL_S", 300.0),
+        # The web is not ready while the gateway worker's last beat is older than this (gateway.health).
+        worker_stale_s=env_float("HEADSHOTS_WORKER_STALE_S", 120.0),
         # Per tenant, DRF rate syntax; the order rate also bounds GPU work a key can start.
         rate_limit=env_str("HEADSHOTS_RATE_LIMIT", "1200/min"),
         order_rate_limit=env_str("HEADSHOTS_ORDER_RATE_LIMIT", "120/min"),

@@ -59,6 +59,11 @@ def exception_handler(exc, context):
     return Response(envelope(code, message, details), status=response.status_code, headers=dict(response.items()))
 
 
+def bad_request(request, exception=None):
+    """handler400: what Django itself refuses (too many form fields, a suspicious request) answers the envelope."""
+    return JsonResponse(envelope("malformed_request", "the request could not be read"), status=400)
+
+
 def not_found(request, exception=None):
     """handler404: unknown URLs answer the envelope too."""
     return JsonResponse(envelope("not_found", "no such resource"), status=404)
@@ -80,4 +85,4 @@ class ErrorOutput(serializers.Serializer):
     error = ErrorBody()
 
 
-ERROR_RESPONSES = {code: OpenApiResponse(ErrorOutput) for code in (400, 401, 404, 409, 422, 429)}
+ERROR_RESPONSES = {code: OpenApiResponse(ErrorOutput) for code in (400, 401, 404, 409, 413, 422, 429, 431)}

@@ -2,7 +2,7 @@
 
 import dj_database_url
 
-from gateway.config import CONFIG
+from gateway.config import CONFIG, MAX_JSON_BODY_BYTES
 
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
@@ -21,6 +21,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gateway.limits.RequestLimitsMiddleware",  # first: an over-limit request is refused before anything reads it
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
@@ -39,13 +40,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests too get a file (Django's default in-memory test database locks whole tables between threads,
+    # which no deployment does), so concurrency behaves in tests as it does on a laptop.
+    DATABASES["default"]["TEST"] = {"NAME": str(CONFIG.shared.var_dir / "gateway-test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True
 TIME_ZONE = "UTC"
 
-# Uploads: photos are streamed to temporary files past 2.5 MB and checked before storing.
-DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_photo_bytes * 2
+# Uploads: counted and capped while they stream in (gateway.limits), spooled to temporary files past 2.5 MB,
+# checked before storing. The file count is ours to enforce (with the error envelope), not Django's.
+FILE_UPLOAD_HANDLERS = [
+    "gateway.limits.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+DATA_UPLOAD_MAX_NUMBER_FILES = None
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 if CONFIG.shared_cache:
@@ -58,7 +69,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "gateway.limits.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "gateway.rest_errors.exception_handler",
@@ -76,6 +87,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"StyleEnum": "headshots_common.styles.STYLE_IDS"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gateway.openapi.document_no_nul_characters",
+    ],
 }
 
 LOGGING = {

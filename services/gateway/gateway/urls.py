@@ -16,5 +16,6 @@ urlpatterns = [
     path("v1/", include("webhooks.urls")),
 ]
 
+handler400 = "gateway.rest_errors.bad_request"
 handler404 = "gateway.rest_errors.not_found"
 handler500 = "gateway.rest_errors.server_error"

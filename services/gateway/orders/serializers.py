@@ -92,6 +92,14 @@ def photo_result(outcome: PhotoOutcome) -> dict:
     }
 
 
+class HeadshotListQuery(serializers.Serializer):
+    """GET …/headshots query: a bad value is a 400, never silently the first page."""
+
+    style = serializers.ChoiceField(choices=STYLE_IDS, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    offset = serializers.IntegerField(min_value=0, max_value=1_000_000, default=0)
+
+
 class RenderCreateInput(serializers.Serializer):
     style = serializers.ChoiceField(choices=STYLE_IDS)
     count = serializers.IntegerField(min_value=1, max_value=policy.MAX_RENDER_COUNT)

@@ -18,7 +18,7 @@ from headshots_common.styles import STYLES
 from orders import idempotency, selectors
 from orders.models import Order
 from orders.representation import order_representation
-from orders.serializers import OrderCreateInput, RenderCreateInput
+from orders.serializers import HeadshotListQuery, OrderCreateInput, RenderCreateInput
 from orders.services import creation, photos, retention
 from partner_grpc import calls, paging
 from partner_grpc.limits import StreamLimiter
@@ -201,10 +201,8 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
     @calls.answer()
     def ListHeadshots(self, tenant, request, context):
         order = selectors.get_order(tenant, parse_order_name(request.parent, "parent"))
-        if request.style_id and request.style_id not in STYLES:
-            raise InvalidArgument(
-                "unknown_style", f"unknown style {request.style_id!r}", details={"fields": {"style_id": ["unknown"]}}
-            )
+        if request.style_id:
+            validated(HeadshotListQuery, {"style": request.style_id}, {"style": "style_id"})
         size = paging.page_size(request.page_size)
         query = f"{request.parent} {request.style_id}"
         offset = paging.offset_of(request.page_token, query)

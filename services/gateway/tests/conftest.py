@@ -73,3 +73,19 @@ def partner(transactional_db):
     yield Partner(pb_grpc.PartnerServiceStub(channel), [("authorization", f"Bearer {key}")], channel, target)
     channel.close()
     server.stop(grace=None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_lingering_database_sessions(django_db_setup, django_db_blocker):
+    """In-process servers' threads (gRPC, webhook senders) keep their connections: close them before the test
+    database is dropped, as the end of their process would."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )

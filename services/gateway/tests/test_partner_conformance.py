@@ -355,6 +355,7 @@ def scenario(photos: list[tuple[str, bytes]], foreign_order: str):
         ("an unknown style", lambda p, c: p.create(c, "x", key=f"u-{p.__name__}", styles=("no-such",))),
         ("an unknown package", lambda p, c: p.create(c, "x", key=f"v-{p.__name__}", package="gold")),
         ("submit before any photo", lambda p, c: p.submit(c, "main")),
+        ("upload more files than one upload carries", lambda p, c: p.upload(c, "main", [("x.jpg", b"x")] * 41)),
         ("upload good and bad photos", lambda p, c: p.upload(c, "main", photos + bad[:1])),
         ("upload only bad photos", lambda p, c: p.upload(c, "main", bad)),
         ("submit", lambda p, c: p.submit(c, "main")),
@@ -407,4 +408,6 @@ def test_rest_and_grpc_agree_on_every_step(partner, partner_stubs, person_photos
     assert codes["the same key with another body"] == "idempotency_key_reused"
     assert codes["get another partner's order"] == "not_found" and codes["get without a key"] == "unauthenticated"
     assert codes["submit before any photo"] == "not_enough_photos"
-    assert dict(table[18][1].facts) == {"png": True, "same_bytes_over_grpc": True}
+    assert codes["upload more files than one upload carries"] == "too_many_files"
+    downloaded = next(rest_ for step, rest_, _ in table if step == "download a headshot")
+    assert dict(downloaded.facts) == {"png": True, "same_bytes_over_grpc": True}

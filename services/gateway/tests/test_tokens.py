@@ -4,14 +4,10 @@ every gateway process at once (two gunicorn workers and the gRPC server, each a 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import grpc
 import pytest
@@ -20,9 +16,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
 from headshots.partner.v1 import partner_api_pb2 as pb, partner_api_pb2_grpc as pb_grpc
-from headshots_tools.ports import free_port
+from headshots_tools.live_gateway import live_gateway
 
-GATEWAY_DIR = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
@@ -73,87 +68,10 @@ def gateway_processes(request, tmp_path):
     """Gunicorn with two workers and the partner gRPC server, on a database of their own."""
     if request.param.startswith("redis") and not _redis_reachable():
         pytest.skip("no Redis on 127.0.0.1:6379")
-    database = os.environ.get("DATABASE_URL", "")
-    created = None
-    if database.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        created = f"headshots_tokens_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{created}"')
-        database = database.rsplit("/", 1)[0] + f"/{created}"
-    else:
-        database = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
-    http_port, grpc_port = free_port(), free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=database,
-        HEADSHOTS_VAR_DIR=str(tmp_path),
-        HEADSHOTS_CACHE_URL=request.param,
-        HEADSHOTS_AUTH_CACHE_S="300",
-        PYTHONUNBUFFERED="1",
-    )
-
-    def manage(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=GATEWAY_DIR, env=env, check=True, capture_output=True, text=True
-        ).stdout
-
-    manage("migrate", "--noinput")
-    with open(tmp_path / "gateway.log", "ab") as log:  # each child keeps its own copy
-        processes = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "gateway.wsgi:application",
-                    "--bind",
-                    f"127.0.0.1:{http_port}",
-                    "--workers",
-                    "2",
-                ],
-                cwd=GATEWAY_DIR,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            ),
-            subprocess.Popen(
-                [sys.executable, "manage.py", "run_partner_grpc", "--port", str(grpc_port)],
-                cwd=GATEWAY_DIR,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            ),
-        ]
-    try:
-        deadline = time.monotonic() + 60
-        while not _serving(http_port, grpc_port):
-            assert all(p.poll() is None for p in processes), (tmp_path / "gateway.log").read_text()
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.2)
-        yield {"http": f"http://127.0.0.1:{http_port}", "grpc": f"127.0.0.1:{grpc_port}", "manage": manage}
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-        if created:
-            import psycopg
-
-            with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
-
-
-def _serving(http_port: int, grpc_port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1):
-            pass
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=1)
-        return True
-    except Exception:
-        return False
+    database = "postgres" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    extra = {"HEADSHOTS_CACHE_URL": request.param, "HEADSHOTS_AUTH_CACHE_S": "300"}
+    with live_gateway(tmp_path, database, extra) as gateway:
+        yield {"http": gateway.http, "grpc": gateway.grpc, "manage": gateway.manage}
 
 
 def _rest_status(base: str, key: str) -> int:

@@ -1,13 +1,12 @@
 """Webhooks reach public addresses only: a partner cannot point them at our network (SSRF)."""
 
 import dataclasses
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
 
 from headshots.partner.v1 import partner_api_pb2 as pb
+from headshots_tools.webhook_endpoint import WebhookEndpoint
 from orders.models import Order
 from webhooks import services as webhooks
 from webhooks.models import WebhookDelivery
@@ -15,38 +14,9 @@ from webhooks.models import WebhookDelivery
 from .support import grpc_error_details
 
 
-class Endpoint:
-    """An HTTP endpoint on 127.0.0.1 answering every POST with `status` (and `location` for a redirect)."""
-
-    def __init__(self, status=204, location=""):
-        self.requests = []
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                endpoint.requests.append(self.path)
-                self.send_response(status)
-                if location:
-                    self.send_header("Location", location)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_port
-        self.url = f"http://127.0.0.1:{self.port}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def endpoint():
-    e = Endpoint()
+    e = WebhookEndpoint()
     yield e
     e.close()
 
@@ -95,7 +65,7 @@ def test_an_operator_allowed_network_is_reachable(api, monkeypatch, endpoint):
     _allow(monkeypatch, "127.0.0.0/8")
     assert _create(api, endpoint.url).status_code == 201
     assert webhooks.deliver_due() == 1
-    assert endpoint.requests == ["/hooks"] and WebhookDelivery.objects.get().state == "delivered"
+    assert [r.path for r in endpoint.requests] == ["/hooks"] and WebhookDelivery.objects.get().state == "delivered"
 
 
 def test_delivery_checks_again_and_gives_up_at_once_on_a_refused_address(api, monkeypatch, endpoint):
@@ -112,13 +82,13 @@ def test_delivery_checks_again_and_gives_up_at_once_on_a_refused_address(api, mo
 
 def test_redirects_are_not_followed(api, monkeypatch, endpoint):
     _allow(monkeypatch, "127.0.0.0/8")
-    redirector = Endpoint(status=307, location=endpoint.url)
+    redirector = WebhookEndpoint(status=307, location=endpoint.url)
     try:
         assert _create(api, redirector.url).status_code == 201
         webhooks.deliver_due()
     finally:
         redirector.close()
-    assert redirector.requests == ["/hooks"] and endpoint.requests == []
+    assert [r.path for r in redirector.requests] == ["/hooks"] and endpoint.requests == []
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == "pending" and delivery.attempts == 1  # a failed attempt, retried later
 

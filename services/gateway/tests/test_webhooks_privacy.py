@@ -1,9 +1,7 @@
 """Signed webhooks with retries, verified by a real receiver; deletion and retention, end to end."""
 
 import dataclasses
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,6 +12,7 @@ from accounts.models import Tenant
 from gateway.blobs import blob_store
 from gateway.config import CONFIG
 from headshots_common import blob_layout, bus
+from headshots_tools.webhook_endpoint import WebhookEndpoint
 from orders.models import DeletionReceipt, Order
 from orders.services.retention import purge_expired
 from outbox.models import OutboxMessage
@@ -23,36 +22,9 @@ from webhooks.models import WebhookDelivery
 from .support import complete_order
 
 
-class Receiver:
-    """A partner's webhook endpoint on 127.0.0.1 that fails the first `failures` calls."""
-
-    def __init__(self, failures=0):
-        self.requests, self.failures = [], failures
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body.decode()))
-                failing = len(receiver.requests) <= receiver.failures
-                self.send_response(503 if failing else 204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver():
-    r = Receiver(failures=1)
+    r = WebhookEndpoint(failures=1)
     yield r
     r.close()
 
@@ -79,11 +51,11 @@ def test_webhooks_are_signed_retried_with_backoff_and_listed(api, receiver, monk
     _deliver_all()  # first attempt fails with 503, the retry (zero backoff in this test) succeeds
     assert len(receiver.requests) == 2
     secret = Tenant.objects.get(pk=api.tenant.pk).webhook_secret
-    headers, body = receiver.requests[-1]
+    headers, body = receiver.requests[-1].headers, receiver.requests[-1].body
     lower = {k.lower(): v for k, v in headers.items()}
     payload = Webhook(secret).verify(body, lower)  # raises if the signature is wrong
     assert payload["type"] == "order.created" and payload["data"]["order_id"] == order_id
-    first_headers = {k.lower(): v for k, v in receiver.requests[0][0].items()}
+    first_headers = {k.lower(): v for k, v in receiver.requests[0].headers.items()}
     assert lower["webhook-id"] == first_headers["webhook-id"], "retries keep the message id"
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(body.replace("created", "deleted"), lower)

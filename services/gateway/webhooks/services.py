@@ -1,7 +1,8 @@
 """Signed webhooks (Standard Webhooks): enqueued with the change they announce, sent by the gateway worker.
 
-The request path only inserts a row; delivery, retries and backoff happen in
-the worker, so a slow or failing partner endpoint never slows an API call.
+The request path only inserts a row; delivery, retries and backoff happen in the worker, so a slow or
+failing partner endpoint never slows an API call; and the worker sends through a pool with a cap per
+destination (`delivery.DeliveryPool`), so it never delays another partner's webhooks either.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -34,6 +37,8 @@ EVENT_TYPES = (
     "order.render_completed",
 )
 MAX_BACKOFF_S = 6 * 3600
+# A claimed delivery is not due again until its send could have timed out, and this much more.
+CLAIM_MARGIN_S = 30.0
 
 
 def allowed_networks() -> tuple[destinations.Network, ...]:
@@ -80,28 +85,55 @@ def backoff_s(attempts: int) -> float:
     return min(CONFIG.webhook_base_delay_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
 
 
-def deliver_due(limit: int = 20) -> int:
-    """Attempt every delivery that is due; returns how many were attempted."""
+def destination_of(url: str) -> str:
+    """What a delivery is sent to, for the per-destination cap: the URL's host and port."""
+    return urllib.parse.urlsplit(url).netloc.lower()
+
+
+def claim_due(limit: int, busy: Counter[str] | None = None, per_destination: int = 0) -> list[WebhookDelivery]:
+    """Take up to `limit` due deliveries for this process; none to a destination at its cap (`busy`, counted).
+
+    A claim moves the delivery's next attempt past the send timeout, so that no other worker takes it
+    meanwhile; a worker that dies holding it leaves it to be claimed again then (at least once).
+    """
+    busy = Counter(busy or {})
+    claimed: list[WebhookDelivery] = []
     with transaction.atomic():
-        due = list(
+        due = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
             .select_related("tenant")
             .filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=timezone.now())
-            .order_by("next_attempt_at")[:limit]
+            .order_by("next_attempt_at")[: limit * 10]
         )
-        opener = destinations.opener(allowed_networks())
         for delivery in due:
-            _attempt(delivery, opener)
+            destination = destination_of(delivery.url)
+            if per_destination and busy[destination] >= per_destination:
+                continue
+            busy[destination] += 1
+            claimed.append(delivery)
+            if len(claimed) == limit:
+                break
+        claim_until = timezone.now() + timedelta(seconds=CONFIG.webhook_timeout_s + CLAIM_MARGIN_S)
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in claimed]).update(next_attempt_at=claim_until)
+    return claimed
+
+
+def deliver_due(limit: int = 20) -> int:
+    """Attempt every due delivery, one after another (the worker uses `delivery.DeliveryPool`); how many."""
+    due = claim_due(limit)
+    for delivery in due:
+        attempt(delivery)
     return len(due)
 
 
-def _attempt(delivery: WebhookDelivery, opener: urllib.request.OpenerDirector) -> None:
+def attempt(delivery: WebhookDelivery) -> None:
+    """Send one delivery (no transaction open meanwhile) and record the attempt and what comes next."""
     now = timezone.now()
     started = time.monotonic()
     status, error, blocked = None, "", False
     try:
         request = signed_request(delivery, delivery.tenant.webhook_secret, now)
-        with opener.open(request, timeout=CONFIG.webhook_timeout_s) as response:
+        with destinations.opener(allowed_networks()).open(request, timeout=CONFIG.webhook_timeout_s) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status, error = exc.code, f"HTTP {exc.code}"
@@ -109,18 +141,22 @@ def _attempt(delivery: WebhookDelivery, opener: urllib.request.OpenerDirector) -
         reason = getattr(exc, "reason", exc)
         blocked = isinstance(reason, destinations.BlockedDestination)
         error = f"{type(reason if blocked else exc).__name__}: {reason}"[:300]
-    WebhookAttempt.objects.create(
-        delivery=delivery, status_code=status, error=error, duration_ms=round((time.monotonic() - started) * 1000)
-    )
-    delivery.attempts += 1
-    if status is not None and 200 <= status < 300:
-        delivery.state, delivery.delivered_at = WebhookDelivery.State.DELIVERED, timezone.now()
-    elif blocked or delivery.attempts >= CONFIG.webhook_max_attempts:
-        # A destination that is not allowed will not become allowed by retrying it.
-        delivery.state = WebhookDelivery.State.FAILED
-        log.warning(
-            "webhook %s to tenant %s given up after %d attempts", delivery.id, delivery.tenant_id, delivery.attempts
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery, status_code=status, error=error, duration_ms=round((time.monotonic() - started) * 1000)
         )
-    else:
-        delivery.next_attempt_at = timezone.now() + timedelta(seconds=backoff_s(delivery.attempts))
-    delivery.save()
+        delivery.attempts += 1
+        if status is not None and 200 <= status < 300:
+            delivery.state, delivery.delivered_at = WebhookDelivery.State.DELIVERED, timezone.now()
+        elif blocked or delivery.attempts >= CONFIG.webhook_max_attempts:
+            # A destination that is not allowed will not become allowed by retrying it.
+            delivery.state = WebhookDelivery.State.FAILED
+            log.warning(
+                "webhook %s to tenant %s given up after %d attempts",
+                delivery.id,
+                delivery.tenant_id,
+                delivery.attempts,
+            )
+        else:
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=backoff_s(delivery.attempts))
+        delivery.save()

@@ -312,7 +312,7 @@ gateway's own default applies; 0 is a value, not empty.
 - name: HEADSHOTS_WEBHOOK_ALLOW_NETWORKS
   value: {{ join "," . | quote }}
 {{- end }}
-{{- range $name, $value := dict "HEADSHOTS_RATE_LIMIT" $config.rateLimit "HEADSHOTS_ORDER_RATE_LIMIT" $config.orderRateLimit "HEADSHOTS_WEBHOOK_MAX_ATTEMPTS" $config.webhookMaxAttempts "HEADSHOTS_WEBHOOK_BASE_DELAY_S" $config.webhookBaseDelaySeconds "HEADSHOTS_AUTH_CACHE_S" $config.authCacheSeconds "HEADSHOTS_TOKEN_TTL_HOURS" $config.tokenTtlHours "HEADSHOTS_STALL_S" $config.stallSeconds "HEADSHOTS_MAX_UPLOAD_FILES" $config.maxUploadFiles "HEADSHOTS_MAX_UPLOAD_BYTES" $config.maxUploadBytes "HEADSHOTS_GRPC_MAX_STREAMS" $config.grpcMaxStreams "HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT" $config.grpcMaxStreamsPerTenant }}
+{{- range $name, $value := dict "HEADSHOTS_RATE_LIMIT" $config.rateLimit "HEADSHOTS_ORDER_RATE_LIMIT" $config.orderRateLimit "HEADSHOTS_WEBHOOK_MAX_ATTEMPTS" $config.webhookMaxAttempts "HEADSHOTS_WEBHOOK_BASE_DELAY_S" $config.webhookBaseDelaySeconds "HEADSHOTS_AUTH_CACHE_S" $config.authCacheSeconds "HEADSHOTS_TOKEN_TTL_HOURS" $config.tokenTtlHours "HEADSHOTS_STALL_S" $config.stallSeconds "HEADSHOTS_MAX_UPLOAD_FILES" $config.maxUploadFiles "HEADSHOTS_MAX_UPLOAD_BYTES" $config.maxUploadBytes "HEADSHOTS_GRPC_MAX_STREAMS" $config.grpcMaxStreams "HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT" $config.grpcMaxStreamsPerTenant "HEADSHOTS_WEBHOOK_SENDERS" $config.webhookSenders "HEADSHOTS_WEBHOOK_PER_DESTINATION" $config.webhookPerDestination "HEADSHOTS_WORKER_STALE_S" $config.workerStaleSeconds }}
 {{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
 {{- $text := toString $value }}
 {{- /* Whole numbers as integers: toString would write 1000000 as 1e+06. */}}
