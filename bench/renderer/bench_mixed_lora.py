@@ -1,27 +1,30 @@
-"""Benchmark: many tenants' LoRA adapters in one batched denoising pass (renderer.lora + engine).
+"""Benchmark: many tenants' LoRA adapters in one batched denoising pass, against the strongest alternatives.
 
 A randomly initialised SD1.5-shaped UNet big enough that compute dominates on a CPU (channels
 64/128/256/256, 16x16 latents = 128 px images, cross-attention dim 768, with a one-layer 768-wide
-text encoder and the tiny model's VAE; nothing is downloaded), 8 adapters of mixed ranks (4..16).
-Every figure is a ratio of two measurements taken in this one run (medians after warm-up):
+text encoder and the tiny model's VAE; nothing is downloaded), 8 tenants' adapters of mixed ranks (4..16).
+Every figure is a ratio of two measurements taken in this one run (medians or best runs after warm-up):
 
-  renderer.mixed_over_nolora          one UNet forward, batch 8, 8 tenants' adapters / the same with no LoRA
-  renderer.slot_load_speedup          `pipe.load_lora_weights` + `set_adapters` / a bank slot copy from host RAM
-  renderer.throughput_over_sequential images/s THROUGH THE gRPC API: Ray + Serve started here with the
-                                      renderer app (`renderer.app:app`) configured by HEADSHOTS_* variables to
-                                      load this benchmark's pipeline (saved with save_pretrained) and adapters
-                                      from a temporary blob store; 8 tenants' single-image Render calls sent
-                                      concurrently (one client thread + channel per tenant) to 127.0.0.1 /
-                                      the same requests served one adapter at a time in arrival order with
-                                      load_lora_weights/set_adapters, in-process on the same pipeline
-  renderer.throughput_over_sequential_in_process  the same, the engine + scheduler called in-process
-  renderer.zipf_over_resident         images/s with 1,000 registered adapters, 16 slots, 64 in host RAM and a
-                                      Zipf tenant mix / the same requests with every adapter already in a slot
+  renderer.mixed_over_nolora                      one UNet forward, batch 8, 8 tenants' adapters / no LoRA
+  renderer.throughput_over_resident_diffusers     images/s THROUGH THE gRPC API (Ray Serve's proxy -> the
+                                                  renderer app) over diffusers with all 8 adapters resident
+                                                  (set_adapters per request, or hotswap: the faster), one
+                                                  request at a time, in-process; 8 tenants interleaved,
+                                                  1 image per request
+  renderer.throughput_over_resident_diffusers_4img  the same, 4 images per request
+  renderer.throughput_over_resident_diffusers_packs the same, whole order packs (40 images over 4 styles)
+  renderer.throughput_over_ray_multiplexed        the renderer over Ray Serve's idiom (@serve.multiplexed
+                                                  adapters, @serve.batch per adapter), both through the same
+                                                  gRPC proxy and client, 1 image per request
+  renderer.slot_load_over_hotswap                 putting an adapter into service: diffusers' hotswap from an
+                                                  in-memory state dict / a bank slot copy from host RAM (warm;
+                                                  cold, from the file, in the note)
+  renderer.zipf_over_resident                     images/s with 1,000 distinct registered adapters, a Zipf mix
+                                                  that evicts from host RAM (16 slots, 24 in host RAM) / the
+                                                  same requests with every adapter drawn already in a slot
 
-Everything but the gRPC figure is measured in-process (engine + scheduler thread, as inside the Ray
-Serve replica). Ray is always shut down at the end.
-
-Usage:  python bench/renderer/bench_mixed_lora.py [--quick] [--out results.json] [--device cpu]
+Ray is always shut down at the end. Usage:
+    python bench/renderer/bench_mixed_lora.py [--quick] [--out results.json] [--device cpu] [--no-grpc]
 """
 
 from __future__ import annotations
@@ -39,19 +42,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder, for `grpc_throughput`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder: workloads, baselines, comparisons
 
-from workloads import render_requests, run_engine, run_sequential, write_figures
+from attribution import ModuleTimer, attribute, gain_sources, lora_op_share, unet_batch_curve
+from workloads import mix_requests, pack_requests, render_requests, run_engine, write_figures
 
 from headshots_common.adapter_format import UNET_TARGET_MODULES
-from renderer.lora import AdapterBank, AdapterManager, install_mixed_lora, load_adapter_file, uninstall_mixed_lora
+from renderer.lora import AdapterBank, AdapterManager, install_mixed_lora, uninstall_mixed_lora
 
-# Mixed ranks as the trainer produces them (its default is 8; profiles use 4-16). The LoRA term's share of
-# the work is rank / channels, so on this small UNet rank 32 alone costs ~25% of a 256-channel layer.
+# Mixed ranks as the trainer produces them (its default is 8; profiles use 4-16).
 RANKS = (4, 8, 16, 8, 4, 8, 16, 8)
 CROSS_DIM = 768
 TOKENS = 77
-
 UNET_CONFIG = dict(
     sample_size=16,
     in_channels=4,
@@ -65,42 +67,31 @@ UNET_CONFIG = dict(
     norm_num_groups=32,
 )
 QUICK_CONFIG = dict(UNET_CONFIG, block_out_channels=(32, 64, 128, 128))
+ZIPF_REGISTERED, ZIPF_SLOTS, ZIPF_HOST = 1000, 16, 24
 
 
-def timed(fn, repeats: int, warmup: int = 1) -> dict:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return dict(median_s=statistics.median(times), min_s=min(times), repeats=repeats)
-
-
-def make_adapter_files(unet, out_dir: Path, seed: int = 0) -> list[Path]:
-    """Diffusers-format LoRA files (keys unet.<module>.lora.down/up.weight) with random weights."""
-    from safetensors.torch import save_file
-
-    generator = torch.Generator().manual_seed(seed)
-    targets = [
+def lora_targets(unet) -> list[tuple[str, torch.nn.Linear]]:
+    return [
         (n, m)
         for n, m in unet.named_modules()
         if isinstance(m, torch.nn.Linear) and any(n == t or n.endswith("." + t) for t in UNET_TARGET_MODULES)
     ]
-    paths = []
-    for i, rank in enumerate(RANKS):
-        state = {}
-        for name, module in targets:
-            state[f"unet.{name}.lora.down.weight"] = (
-                torch.randn(rank, module.in_features, generator=generator) / module.in_features**0.5
-            )
-            state[f"unet.{name}.lora.up.weight"] = torch.randn(module.out_features, rank, generator=generator) * 0.01
-        path = out_dir / f"tenant{i}" / "pytorch_lora_weights.safetensors"
-        path.parent.mkdir(parents=True)
-        save_file(state, str(path))
-        paths.append(path)
-    return paths
+
+
+def make_adapter_file(targets, path: Path, rank: int, seed: int) -> Path:
+    """A diffusers-format LoRA file (keys unet.<module>.lora.down/up.weight) with random weights."""
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, module in targets:
+        state[f"unet.{name}.lora.down.weight"] = (
+            torch.randn(rank, module.in_features, generator=generator) / module.in_features**0.5
+        )
+        state[f"unet.{name}.lora.up.weight"] = torch.randn(module.out_features, rank, generator=generator) * 0.01
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path))
+    return path
 
 
 def build_pipeline(tmp: Path, config: dict, device: torch.device, dtype: torch.dtype):
@@ -133,64 +124,6 @@ def build_pipeline(tmp: Path, config: dict, device: torch.device, dtype: torch.d
     return pipe
 
 
-def measure_grpc(
-    tmp: Path,
-    device: torch.device,
-    steps: int,
-    guidance: float,
-    batch: int,
-    interleaved: list[tuple[str, str]],
-    pipe,
-    blobs,
-    rounds: int = 2,
-) -> dict:
-    """images/s through Ray Serve's gRPC proxy, and the sequential baseline measured with Ray up and idle."""
-    from grpc_throughput import get_stats, grpc_throughput, serve_renderer
-
-    threads = torch.get_num_threads()
-    env = {
-        "HEADSHOTS_VAR_DIR": str(tmp / "var"),
-        "HEADSHOTS_BASE_MODEL": str(tmp / "base"),  # an existing model folder: loaded as is
-        "HEADSHOTS_BASE_MODEL_ARCH": "sd15",
-        "HEADSHOTS_BLOB_URL": f"file://{blobs.root}",
-        "HEADSHOTS_DEVICE": str(device),
-        "HEADSHOTS_RENDER_STEPS": str(steps),
-        "HEADSHOTS_RENDER_GUIDANCE": str(guidance),
-        "HEADSHOTS_RENDER_MAX_BATCH": str(batch),
-        "HEADSHOTS_RENDER_MAX_WAIT_MS": "50",
-        "HEADSHOTS_RENDER_ADAPTER_SLOTS": "16",
-        "HEADSHOTS_RENDER_ADAPTER_CACHE": "64",
-        "HEADSHOTS_RENDER_LORA_R_MAX": str(max(RANKS)),
-        "HEADSHOTS_RENDER_THREADS": str(threads),  # Ray would give the replica OMP_NUM_THREADS=1
-    }
-    started = time.perf_counter()
-    sequential_runs, grpc_runs = [], []
-    with serve_renderer(env) as target:
-        startup_s = time.perf_counter() - started
-        grpc_throughput(target, render_requests(interleaved[:batch], 10_000))  # warm-up: adapters resident
-        # The baseline on the same machine state (Ray's daemons and the replica up, idle), alternated with the
-        # gRPC runs; each side's best run counts, so a load spike from a neighbour on a shared CPU hits neither.
-        for _ in range(rounds):
-            sequential_runs.append(run_sequential(pipe, blobs, render_requests(interleaved), steps, guidance))
-            pipe.unload_lora_weights()
-            grpc_runs.append(grpc_throughput(target, render_requests(interleaved)))
-        stats = get_stats(target)
-    images, sequential_s, grpc_s = len(interleaved), min(sequential_runs), min(grpc_runs)
-    return dict(
-        grpc_s=grpc_s,
-        grpc_ips=images / grpc_s,
-        sequential_s=sequential_s,
-        sequential_ips=images / sequential_s,
-        grpc_runs_s=grpc_runs,
-        sequential_runs_s=sequential_runs,
-        rounds=rounds,
-        startup_s=startup_s,
-        threads=threads,
-        stats=stats,
-        total_s=time.perf_counter() - started,
-    )
-
-
 def zipf_tenants(registered: int, count: int, exponent: float, seed: int) -> list[int]:
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, registered + 1) ** exponent
@@ -199,15 +132,13 @@ def zipf_tenants(registered: int, count: int, exponent: float, seed: int) -> lis
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller UNet and fewer repeats (smoke run)")
+    parser.add_argument("--quick", action="store_true", help="smaller UNet, fewer requests and repeats (smoke run)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps of the end-to-end renders")
-    parser.add_argument("--requests-per-tenant", type=int, default=None)
-    parser.add_argument("--zipf-requests", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
-    parser.add_argument("--no-grpc", action="store_true", help="skip the end-to-end run through Ray Serve's gRPC proxy")
+    parser.add_argument("--no-grpc", action="store_true", help="skip the serving comparisons (Ray Serve, gRPC)")
     args = parser.parse_args()
     # Measured here, torch ops on the main thread ran 3-8x slower than on another thread on a busy CPU;
     # the engine renders on its own thread, so every measurement runs off the main thread too.
@@ -223,12 +154,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     repeats = args.repeats or (2 if args.quick else 5)
     steps = args.steps or (2 if args.quick else 4)
-    per_tenant = args.requests_per_tenant or (1 if args.quick else 2)
-    zipf_count = args.zipf_requests or (16 if args.quick else 48)
     guidance = 5.0
     device = torch.device(args.device)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
+    from diffusers import StableDiffusionPipeline
     from diffusers.utils import logging as dlogging
 
     from headshots_common.blobstore import LocalBlobStore
@@ -236,207 +167,188 @@ def run(args: argparse.Namespace) -> int:
 
     dlogging.set_verbosity_error()
     config = QUICK_CONFIG if args.quick else UNET_CONFIG
-    batch = len(RANKS)
-    generator = torch.Generator().manual_seed(1)
-    sample = torch.randn(batch, 4, 16, 16, generator=generator).to(device, dtype)
-    text = torch.randn(batch, TOKENS, CROSS_DIM, generator=generator).to(device, dtype)
-    timestep = torch.tensor(500, device=device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    tenants_n = len(RANKS)
     bench_started = time.perf_counter()
+    figures: dict = {}
+    where = f"{device} x{torch.get_num_threads()} threads, UNet {list(config['block_out_channels'])} at 128 px"
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         pipe = build_pipeline(tmp, config, device, dtype)
+        pipe.save_pretrained(tmp / "base")  # what the Ray Serve replicas and the baselines load
+
+        def make_pipe():
+            fresh = StableDiffusionPipeline.from_pretrained(str(tmp / "base"), safety_checker=None).to(device, dtype)
+            fresh.set_progress_bar_config(disable=True)
+            return fresh
+
         unet = pipe.unet
-        if not args.no_grpc:
-            pipe.save_pretrained(tmp / "base")  # what the Ray Serve replica loads (HEADSHOTS_BASE_MODEL)
-        files = make_adapter_files(unet, tmp / "adapters")
+        targets = lora_targets(unet)
         blobs = LocalBlobStore(tmp / "blobs")
-        keys = [
-            blobs.put(f"adapters/{i}/pytorch_lora_weights.safetensors", p.read_bytes()) for i, p in enumerate(files)
-        ]
+        files = {
+            f"tenant{i}": make_adapter_file(targets, blobs.root / f"adapters/{i}/lora.safetensors", rank, seed=i)
+            for i, rank in enumerate(RANKS)
+        }
+        tenants = [(aid, str(path.relative_to(blobs.root))) for aid, path in files.items()]
         params = sum(p.numel() for p in unet.parameters())
 
-        # -- standard path: diffusers load_lora_weights, one tenant at a time ----------------------
-        def standard_load():
-            pipe.load_lora_weights(str(files[3].parent), weight_name=files[3].name, adapter_name="bench")
-            pipe.set_adapters(["bench"], adapter_weights=[1.0])
-            sync()
-
-        load_times = []
-        standard_load()
-        pipe.delete_adapters("bench")
-        for _ in range(repeats):
-            started = time.perf_counter()
-            standard_load()
-            load_times.append(time.perf_counter() - started)
-            pipe.delete_adapters("bench")
-        standard = dict(median_s=statistics.median(load_times), min_s=min(load_times), repeats=repeats)
-
-        # Interleaved arrival: tenant 0..7, 0..7, ... one image per request.
-        interleaved = [(f"tenant{t}", keys[t]) for _ in range(per_tenant) for t in range(batch)]
-        run_sequential(pipe, blobs, render_requests(interleaved[:1], 10_000), steps, guidance)  # warm-up
-        sequential_s = run_sequential(pipe, blobs, render_requests(interleaved), steps, guidance)
-        pipe.unload_lora_weights()  # drop peft's wrapper modules: back to plain nn.Linear
-
-        # -- the bank: one UNet forward ------------------------------------------------------------
-        bank = install_mixed_lora(unet, AdapterBank.from_unet(unet, num_slots=batch, r_max=max(RANKS)))
-        manager = AdapterManager(bank, None, host_capacity=2 * batch)
-        for i, path in enumerate(files):
-            manager.register(str(i), str(path))
-        ids = [str(i) for i in range(batch)]
+        # -- one UNet forward: 8 adapters in bank slots vs no LoRA -------------------------------------------
+        bank = install_mixed_lora(unet, AdapterBank.from_unet(unet, num_slots=tenants_n, r_max=max(RANKS)))
+        manager = AdapterManager(bank, None, host_capacity=2 * tenants_n)
+        for aid, path in files.items():
+            manager.register(aid, str(path))
+        generator = torch.Generator().manual_seed(1)
+        # 8 people x classifier-free guidance = 16 samples, the shape the engine runs.
+        sample = torch.randn(2 * tenants_n, 4, 16, 16, generator=generator).to(device, dtype)
+        text = torch.randn(2 * tenants_n, TOKENS, CROSS_DIM, generator=generator).to(device, dtype)
+        timestep = torch.tensor(500, device=device)
 
         def forward():
             with torch.no_grad():
                 unet(sample, timestep, encoder_hidden_states=text)
             sync()
 
-        # Interleaved (no LoRA / 8 adapters / one adapter for all) so drifting CPU load hits all alike.
-        samples: dict[str, list[float]] = {"nolora": [], "mixed": [], "single": []}
-        configs = {"nolora": None, "mixed": ids, "single": ["3"] * batch}
-        for i in range(repeats + 1):  # the first round is the warm-up
-            for key, adapter_ids in configs.items():
-                if adapter_ids is None:
-                    bank.clear_batch()  # no batch slots: fast path
-                    started = time.perf_counter()
-                    forward()
-                else:
-                    with manager.batch(adapter_ids, guidance_doubles_batch=False):
-                        started = time.perf_counter()
-                        forward()
+        samples: dict[str, list[float]] = {"nolora": [], "mixed": []}
+        for i in range(repeats + 1):  # interleaved, so drifting CPU load hits both alike; round 0 warms up
+            bank.clear_batch()
+            started = time.perf_counter()
+            forward()
+            if i:
+                samples["nolora"].append(time.perf_counter() - started)
+            with manager.batch(list(files), guidance_doubles_batch=True):
+                started = time.perf_counter()
+                forward()
                 if i:
-                    samples[key].append(time.perf_counter() - started)
-        nolora, mixed, single_adapter = (
-            dict(median_s=statistics.median(samples[k]), min_s=min(samples[k]), repeats=repeats)
-            for k in ("nolora", "mixed", "single")
+                    samples["mixed"].append(time.perf_counter() - started)
+        with manager.batch(list(files), guidance_doubles_batch=True):
+            lora_share = lora_op_share(forward)
+        nolora_s, mixed_s = (statistics.median(samples[k]) for k in ("nolora", "mixed"))
+        figures["renderer.mixed_over_nolora"] = dict(
+            value=round(mixed_s / nolora_s, 3),
+            unit="ratio",
+            note=(
+                f"one UNet forward, 8 people x CFG = batch 16, each person's adapter (ranks {min(RANKS)}-{max(RANKS)}) "
+                f"in its own slot, over the same batch with no LoRA ({mixed_s * 1e3:.0f} vs {nolora_s * 1e3:.0f} ms; "
+                f"torch.profiler: {lora_share:.1%} of the mixed forward in the LoRA products; {where}); bar <= 1.2"
+            ),
         )
 
-        parsed = manager.cache.get("3")
+        # -- putting an adapter into service: a slot copy vs diffusers' hotswap ------------------------------
+        from comparisons import CPU_BARS, compare_serving, serving_figures, slot_load_vs_hotswap
 
-        def slot_load():
-            bank.load(3, parsed)
-            sync()
-
-        slot = timed(slot_load, repeats * 4)
-
-        def cold_load():
-            bank.load(3, load_adapter_file(files[3]))
-            sync()
-
-        cold = timed(cold_load, repeats)
+        manager.prefetch("tenant3")
+        parsed = manager.cache.get("tenant3")
+        loads = slot_load_vs_hotswap(make_pipe, bank, parsed, files["tenant3"], max(RANKS), repeats * 4, sync)
+        figures["renderer.slot_load_over_hotswap"] = dict(
+            value=round(loads["warm_ratio"], 1),
+            unit="ratio",
+            note=(
+                f"rank-{RANKS[3]} adapter into service, warm: diffusers hotswap from an in-memory state dict "
+                f"{loads['hotswap_warm_s'] * 1e3:.1f} ms over a bank slot copy from host RAM "
+                f"{loads['slot_warm_s'] * 1e3:.2f} ms; cold, from the file: hotswap {loads['hotswap_cold_s'] * 1e3:.1f}"
+                f" ms over file -> host -> slot {loads['slot_cold_s'] * 1e3:.1f} ms = {loads['cold_ratio']:.1f}x"
+            ),
+        )
         uninstall_mixed_lora(unet)
 
-        # -- end to end: engine + scheduler vs one adapter at a time -------------------------------
-        settings = dict(
-            default_steps=steps, default_guidance=guidance, max_batch=batch, max_wait_s=0.05, lora_r_max=max(RANKS)
-        )
-        engine = RenderEngine(pipe, blobs, EngineSettings(adapter_slots=16, adapter_cache_capacity=64, **settings))
-        run_engine(engine, render_requests(interleaved[:batch], 10_000))  # warm-up: adapters now resident
-        engine_s = run_engine(engine, render_requests(interleaved))
-        engine_stats = engine.stats()
-        engine.close()
-
-        # -- 1,000 registered adapters (8 distinct files), Zipf mix: 16 slots vs all resident ------
-        registered = 1000
-        drawn = zipf_tenants(registered, zipf_count, exponent=1.1, seed=7)
-        zipf_mix = [(f"user{u:04d}", keys[u % len(keys)]) for u in drawn]
+        # -- 1,000 distinct registered adapters, Zipf mix: 16 slots and 24 in host RAM vs all resident -------
+        zipf_count = 32 if args.quick else 96
+        drawn = zipf_tenants(ZIPF_REGISTERED, zipf_count, exponent=1.1, seed=7)
+        zipf_keys = {}
+        for user in sorted(set(drawn)):  # each drawn id has a file of its own (the rest are never read)
+            path = blobs.root / f"zipf/{user:04d}/lora.safetensors"
+            make_adapter_file(targets, path, RANKS[user % tenants_n], seed=1000 + user)
+            zipf_keys[user] = str(path.relative_to(blobs.root))
+        zipf_mix = [(f"user{u:04d}", zipf_keys[u]) for u in drawn]
         distinct = sorted(set(zipf_mix))
-        zipf_engine = RenderEngine(pipe, blobs, EngineSettings(adapter_slots=16, adapter_cache_capacity=64, **settings))
-        run_engine(zipf_engine, render_requests([(f"warm{t}", keys[t]) for t in range(batch)], 10_000))  # warm-up
+        settings = dict(
+            default_steps=steps, default_guidance=guidance, max_batch=tenants_n, max_wait_s=0.05, lora_r_max=max(RANKS)
+        )
+        warm = render_requests(tenants, 10_000)
+        zipf_engine = RenderEngine(
+            pipe, blobs, EngineSettings(adapter_slots=ZIPF_SLOTS, adapter_cache_capacity=ZIPF_HOST, **settings)
+        )
+        run_engine(zipf_engine, warm)
         zipf_s = run_engine(zipf_engine, render_requests(zipf_mix))
         zipf_stats = zipf_engine.stats()
         zipf_engine.close()
-
         resident_engine = RenderEngine(
             pipe, blobs, EngineSettings(adapter_slots=len(distinct), adapter_cache_capacity=len(distinct), **settings)
         )
-        run_engine(resident_engine, render_requests(distinct[:batch], 10_000))  # warm-up
-        for request in render_requests(distinct):  # every adapter into host RAM and a slot before timing
+        run_engine(resident_engine, warm)
+        for request in render_requests(distinct):  # every drawn adapter into host RAM and a slot before timing
             resident_engine.prefetch(request.adapter)
             resident_engine.adapters.ensure(request.adapter.adapter_id)
         resident_s = run_engine(resident_engine, render_requests(zipf_mix))
-        resident_stats = resident_engine.stats()
         resident_engine.close()
-        uninstall_mixed_lora(unet)  # plain nn.Linear again (the engines installed the bank)
-
-        # -- end to end through the gRPC API: Ray Serve's proxy on 127.0.0.1 -> replica -> engine -------
-        grpc_result = None
-        if not args.no_grpc:
-            grpc_result = measure_grpc(
-                tmp, device, steps, guidance, batch, interleaved, pipe, blobs, rounds=1 if args.quick else 2
-            )
-
-    images = len(interleaved)
-    engine_ips, sequential_ips = images / engine_s, images / sequential_s
-    zipf_ips, resident_ips = len(zipf_mix) / zipf_s, len(zipf_mix) / resident_s
-    ratios = dict(
-        mixed_over_nolora=mixed["median_s"] / nolora["median_s"],
-        slot_load_speedup=standard["median_s"] / slot["median_s"],
-        cold_load_speedup=standard["median_s"] / cold["median_s"],
-        throughput_over_sequential_in_process=engine_ips / sequential_ips,
-        zipf_over_resident=zipf_ips / resident_ips,
-    )
-    if grpc_result:
-        ratios["throughput_over_sequential"] = grpc_result["grpc_ips"] / grpc_result["sequential_ips"]
-    where = f"{device} x{torch.get_num_threads()} threads, UNet {list(config['block_out_channels'])} at 128 px"
-    figures = {
-        "renderer.mixed_over_nolora": dict(
-            value=round(ratios["mixed_over_nolora"], 3),
+        uninstall_mixed_lora(unet)
+        host_evictions = zipf_stats["host_cache_evictions"]
+        figures["renderer.zipf_over_resident"] = dict(
+            value=round(resident_s / zipf_s, 3),
             unit="ratio",
             note=(
-                f"one UNet forward, batch 8 = 8 people's adapters (ranks {min(RANKS)}-{max(RANKS)}) in slots, "
-                f"over the same batch with no LoRA ({mixed['median_s'] * 1e3:.0f} vs "
-                f"{nolora['median_s'] * 1e3:.0f} ms; {where}); bar <= 1.2"
-            ),
-        ),
-        "renderer.throughput_over_sequential_in_process": dict(
-            value=round(ratios["throughput_over_sequential_in_process"], 2),
-            unit="ratio",
-            note=(
-                f"{images} single-image requests, 8 tenants interleaved, {steps} steps, CFG: engine + scheduler "
-                f"{engine_ips:.2f} img/s (mean batch {engine_stats['mean_batch_size']:.1f}) over one request at a "
-                f"time with load_lora_weights/set_adapters {sequential_ips:.2f} img/s; in-process, not through "
-                f"gRPC/Ray; {where}"
-            ),
-        ),
-        "renderer.slot_load_speedup": dict(
-            value=round(ratios["slot_load_speedup"], 1),
-            unit="ratio",
-            note=(
-                f"rank-{RANKS[3]} adapter: pipe.load_lora_weights+set_adapters {standard['median_s'] * 1e3:.1f} ms "
-                f"over a "
-                f"bank slot copy from host RAM {slot['median_s'] * 1e3:.2f} ms; cold (file -> host -> slot) "
-                f"{cold['median_s'] * 1e3:.1f} ms = {ratios['cold_load_speedup']:.1f}x; bar >= 10"
-            ),
-        ),
-        "renderer.zipf_over_resident": dict(
-            value=round(ratios["zipf_over_resident"], 3),
-            unit="ratio",
-            note=(
-                f"{len(zipf_mix)} requests from 1,000 registered adapters (Zipf s=1.1, {len(distinct)} distinct; "
-                f"8 distinct files on disk, each id loaded and cached on its own), 16 slots + 64 in host RAM: "
-                f"{zipf_ips:.2f} img/s (slot hit rate {zipf_stats['slot_hit_rate']:.2f}, "
-                f"{zipf_stats['adapter_file_loads']} cold loads) over all {len(distinct)} resident {resident_ips:.2f} "
-                f"img/s; in-process; bar >= 0.8"
-            ),
-        ),
-    }
-    if grpc_result:
-        g = grpc_result
-        figures["renderer.throughput_over_sequential"] = dict(
-            value=round(ratios["throughput_over_sequential"], 2),
-            unit="ratio",
-            note=(
-                f"THROUGH THE gRPC API: {images} single-image Render calls from 8 tenants (one client thread and "
-                f"channel each, interleaved, released together) to Ray Serve's gRPC proxy on 127.0.0.1 -> the "
-                f"renderer replica (renderer.app, same pipeline loaded from a save_pretrained folder, adapters from "
-                f"a blob store; PNG encoding and transfer included) {g['grpc_ips']:.2f} img/s (mean batch "
-                f"{g['stats'].get('mean_batch_size', 0):.1f}) over the same requests one at a time with "
-                f"load_lora_weights/set_adapters in-process on the same pipeline {g['sequential_ips']:.2f} img/s "
-                f"(no PNG encoding; runs alternated with Ray up, best of {g['rounds']} each); {steps} steps, CFG; "
-                f"the replica and the baseline both run {g['threads']} torch threads; {where}; bar >= 3"
+                f"{len(zipf_mix)} requests drawn from {ZIPF_REGISTERED:,} distinct registered adapters (Zipf s=1.1, "
+                f"{len(distinct)} distinct drawn, each its own file), {ZIPF_SLOTS} slots + {ZIPF_HOST} in host RAM: "
+                f"{len(zipf_mix) / zipf_s:.2f} img/s ({zipf_stats['adapter_file_loads']} file loads, "
+                f"{host_evictions} evictions from host RAM, slot hit rate {zipf_stats['slot_hit_rate']:.2f}) over all "
+                f"drawn resident {len(zipf_mix) / resident_s:.2f} img/s; in-process; bar >= 0.85"
             ),
         )
+
+        # -- where the time goes: UNet batch curve and per-image attribution of each side, in-process -------
+        def plain_forward(n: int) -> None:
+            with torch.no_grad():
+                unet(sample[:1].repeat(n, 1, 1, 1), timestep, encoder_hidden_states=text[:1].repeat(n, 1, 1))
+            sync()
+
+        curve = unet_batch_curve(plain_forward, (2, 8, 16) if args.quick else (2, 8, 16, 32, 80), repeats=3)
+        attribution = attribute_mixes(
+            pipe, make_pipe, blobs, files, tenants, steps, guidance, sync, pack_images=8 if args.quick else 16
+        )
+
+        # -- serving: the renderer through gRPC vs resident diffusers and Ray Serve multiplexing -------------
+        serving = None
+        if not args.no_grpc:
+            threads = torch.get_num_threads()
+            env = {
+                "HEADSHOTS_VAR_DIR": str(tmp / "var"),
+                "HEADSHOTS_BASE_MODEL": str(tmp / "base"),
+                "HEADSHOTS_BASE_MODEL_ARCH": "sd15",
+                "HEADSHOTS_BLOB_URL": f"file://{blobs.root}",
+                "HEADSHOTS_DEVICE": str(device),
+                "HEADSHOTS_RENDER_STEPS": str(steps),
+                "HEADSHOTS_RENDER_GUIDANCE": str(guidance),
+                # Batch size, batch wait, slots, host cache and highest rank: the shipped defaults.
+                "HEADSHOTS_RENDER_THREADS": str(threads),  # Ray would give each replica OMP_NUM_THREADS=1
+            }
+            per_tenant = 1 if args.quick else 2
+            mixes = {
+                "1img": mix_requests(tenants, 1, per_tenant),
+                "4img": mix_requests(tenants, 4, per_tenant),
+                "packs": pack_requests(tenants, images=8 if args.quick else 40, styles=4),
+            }
+            serving = compare_serving(
+                env,
+                make_pipe,
+                files,
+                mixes,
+                warmup=mix_requests(tenants, 1, 1),
+                steps=steps,
+                guidance=guidance,
+                rounds={"1img": 2, "4img": 2, "packs": 1},
+                max_rank=max(RANKS),
+                sync=sync,
+            )
+            figures.update(
+                serving_figures(
+                    serving,
+                    "renderer",
+                    f"{steps} steps, {threads} torch threads each, {where}",
+                    CPU_BARS,
+                    explain=explanations(curve, attribution),
+                )
+            )
+
     figures["_config"] = dict(
         device=str(device),
         torch=torch.__version__,
@@ -450,68 +362,84 @@ def run(args: argparse.Namespace) -> int:
             cross_attention_dim=CROSS_DIM,
             latent=16,
             params_millions=round(params / 1e6, 1),
-            lora_linears=len(bank.layers),
+            lora_linears=len(targets),
         ),
         ranks=list(RANKS),
-        bank_mib_8_slots=round(bank.nbytes / 2**20, 1),
-        adapter_mib=round(parsed.nbytes / 2**20, 2),
-        adapter_rank=RANKS[3],
-        forward_nolora=nolora,
-        forward_mixed=mixed,
-        forward_one_adapter_for_all=single_adapter,
-        load_standard=standard,
-        load_slot_from_host=slot,
-        load_cold_from_file=cold,
-        sequential_s=sequential_s,
-        engine_s=engine_s,
-        engine_stats=engine_stats,
-        zipf_s=zipf_s,
-        resident_s=resident_s,
-        zipf_stats=zipf_stats,
-        resident_stats=resident_stats,
-        grpc=grpc_result,
+        forward_nolora_s=nolora_s,
+        forward_mixed_s=mixed_s,
+        loads=loads,
+        lora_op_share=lora_share,
+        unet_seconds_per_sample_by_batch=curve,
+        attribution=attribution,
+        zipf=dict(seconds=zipf_s, resident_seconds=resident_s, stats=zipf_stats, drawn=len(zipf_mix)),
+        serving=serving,
         load_average_at_end=[round(x, 2) for x in os.getloadavg()],
         cpus=os.cpu_count(),
         seconds=round(time.perf_counter() - bench_started, 1),
     )
-
-    ms = lambda s: f"{s * 1e3:9.2f} ms"
-    rows = (
-        [
-            ("UNet forward, batch 8, no LoRA", ms(nolora["median_s"])),
-            ("UNet forward, batch 8, 8 adapters (bank)", ms(mixed["median_s"])),
-            ("UNet forward, batch 8, 1 adapter x 8 (bank)", ms(single_adapter["median_s"])),
-            (f"load: pipe.load_lora_weights (+set_adapters), rank {RANKS[3]}", ms(standard["median_s"])),
-            (f"load: bank slot copy from host RAM, rank {RANKS[3]}", ms(slot["median_s"])),
-            (f"load: cold, file -> host -> slot, rank {RANKS[3]}", ms(cold["median_s"])),
-            (f"end to end: {images} images, one adapter at a time", f"{sequential_ips:9.2f} img/s"),
-            (f"end to end: {images} images, engine + scheduler", f"{engine_ips:9.2f} img/s"),
-        ]
-        + (
-            [
-                (
-                    f"gRPC: {images} images, one at a time (baseline, Ray up)",
-                    f"{grpc_result['sequential_ips']:9.2f} img/s",
-                ),
-                (f"gRPC: {images} images, 8 clients -> Ray Serve -> engine", f"{grpc_result['grpc_ips']:9.2f} img/s"),
-                ("gRPC: Ray + Serve + replica start", f"{grpc_result['startup_s']:9.2f} s"),
-            ]
-            if grpc_result
-            else []
-        )
-        + [
-            (f"Zipf: {len(zipf_mix)} images, 1,000 adapters, 16 slots", f"{zipf_ips:9.2f} img/s"),
-            (f"Zipf: same, all {len(distinct)} resident", f"{resident_ips:9.2f} img/s"),
-        ]
-        + [(f"  {name}", f"{value:9.3f} x") for name, value in ratios.items()]
-    )
-    print(f"device={device} threads={torch.get_num_threads()} UNet {figures['_config']['unet']}")
-    width = max(len(r[0]) for r in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    for name, figure in figures.items():
+        if not name.startswith("_"):
+            print(f"{name:<52} {figure['value']:>8} {figure['unit']}")
     print(f"{figures['_config']['seconds']} s")
     write_figures(figures, args.out)
     return 0
+
+
+def attribute_mixes(pipe, make_pipe, blobs, files, tenants, steps, guidance, sync, pack_images: int) -> dict:
+    """Per image, UNet time and everything else, for the engine and resident diffusers on each mix (in-process).
+
+    Each side runs alone in the process (the engine is closed before diffusers runs: two torch thread teams
+    on two cores slow each other); resident diffusers runs in both modes and the faster counts per mix.
+    """
+    from baselines import ResidentDiffusers
+
+    from renderer.engine import EngineSettings, RenderEngine
+
+    mixes = {
+        "1img": mix_requests(tenants, 1, 1),
+        "4img": mix_requests(tenants, 4, 1),
+        "packs": pack_requests(tenants, images=pack_images, styles=4),
+    }
+    warm = mix_requests(tenants, 1, 1)
+    result: dict = {mix: {} for mix in mixes}
+    # Everything but steps and guidance at the engine's defaults, which are the renderer's shipped settings.
+    engine = RenderEngine(pipe, blobs, EngineSettings(default_steps=steps, default_guidance=guidance))
+    timer = ModuleTimer(pipe.unet, sync)
+    run_engine(engine, warm, sync)
+    for mix, requests in mixes.items():
+        images = sum(len(r.items) for r in requests)
+        result[mix]["renderer"] = attribute(lambda r=requests: run_engine(engine, r, sync), timer, images)
+    timer.remove()
+    engine.close()
+    uninstall_mixed_lora(pipe.unet)
+    for hotswap in (False, True):
+        resident = ResidentDiffusers(make_pipe(), files, hotswap=hotswap, max_rank=max(RANKS))
+        timer = ModuleTimer(resident.pipe.unet, sync)
+        resident.run(warm, steps, guidance, sync)
+        for mix, requests in mixes.items():
+            images = sum(len(r.items) for r in requests)
+            run = attribute(lambda r=requests, d=resident: d.run(r, steps, guidance, sync)[0], timer, images)
+            run["mode"] = "hotswap" if hotswap else "set_adapters"
+            best = result[mix].get("resident_diffusers")
+            if best is None or run["seconds"] < best["seconds"]:
+                result[mix]["resident_diffusers"] = run
+        timer.remove()
+        resident.close()
+    return result
+
+
+def explanations(curve: dict[int, float], attribution: dict) -> dict[str, str]:
+    """Per mix: where the gain comes from, and what batching alone can buy on this device."""
+    sizes = sorted(curve)
+    bound = ", ".join(f"{n}: {curve[n] * 1e3:.1f}" for n in sizes)
+    out = {}
+    for mix, sides in attribution.items():
+        out[mix] = (
+            f"{gain_sources(sides['renderer'], sides['resident_diffusers'])}; UNet ms per sample by batch "
+            f"(no LoRA) {bound}: batching alone buys at most x{curve[sizes[0]] / curve[sizes[-1]]:.2f} over batch "
+            f"{sizes[0]}"
+        )
+    return out
 
 
 if __name__ == "__main__":

@@ -6,10 +6,19 @@ attention projections (random weights; nothing but the base model is read), and 
 
   renderer.gpu.mixed_over_nolora           one UNet forward at --resolution, 8 tenants x CFG (batch 16), every
                                            tenant on its own adapter slot / the same batch with no LoRA
-  renderer.gpu.throughput_over_sequential  images/s of RenderEngine (cross-tenant batches) over the same
-                                           single-image requests served one at a time with diffusers'
-                                           load_lora_weights/set_adapters (8 tenants interleaved)
+  renderer.gpu.throughput_over_resident_diffusers{,_4img,_packs}
+                                           images/s of the renderer through Ray Serve's gRPC proxy over diffusers
+                                           with all 8 adapters resident (set_adapters or hotswap, the faster), one
+                                           request at a time, in-process; 8 tenants interleaved, 1 and 4 images per
+                                           request and whole order packs (--pack-images over 4 styles)
+  renderer.gpu.throughput_over_ray_multiplexed
+                                           the renderer over Ray Serve's @serve.multiplexed + @serve.batch idiom,
+                                           both through the same gRPC proxy and client
+  renderer.gpu.images_per_s                the renderer's images/s on this one GPU at 1 image per request, with its
+                                           p95 latency at that load (8 concurrent clients) in the note
 
+The renderer and the multiplexed baseline each get a share of the one GPU (--replica-gpus, 0.45 so both fit);
+resident diffusers runs in this process on the same GPU. Runs alternate between the sides.
 and prints the GPU's name and the attention processors in use (diffusers' default on torch 2 is
 AttnProcessor2_0 = F.scaled_dot_product_attention). `--compile` also compiles the engine's UNet
 (HEADSHOTS_RENDER_COMPILE in the service); compile time is reported apart, not in the throughput.
@@ -18,7 +27,8 @@ It needs CUDA and says so otherwise; `--device cpu` runs it anyway (a smoke test
 `--device cpu --base-model <tiny folder> --resolution 128 --steps 2`).
 
 Usage:  python bench/renderer/bench_renderer_gpu.py --base-model PATH_OR_HUB_ID [--dtype bf16]
-            [--resolution 1024] [--steps 20] [--requests-per-tenant 2] [--compile] [--out results.json]
+            [--resolution 1024] [--steps 20] [--requests-per-tenant 2] [--pack-images 40] [--compile]
+            [--out results.json]
 """
 
 from __future__ import annotations
@@ -41,7 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--resolution", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=5.0)
-    parser.add_argument("--requests-per-tenant", type=int, default=2)
+    parser.add_argument("--requests-per-tenant", type=int, default=2, help="requests per tenant in the 1/4-image mixes")
+    parser.add_argument("--pack-images", type=int, default=40, help="images in each tenant's order pack")
+    parser.add_argument("--replica-gpus", type=float, default=0.45, help="Ray GPUs of each Serve replica")
     parser.add_argument("--repeats", type=int, default=5, help="timed UNet forwards per configuration")
     parser.add_argument("--compile", action="store_true", help="also render with torch.compile'd UNet")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -118,10 +130,11 @@ def run(args: argparse.Namespace) -> int:
     from diffusers.utils import logging as dlogging
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder, for `workloads`
-    from workloads import render_requests, run_engine, run_sequential, write_figures
+    from comparisons import compare_serving, serving_figures
+    from workloads import mix_requests, pack_requests, write_figures
 
     from headshots_common.blobstore import LocalBlobStore
-    from renderer.engine import EngineSettings, RenderEngine, attention_processors, resolve_dtype
+    from renderer.engine import attention_processors, resolve_dtype
     from renderer.lora import AdapterBank, AdapterManager, install_mixed_lora, uninstall_mixed_lora
 
     dlogging.set_verbosity_error()
@@ -183,53 +196,58 @@ def run(args: argparse.Namespace) -> int:
                 if i:
                     samples[key].append(time.perf_counter() - started)
         nolora, mixed = (statistics.median(samples[k]) for k in ("nolora", "mixed"))
+        lora_linears = len(bank.layers)
         uninstall_mixed_lora(unet)
+        unet_class = type(unet).__name__
+        unet_params = round(sum(p.numel() for p in unet.parameters()) / 1e6, 1)
 
-        # -- end to end: one adapter at a time (diffusers) vs the engine ------------------------------
-        interleaved = [(f"tenant{t}", keys[t]) for _ in range(args.requests_per_tenant) for t in range(tenants)]
-        run_sequential(
-            pipe,
-            blobs,
-            render_requests(interleaved[:1], 10_000, resolution=args.resolution),
-            args.steps,
-            args.guidance,
-            sync,
-        )  # warm-up
-        sequential_s = run_sequential(
-            pipe, blobs, render_requests(interleaved, resolution=args.resolution), args.steps, args.guidance, sync
+        # -- serving: the renderer through gRPC vs resident diffusers and Ray Serve multiplexing ------------
+        pipe.to("cpu")  # the GPU's memory to the sides being measured
+        if cuda:
+            torch.cuda.empty_cache()
+        adapter_files = {f"tenant{t}": blobs.root / keys[t] for t in range(tenants)}
+        tenant_keys = [(f"tenant{t}", keys[t]) for t in range(tenants)]
+        env = {
+            "HEADSHOTS_VAR_DIR": str(tmp / "var"),
+            "HEADSHOTS_BASE_MODEL": args.base_model,
+            "HEADSHOTS_BLOB_URL": f"file://{blobs.root}",
+            "HEADSHOTS_DEVICE": str(device),
+            "HEADSHOTS_RENDER_DTYPE": args.dtype,
+            "HEADSHOTS_RENDER_STEPS": str(args.steps),
+            "HEADSHOTS_RENDER_GUIDANCE": str(args.guidance),
+            "HEADSHOTS_RENDER_LORA_R_MAX": str(max(RANKS)),
+            "HEADSHOTS_RENDER_COMPILE": "1" if args.compile else "0",
+            "HEADSHOTS_RENDER_REPLICA_GPUS": str(args.replica_gpus if cuda else 0),
+        }
+
+        def make_pipe():
+            fresh = DiffusionPipeline.from_pretrained(args.base_model, dtype=dtype).to(device)
+            if getattr(fresh, "safety_checker", None) is not None:
+                fresh.safety_checker = None
+            fresh.set_progress_bar_config(disable=True)
+            return fresh
+
+        resolution = args.resolution
+        mixes = {
+            "1img": mix_requests(tenant_keys, 1, args.requests_per_tenant, resolution),
+            "4img": mix_requests(tenant_keys, 4, args.requests_per_tenant, resolution),
+            "packs": pack_requests(tenant_keys, images=args.pack_images, styles=4, resolution=resolution),
+        }
+        serving = compare_serving(
+            env,
+            make_pipe,
+            adapter_files,
+            mixes,
+            warmup=mix_requests(tenant_keys, 1, 1, resolution),
+            steps=args.steps,
+            guidance=args.guidance,
+            rounds={},
+            max_rank=max(RANKS),
+            sync=sync,
         )
-        pipe.unload_lora_weights()
 
-        settings = dict(
-            default_steps=args.steps,
-            default_guidance=args.guidance,
-            max_batch=tenants,
-            max_wait_s=0.05,
-            adapter_slots=16,
-            lora_r_max=max(RANKS),
-        )
-        engine = RenderEngine(pipe, blobs, EngineSettings(**settings))
-        run_engine(engine, render_requests(interleaved[:tenants], 10_000, resolution=args.resolution), sync)  # warm-up
-        engine_s = run_engine(engine, render_requests(interleaved, resolution=args.resolution), sync)
-        engine_stats = engine.stats()
-        engine.close()
-
-        compiled = None
-        if args.compile:
-            uninstall_mixed_lora(unet)
-            engine = RenderEngine(pipe, blobs, EngineSettings(compile_unet=True, **settings))
-            started = time.perf_counter()
-            run_engine(
-                engine, render_requests(interleaved[:tenants], 10_000, resolution=args.resolution), sync
-            )  # compiles
-            warmup_s = time.perf_counter() - started
-            compiled_s = run_engine(engine, render_requests(interleaved, resolution=args.resolution), sync)
-            engine.close()
-            compiled = dict(engine_s=compiled_s, first_batch_s=warmup_s, ips=len(interleaved) / compiled_s)
-
-    images = len(interleaved)
-    engine_ips, sequential_ips = images / engine_s, images / sequential_s
     where = f"{gpu}, {dtype}, {args.resolution} px, {args.steps} steps, CFG {args.guidance}"
+    one = serving["mixes"]["1img"]["renderer"]
     figures = {
         "renderer.gpu.mixed_over_nolora": dict(
             value=round(mixed / nolora, 3),
@@ -240,35 +258,26 @@ def run(args: argparse.Namespace) -> int:
                 f"{nolora * 1e3:.1f} ms); {where}; bar <= 1.2"
             ),
         ),
-        "renderer.gpu.throughput_over_sequential": dict(
-            value=round(engine_ips / sequential_ips, 2),
-            unit="ratio",
+        "renderer.gpu.images_per_s": dict(
+            value=round(one["images_per_s"], 3),
+            unit="images/s per GPU",
             note=(
-                f"{images} single-image requests, 8 people interleaved: RenderEngine {engine_ips:.3f} img/s "
-                f"(mean batch {engine_stats['mean_batch_size']:.1f}) over one at a time with "
-                f"load_lora_weights/set_adapters {sequential_ips:.3f} img/s; in-process; {where}; bar >= 3"
+                f"the renderer through gRPC on {args.replica_gpus} of one GPU's Ray resources (the whole GPU's "
+                f"compute), 8 concurrent clients each sending single-image requests one after another: p95 latency "
+                f"{one['p95_latency_s']:.2f} s, median {one['median_latency_s']:.2f} s; {where}"
             ),
         ),
+        **serving_figures(serving, "renderer.gpu", where + ("; torch.compile'd UNet" if args.compile else "")),
     }
-    if compiled:
-        figures["renderer.gpu.compiled_over_eager"] = dict(
-            value=round(compiled["ips"] / engine_ips, 3),
-            unit="ratio",
-            note=(
-                f"RenderEngine with torch.compile'd UNet {compiled['ips']:.3f} img/s over eager "
-                f"{engine_ips:.3f} img/s; first (compiling) batch {compiled['first_batch_s']:.0f} s, "
-                f"not counted; {where}"
-            ),
-        )
     figures["_config"] = dict(
         gpu=gpu,
         device=str(device),
         dtype=str(dtype),
         torch=torch.__version__,
         base_model=args.base_model,
-        unet_class=type(unet).__name__,
-        unet_params_millions=round(sum(p.numel() for p in unet.parameters()) / 1e6, 1),
-        lora_linears=len(bank.layers),
+        unet_class=unet_class,
+        unet_params_millions=unet_params,
+        lora_linears=lora_linears,
         ranks=list(RANKS),
         resolution=args.resolution,
         steps=args.steps,
@@ -276,19 +285,17 @@ def run(args: argparse.Namespace) -> int:
         attention_processors=attention,
         forward_nolora_s=nolora,
         forward_mixed_s=mixed,
-        sequential_s=sequential_s,
-        engine_s=engine_s,
-        engine_stats=engine_stats,
-        compiled=compiled,
+        compiled=args.compile,
+        serving=serving,
         seconds=round(time.perf_counter() - bench_started, 1),
     )
 
     print(f"UNet forward, batch 16 (8 tenants x CFG), no LoRA        {nolora * 1e3:10.2f} ms")
     print(f"UNet forward, batch 16, 8 adapters (bank)                {mixed * 1e3:10.2f} ms")
-    print(f"end to end: {images} images, one adapter at a time         {sequential_ips:10.3f} img/s")
-    print(f"end to end: {images} images, engine + scheduler            {engine_ips:10.3f} img/s")
-    if compiled:
-        print(f"end to end: {images} images, engine, compiled UNet         {compiled['ips']:10.3f} img/s")
+    for mix, sides in serving["mixes"].items():
+        for side, run in sides.items():
+            if isinstance(run, dict):
+                print(f"{mix:>6} {side:<20} {run['images_per_s']:8.3f} img/s  p95 {run['p95_latency_s']:7.2f} s")
     for name, figure in figures.items():
         if not name.startswith("_"):
             print(f"  {name:<42} {figure['value']}")

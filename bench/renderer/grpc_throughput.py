@@ -3,11 +3,12 @@
 `serve_renderer(...)` starts a fresh local Ray cluster and the renderer app (`renderer.app:app`, the
 same deployment `python -m renderer.serve` runs) in this process, configured only through the
 `HEADSHOTS_*` environment variables `renderer/config.py` reads: a base model folder, a blob store,
-steps, batch size, threads. It always shuts Serve and Ray down again.
+steps, batch size, threads; and any other applications it is given (the baselines), each reached through
+the same gRPC proxy with the `application` metadata. It always shuts Serve and Ray down again.
 
 `grpc_throughput(target, requests)` sends the requests as concurrent clients, one thread and one
 channel per tenant (each tenant's requests in order, one at a time), all released together, and
-returns the wall time until the last image arrived.
+returns the wall time until the last image arrived and each request's latency.
 
 Ray's gRPC proxy binds every interface; traffic here only ever goes to 127.0.0.1.
 """
@@ -22,9 +23,12 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 SERVICER = "headshots.v1.renderer_service_pb2_grpc.add_RendererServiceServicer_to_server"
+# With more than one application behind the proxy, every call names the one it is for.
+RENDERER = [("application", "renderer")]
 
 
 def free_port() -> int:
@@ -33,9 +37,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    latencies_s: list[float]  # each request's, from the common start to its last image
+
+    def p95_s(self) -> float:
+        ordered = sorted(self.latencies_s)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
 @contextlib.contextmanager
-def serve_renderer(env: dict[str, str], ready_timeout_s: float = 180) -> Iterator[str]:
-    """Ray + Serve + the renderer app with `env` set; yields the gRPC target on 127.0.0.1."""
+def serve_renderer(
+    env: dict[str, str], ready_timeout_s: float = 180, others: dict[str, Callable] | None = None
+) -> Iterator[str]:
+    """Ray + Serve + the renderer app (and `others`: name -> a function building an application, called
+    with `env` set) with `env` set; yields the gRPC target on 127.0.0.1."""
     import ray
     from ray import serve
     from ray.serve.config import HTTPOptions, gRPCOptions
@@ -63,6 +80,8 @@ def serve_renderer(env: dict[str, str], ready_timeout_s: float = 180) -> Iterato
             from renderer.app import app
 
             serve.run(app, name="renderer", route_prefix="/renderer")  # returns once the replica is ready
+            for name, build in (others or {}).items():
+                serve.run(build(), name=name, route_prefix=f"/{name}")
             target = f"127.0.0.1:{grpc_port}"
             wait_ready(target, ready_timeout_s)
             yield target
@@ -88,7 +107,7 @@ def wait_ready(target: str, timeout_s: float) -> None:
     with grpc.insecure_channel(target) as channel:
         while True:
             try:
-                pb_grpc.RendererServiceStub(channel).GetStats(pb.GetStatsRequest(), timeout=5)
+                pb_grpc.RendererServiceStub(channel).GetStats(pb.GetStatsRequest(), timeout=5, metadata=RENDERER)
                 return
             except grpc.RpcError:
                 if time.monotonic() > deadline:
@@ -103,12 +122,21 @@ def get_stats(target: str) -> dict:
     from headshots.v1 import renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
 
     with grpc.insecure_channel(target) as channel:
-        reply = pb_grpc.RendererServiceStub(channel).GetStats(pb.GetStatsRequest(), timeout=30)
+        reply = pb_grpc.RendererServiceStub(channel).GetStats(pb.GetStatsRequest(), timeout=30, metadata=RENDERER)
     return MessageToDict(reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
-def grpc_throughput(target: str, requests: Sequence, timeout_s: float = 600) -> float:
-    """Seconds for all `requests` (RenderRequests), one client thread + channel per tenant, released together."""
+def grpc_throughput(
+    target: str,
+    requests: Sequence,
+    timeout_s: float = 600,
+    application: str = "renderer",
+    multiplexed: bool = False,
+) -> Run:
+    """All `requests` (RenderRequests), one client thread + channel per tenant, released together.
+
+    `application`: which Serve application answers; `multiplexed`: send the adapter's key as the
+    `multiplexed_model_id` (Ray Serve's model multiplexing)."""
     import grpc
 
     from headshots.v1 import renderer_service_pb2_grpc as pb_grpc
@@ -119,8 +147,10 @@ def grpc_throughput(target: str, requests: Sequence, timeout_s: float = 600) -> 
     expected = sum(len(r.items) for r in requests)
     barrier = threading.Barrier(len(by_tenant) + 1)
     received: list[int] = []
+    latencies: list[float] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
+    started = 0.0  # the common start, set when the clients are released
 
     def client(tenant_requests: list) -> None:
         with grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]) as channel:
@@ -130,9 +160,14 @@ def grpc_throughput(target: str, requests: Sequence, timeout_s: float = 600) -> 
             barrier.wait()
             try:
                 for request in tenant_requests:
-                    count = sum(1 for response in stub.Render(request, timeout=timeout_s) if response.png)
+                    metadata = [("application", application)]
+                    if multiplexed:
+                        metadata.append(("multiplexed_model_id", request.adapter.adapter_key))
+                    replies = stub.Render(request, timeout=timeout_s, metadata=metadata)
+                    count = sum(1 for response in replies if response.png)
                     with lock:
                         received.append(count)
+                        latencies.append(time.perf_counter() - started)
             except BaseException as exc:  # reported by the caller
                 with lock:
                     errors.append(exc)
@@ -142,8 +177,8 @@ def grpc_throughput(target: str, requests: Sequence, timeout_s: float = 600) -> 
     ]
     for thread in threads:
         thread.start()
+    started = time.perf_counter()  # set before the barrier lets the clients go: they read it afterwards
     barrier.wait(timeout=60)
-    started = time.perf_counter()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
@@ -151,4 +186,4 @@ def grpc_throughput(target: str, requests: Sequence, timeout_s: float = 600) -> 
         raise RuntimeError(f"{len(errors)} Render calls failed through gRPC: {errors[0]!r}") from errors[0]
     if sum(received) != expected:
         raise RuntimeError(f"expected {expected} images through gRPC, got {sum(received)}")
-    return elapsed
+    return Run(elapsed, latencies)

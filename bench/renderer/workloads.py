@@ -1,4 +1,4 @@
-"""The request mixes and the two ways of serving them that the renderer benchmarks compare."""
+"""The request mixes the renderer benchmarks send, and the engine run they time in-process."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import queue
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
 
 STYLE_IDS = ("corporate-navy", "creative-sage", "executive-black", "friendly-white", "outdoor-bokeh", "tech-grey")
 
@@ -36,6 +34,48 @@ def render_requests(tenants: list[tuple[str, str]], seed0: int = 0, resolution: 
     ]
 
 
+def mix_requests(
+    tenants: list[tuple[str, str]], images_per_request: int, requests_per_tenant: int, resolution: int = 0
+):
+    """Interleaved arrival (tenant 0..7, 0..7, ...), each request `images_per_request` images in rotating styles."""
+    from headshots.v1 import renderer_service_pb2 as pb
+
+    requests = []
+    for round_ in range(requests_per_tenant):
+        for t, (aid, key) in enumerate(tenants):
+            seed0 = (round_ * len(tenants) + t) * images_per_request
+            items = [
+                pb.RenderItem(style_id=STYLE_IDS[(seed0 + i) % len(STYLE_IDS)], seed=seed0 + i)
+                for i in range(images_per_request)
+            ]
+            requests.append(
+                pb.RenderRequest(
+                    subject_phrase="sks person",
+                    adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
+                    height=resolution,
+                    width=resolution,
+                    items=items,
+                )
+            )
+    return requests
+
+
+def pack_requests(tenants: list[tuple[str, str]], images: int = 40, styles: int = 4, resolution: int = 0):
+    """One whole order pack per tenant, all arriving together: `images` images over its first `styles` styles."""
+    from headshots.v1 import renderer_service_pb2 as pb
+
+    return [
+        pb.RenderRequest(
+            subject_phrase="sks person",
+            adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
+            height=resolution,
+            width=resolution,
+            items=[pb.RenderItem(style_id=STYLE_IDS[i % styles], seed=t * images + i) for i in range(images)],
+        )
+        for t, (aid, key) in enumerate(tenants)
+    ]
+
+
 def run_engine(engine, requests, sync: Callable[[], None] = _no_sync) -> float:
     """Submit every request at once (they arrive together) and wait for all images; seconds."""
     done: queue.Queue = queue.Queue()
@@ -46,30 +86,6 @@ def run_engine(engine, requests, sync: Callable[[], None] = _no_sync) -> float:
         result = done.get(timeout=3600)
         if isinstance(result, BaseException):
             raise result
-    sync()
-    return time.perf_counter() - started
-
-
-def run_sequential(pipe, blobs, requests, steps: int, guidance: float, sync: Callable[[], None] = _no_sync) -> float:
-    """The pre-bank renderer: one request at a time, its adapter loaded with load_lora_weights, then deleted."""
-    from headshots_common.styles import NEGATIVE_PROMPT, STYLES
-
-    started = time.perf_counter()
-    for request in requests:
-        path = blobs.local_path(request.adapter.adapter_key)
-        pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="request")
-        pipe.set_adapters(["request"], adapter_weights=[1.0])
-        items = list(request.items)
-        pipe(
-            prompt=[STYLES[i.style_id].prompt("sks person") for i in items],
-            negative_prompt=[NEGATIVE_PROMPT] * len(items),
-            height=request.height or None,
-            width=request.width or None,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            generator=[torch.Generator().manual_seed(i.seed) for i in items],
-        )
-        pipe.delete_adapters("request")
     sync()
     return time.perf_counter() - started
 

@@ -16,6 +16,8 @@ from deploy_support import GPU, SHARED_ENV, containers, env_of, find, one, rende
 EXPECTED_COMMANDS = {
     "headshots-gateway-web": [
         "gunicorn",
+        "--config",
+        "python:gateway.gunicorn_conf",
         "gateway.wsgi:application",
         "--bind",
         "0.0.0.0:8000",
@@ -86,7 +88,10 @@ def test_trainer_requests_a_gpu_and_tolerates_the_gpu_taint(all_objects):
 
 
 def test_gpu_count_is_a_value():
-    objects = render({"trainer": {"gpu": {"count": 2}}, "renderer": {"worker": {"gpu": {"count": 4}}}})
+    # Four GPUs hold four one-GPU Renderer replicas: one CPU each fits in the worker's request.
+    objects = render(
+        {"trainer": {"gpu": {"count": 2}}, "renderer": {"replica": {"cpus": 1}, "worker": {"gpu": {"count": 4}}}}
+    )
     trainer = one(objects, "Deployment", "headshots-trainer")
     assert trainer["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"][GPU] == 2
     rayservice = one(objects, "RayService", "headshots-renderer")

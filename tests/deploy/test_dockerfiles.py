@@ -69,7 +69,8 @@ def test_images_run_what_the_chart_runs(default_objects):
     gateway = instructions(dockerfile("gateway"))
     # manage.py commands and gateway.wsgi resolve from the gateway source directory.
     assert ("WORKDIR", "/app/services/gateway") in gateway
-    assert gateway[-1] == ("CMD", '["gunicorn", "gateway.wsgi:application", "--bind", "0.0.0.0:8000"]')
+    gunicorn = '["gunicorn", "--config", "python:gateway.gunicorn_conf", "gateway.wsgi:application", '
+    assert gateway[-1] == ("CMD", gunicorn + '"--bind", "0.0.0.0:8000"]')
     assert instructions(dockerfile("trainer"))[-1] == ("CMD", '["python", "-m", "trainer"]')
     renderer = dockerfile("renderer")
     assert instructions(renderer)[-1] == ("CMD", '["python", "-m", "renderer.dispatcher"]')

@@ -119,6 +119,22 @@ def commands_run() -> set[tuple[str, tuple[str, ...]]]:
     return found
 
 
+def gunicorn_loads(arguments: list[str]) -> set[str]:
+    """What a gunicorn command line imports: its WSGI app and a `--config python:<module>`."""
+    loads, skip_next = set(), False
+    for at, argument in enumerate(arguments):
+        if skip_next:
+            skip_next = False
+        elif argument == "--config":
+            loads.add(arguments[at + 1].removeprefix("python:"))
+            skip_next = True
+        elif argument.startswith("--"):
+            skip_next = "=" not in argument
+        else:
+            loads.add(argument)
+    return loads
+
+
 def test_probe_covers_every_process_the_chart_and_images_run():
     table = load_check_script().SERVICES
     uncovered = []
@@ -127,8 +143,10 @@ def test_probe_covers_every_process_the_chart_and_images_run():
         match command:
             case ():
                 covered = "ray" in spec["scripts"]  # KubeRay's `ray start` in the Ray head and workers
-            case ("gunicorn", app, *_):
-                covered = "gunicorn" in spec["scripts"] and app in spec.get("wsgi", [])
+            case ("gunicorn", *arguments):
+                covered = "gunicorn" in spec["scripts"] and gunicorn_loads(arguments) <= (
+                    set(spec.get("wsgi", [])) | set(spec["modules"])
+                )
             case ("python", "manage.py", name, *_):
                 covered = spec["django"] and name in spec.get("manage_commands", [])
             case ("python", "-m", module, *_):

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class RendererDeployment:
     def __init__(self):
         # torch and diffusers load inside the replica only
-        from renderer.deletions import DeletionListener
+        from renderer.adapter_events import AdapterEventListener
         from renderer.engine import EngineSettings, RenderEngine
 
         config = load()
@@ -54,7 +54,7 @@ class RendererDeployment:
             dtype=config.dtype,
         )
         self.engine.replica_id = _replica_id()
-        self.deletions = DeletionListener(
+        self.adapter_events = AdapterEventListener(
             self.engine, config.shared.kafka_bootstrap, self.engine.replica_id, sweep_s=config.deletion_sweep_s
         ).start()
         log.info("renderer replica %s ready with base model %s", self.engine.replica_id, self.engine.base_model)

@@ -7,7 +7,7 @@ the best `images_per_style` of the ceil(n * overgenerate) rendered per style,
 and publishes progress and RenderCompleted.
 The offset is committed only once the images and their manifest are stored.
 A deleted order's render stops within seconds (its tombstone), and nothing of it is kept; every
-renderer replica evicts the order's adapter by itself (renderer.deletions).
+renderer replica evicts the order's adapter by itself (renderer.adapter_events).
 """
 
 from __future__ import annotations

@@ -277,6 +277,7 @@ class RenderEngine:
             adapters_cached=len(cache),
             host_cache_capacity=cache.capacity,
             host_cache_hit_rate=cache.hits / cache_lookups if cache_lookups else 0.0,
+            host_cache_evictions=cache.evictions,
             slots_used=len(slots.resident()),
             slots_total=self.bank.num_slots,
             slot_hit_rate=slots.hits / lookups if lookups else 0.0,
@@ -299,6 +300,14 @@ class RenderEngine:
     def evict_order(self, order_id: str) -> int:
         """Evict every adapter of a deleted order; returns the entries dropped."""
         return sum(self.evict(a) for a in self._adapters_by_order().get(order_id, []))
+
+    def evict_replaced(self, order_id: str, adapter_key: str) -> int:
+        """Evict the order's adapters held under any key but `adapter_key` (its newest training); entries dropped."""
+        return sum(
+            self.evict(a)
+            for a in self._adapters_by_order().get(order_id, [])
+            if self.adapters.blob_key(a) != adapter_key
+        )
 
     def evict_deleted(self) -> dict[str, int]:
         """Evict the adapters of every order that was deleted (a backstop for a deletion event this replica

@@ -112,6 +112,8 @@ def test_gpu_bench_smoke_run_on_cpu_with_the_tiny_model(tiny_model, tmp_path):
             "2",
             "--requests-per-tenant",
             "1",
+            "--pack-images",
+            "4",
             "--repeats",
             "1",
             "--out",
@@ -125,6 +127,15 @@ def test_gpu_bench_smoke_run_on_cpu_with_the_tiny_model(tiny_model, tmp_path):
     assert "GPU: none" in result.stdout and "AttnProcessor2_0" in result.stdout
     figures = json.loads(out.read_text())
     assert figures["renderer.gpu.mixed_over_nolora"]["value"] > 0
-    assert figures["renderer.gpu.throughput_over_sequential"]["value"] > 0
-    assert figures["_config"]["engine_stats"]["images_rendered"] == 16  # 8 warm-up + 8 timed
+    for name in (
+        "renderer.gpu.throughput_over_resident_diffusers",
+        "renderer.gpu.throughput_over_resident_diffusers_4img",
+        "renderer.gpu.throughput_over_resident_diffusers_packs",
+        "renderer.gpu.throughput_over_ray_multiplexed",
+        "renderer.gpu.images_per_s",
+    ):
+        assert figures[name]["value"] > 0, name
+    assert "p95" in figures["renderer.gpu.images_per_s"]["note"]
+    # Through gRPC, the renderer rendered the warm-up (8) and each mix once: 8 + 8x1 + 8x4 + 8 packs of 4.
+    assert int(figures["_config"]["serving"]["renderer_stats"]["images_rendered"]) == 80
     assert figures["_config"]["lora_linears"] == 48

@@ -85,7 +85,8 @@ SERVICES: dict[str, dict[str, Any]] = {
         # python manage.py <command> (gateway-grpc, gateway-worker and its probe, migrations Job,
         # retention CronJob); every other command of the project's apps is loaded too.
         "manage_commands": ["run_partner_grpc", "run_worker", "worker_healthcheck", "migrate", "purge_expired"],
-        "modules": ["partner_grpc.server", "workers.loops"],
+        # gunicorn --config python:gateway.gunicorn_conf (gateway-web, Dockerfile CMD)
+        "modules": ["partner_grpc.server", "workers.loops", "gateway.gunicorn_conf"],
         "scripts": ["gunicorn"],
         "forbidden": list(GATEWAY_FORBIDDEN),
         "pinned": [],

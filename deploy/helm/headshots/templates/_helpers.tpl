@@ -347,3 +347,67 @@ Usage: {{ include "headshots.gpuResources" (dict "resources" .Values.trainer.res
 {{- $_ := set $resources "limits" $limits -}}
 {{- toYaml $resources -}}
 {{- end -}}
+
+{{/* ===================================================================== */}}
+{{/* Quantities and the renderer's Ray Serve replicas                       */}}
+{{/* ===================================================================== */}}
+
+{{/*
+Parsing helper: a Kubernetes CPU quantity in millicores, as a number.
+Reads cores ("4", 4, "0.5") and millicores ("4000m"): 4000, 4000, 500 and 4000.
+Fails on any other form.
+Usage: {{ include "headshots.cpuMillicores" .Values.renderer.worker.resources.requests.cpu | float64 }}
+*/}}
+{{- define "headshots.cpuMillicores" -}}
+{{- $quantity := toString . -}}
+{{- if regexMatch "^[0-9]+(\\.[0-9]+)?m$" $quantity -}}
+{{- trimSuffix "m" $quantity | float64 -}}
+{{- else if regexMatch "^[0-9]+(\\.[0-9]+)?$" $quantity -}}
+{{- mulf $quantity 1000 -}}
+{{- else -}}
+{{- fail (printf "cannot read the CPU quantity %q: write cores (\"4\", \"0.5\") or millicores (\"4000m\")" $quantity) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Parsing helper: a Kubernetes memory quantity in bytes, as a whole number.
+Reads plain bytes and the suffixes k, M, G, T, P, E (powers of 1000), Ki, Mi, Gi, Ti, Pi, Ei
+(powers of 1024) and m (thousandths): "32Gi" is 34359738368, "512M" is 512000000.
+Fails on any other form.
+Usage: {{ include "headshots.memoryBytes" .Values.renderer.worker.resources.requests.memory | float64 }}
+*/}}
+{{- define "headshots.memoryBytes" -}}
+{{- $quantity := toString . -}}
+{{- $units := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $quantity -}}
+{{- $unit := trimPrefix $number $quantity -}}
+{{- if or (not $number) (not (hasKey $units $unit)) -}}
+{{- fail (printf "cannot read the memory quantity %q: write bytes with an optional suffix (\"32Gi\", \"512Mi\", \"8G\")" $quantity) -}}
+{{- end -}}
+{{- printf "%.0f" (mulf $number (get $units $unit)) -}}
+{{- end -}}
+
+{{/*
+Serve replicas of the Renderer deployment one Ray GPU worker pod holds:
+renderer.worker.gpu.count / renderer.replica.gpus, or 1 when a replica asks for no GPU
+(renderer.replica.gpus 0, CPU-only clusters). Fails when replicas ask for GPUs the worker pods do
+not have, or when a pod's GPUs are not a whole number of replicas' worth (they would sit idle).
+Usage: {{ include "headshots.renderer.replicasPerWorker" . | int }}
+*/}}
+{{- define "headshots.renderer.replicasPerWorker" -}}
+{{- $gpus := float64 .Values.renderer.replica.gpus -}}
+{{- $count := int .Values.renderer.worker.gpu.count -}}
+{{- if le $gpus 0.0 -}}
+1
+{{- else if eq $count 0 -}}
+{{- fail (printf "renderer.replica.gpus is %v but renderer.worker.gpu.count is 0: the Ray worker pods have no GPU for the Renderer replicas (set renderer.replica.gpus to 0 for CPU-only workers)" $gpus) -}}
+{{- else -}}
+{{- $ratio := divf $count $gpus -}}
+{{- $perWorker := round $ratio 0 | int -}}
+{{- $remainder := subf $ratio $perWorker -}}
+{{- if or (lt $perWorker 1) (gt (maxf $remainder (mulf $remainder -1)) 0.000001) -}}
+{{- fail (printf "renderer.worker.gpu.count (%d) is not a multiple of renderer.replica.gpus (%v): each Ray worker pod must hold a whole number of Renderer replicas" $count $gpus) -}}
+{{- end -}}
+{{- $perWorker -}}
+{{- end -}}
+{{- end -}}

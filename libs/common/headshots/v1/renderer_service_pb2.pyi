@@ -93,7 +93,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("images_rendered", "queue_depth", "adapters_cached", "mean_batch_size", "batches", "host_cache_capacity", "host_cache_hit_rate", "slots_used", "slots_total", "slot_hit_rate", "slot_evictions", "adapter_file_loads", "prompts_cached", "prompt_cache_hit_rate", "replica_id", "adapters_resident")
+    __slots__ = ("images_rendered", "queue_depth", "adapters_cached", "mean_batch_size", "batches", "host_cache_capacity", "host_cache_hit_rate", "slots_used", "slots_total", "slot_hit_rate", "slot_evictions", "adapter_file_loads", "prompts_cached", "prompt_cache_hit_rate", "replica_id", "adapters_resident", "host_cache_evictions")
     IMAGES_RENDERED_FIELD_NUMBER: _ClassVar[int]
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_CACHED_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,7 @@ class GetStatsResponse(_message.Message):
     PROMPT_CACHE_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     ADAPTERS_RESIDENT_FIELD_NUMBER: _ClassVar[int]
+    HOST_CACHE_EVICTIONS_FIELD_NUMBER: _ClassVar[int]
     images_rendered: int
     queue_depth: int
     adapters_cached: int
@@ -126,4 +127,5 @@ class GetStatsResponse(_message.Message):
     prompt_cache_hit_rate: float
     replica_id: str
     adapters_resident: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, images_rendered: _Optional[int] = ..., queue_depth: _Optional[int] = ..., adapters_cached: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., batches: _Optional[int] = ..., host_cache_capacity: _Optional[int] = ..., host_cache_hit_rate: _Optional[float] = ..., slots_used: _Optional[int] = ..., slots_total: _Optional[int] = ..., slot_hit_rate: _Optional[float] = ..., slot_evictions: _Optional[int] = ..., adapter_file_loads: _Optional[int] = ..., prompts_cached: _Optional[int] = ..., prompt_cache_hit_rate: _Optional[float] = ..., replica_id: _Optional[str] = ..., adapters_resident: _Optional[_Iterable[str]] = ...) -> None: ...
+    host_cache_evictions: int
+    def __init__(self, images_rendered: _Optional[int] = ..., queue_depth: _Optional[int] = ..., adapters_cached: _Optional[int] = ..., mean_batch_size: _Optional[float] = ..., batches: _Optional[int] = ..., host_cache_capacity: _Optional[int] = ..., host_cache_hit_rate: _Optional[float] = ..., slots_used: _Optional[int] = ..., slots_total: _Optional[int] = ..., slot_hit_rate: _Optional[float] = ..., slot_evictions: _Optional[int] = ..., adapter_file_loads: _Optional[int] = ..., prompts_cached: _Optional[int] = ..., prompt_cache_hit_rate: _Optional[float] = ..., replica_id: _Optional[str] = ..., adapters_resident: _Optional[_Iterable[str]] = ..., host_cache_evictions: _Optional[int] = ...) -> None: ...

@@ -1,10 +1,12 @@
-"""Every renderer replica forgets a deleted order's adapter, and says so.
+"""Every renderer replica forgets a deleted order's adapter, and a retrained adapter's old version.
 
-Deletions are a broadcast, not work to share: each replica reads the orders topic's OrderDeleted events from
-every partition itself (no consumer group), evicts the order's adapter from every tier of its own engine and
-publishes `CachesPurged` for the deletion receipt. A periodic sweep checks the tombstones of the adapters
-it holds, so a deletion whose event the replica missed (it was starting, or the broker restarted) is caught
-too. `EvictAdapter` over gRPC reaches a single replica; this reaches all of them.
+These events are a broadcast, not work to share: each replica reads every partition of the orders and training
+topics itself (no consumer group). On `OrderDeleted` it evicts the order's adapters from every tier of its own
+engine and publishes `CachesPurged` for the deletion receipt; on `TrainingCompleted` it evicts any version of
+the order's adapter other than the new one (a job that ran again after a takeover writes a new key), so no
+replica keeps serving, or holding, the old weights. A periodic sweep checks the tombstones of the adapters it
+holds, so a deletion whose event the replica missed (it was starting, or the broker restarted) is caught too.
+`EvictAdapter` over gRPC reaches a single replica; this reaches all of them.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ from headshots_common import bus
 from renderer.engine import RenderEngine
 
 log = logging.getLogger(__name__)
+TOPICS = (bus.ORDERS_TOPIC, bus.TRAINING_TOPIC)
 
 
-class DeletionListener:
+class AdapterEventListener:
     def __init__(self, engine: RenderEngine, bootstrap: str, replica_id: str, sweep_s: float = 30.0):
         self.engine, self.bootstrap, self.replica_id, self.sweep_s = engine, bootstrap, replica_id, sweep_s
         self._stop = threading.Event()
+        self.listening = threading.Event()  # set once it reads from the end of every partition
         self._unreported: Counter[str] = Counter()  # order id -> cache entries dropped, not yet reported
-        self._thread = threading.Thread(target=self._run_forever, name="deletion-listener", daemon=True)
+        self._thread = threading.Thread(target=self._run_forever, name="adapter-events", daemon=True)
 
-    def start(self) -> DeletionListener:
+    def start(self) -> AdapterEventListener:
         self._thread.start()
         return self
 
@@ -43,17 +47,20 @@ class DeletionListener:
             try:
                 self._run()
             except Exception:  # the broker away for a while: start over, the tombstone sweep covers the gap
-                log.exception("deletion listener failed; reconnecting")
+                log.exception("adapter event listener failed; reconnecting")
                 self._stop.wait(2.0)
 
     def _consumer(self) -> KafkaConsumer:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
         while not self._stop.is_set():
-            partitions = consumer.partitions_for_topic(bus.ORDERS_TOPIC)
-            if partitions:
-                assigned = [TopicPartition(bus.ORDERS_TOPIC, p) for p in partitions]
+            partitions = {topic: consumer.partitions_for_topic(topic) for topic in TOPICS}
+            if all(partitions.values()):
+                assigned = [TopicPartition(topic, p) for topic, ps in partitions.items() for p in ps]
                 consumer.assign(assigned)
                 consumer.seek_to_end(*assigned)  # what happened before this replica started it never held
+                for partition in assigned:
+                    consumer.position(partition)  # resolves the lazy seek now: events from here on are seen
+                self.listening.set()
                 return consumer
             self._stop.wait(1.0)
         return consumer
@@ -66,9 +73,7 @@ class DeletionListener:
             while not self._stop.is_set():
                 for records in consumer.poll(timeout_ms=500).values():
                     for record in records:
-                        event = bus.decode_event(record.value)
-                        if bus.payload_kind(event) == "order_deleted":
-                            self._unreported[event.order_id] += self.engine.evict_order(event.order_id)
+                        self._handle(bus.decode_event(record.value))
                 if time.monotonic() - last_sweep >= self.sweep_s:
                     last_sweep = time.monotonic()
                     for order_id, entries in self.engine.evict_deleted().items():
@@ -77,6 +82,15 @@ class DeletionListener:
         finally:
             consumer.close()
             publisher.close()
+
+    def _handle(self, event) -> None:
+        kind = bus.payload_kind(event)
+        if kind == "order_deleted":
+            self._unreported[event.order_id] += self.engine.evict_order(event.order_id)
+        elif kind == "training_completed":
+            dropped = self.engine.evict_replaced(event.order_id, event.training_completed.adapter_key)
+            if dropped:
+                log.info("order %s retrained: dropped %d entries of its previous adapter", event.order_id, dropped)
 
     def _report(self, publisher: bus.Publisher) -> None:
         """Publish what was purged; what the broker did not take stays to be reported on a later turn."""
