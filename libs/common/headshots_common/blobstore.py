@@ -137,16 +137,26 @@ class LocalBlobStore(_BlobStore):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _replace(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def _replace(self, path: Path, data: bytes, attempts: int = 5) -> None:
+        for attempt in range(attempts):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            except FileNotFoundError:  # a deletion removed the folder between mkdir and here: make it again
+                if attempt == attempts - 1:
+                    raise
+                continue
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+                return
+            except FileNotFoundError:  # the folder (and the temp file with it) went while we wrote
+                if attempt == attempts - 1:
+                    raise
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def _write(self, key: str, data: bytes) -> None:
         path = self._path(key)
