@@ -12,7 +12,7 @@ PROTO_DEPS := var/proto-deps
 # Tests keep their state apart from a developer's running stack.
 TEST_VAR_DIR ?= $(CURDIR)/var/test
 
-.PHONY: install proto proto-deps proto-lint lint format chart-readme model up down status demo test bench chaos clean
+.PHONY: browser install proto proto-deps proto-lint lint format chart-readme model up down status demo test bench chaos clean
 
 install: $(STAMP)
 
@@ -66,7 +66,18 @@ status: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/headshots demo
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (no browser download works here): installed where missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@echo "==> installing Debian's chromium for the studio's browser tests"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+test: $(STAMP) $(CHROMIUM)
 	mkdir -p $(TEST_VAR_DIR)
 	HEADSHOTS_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from headshots_common import bus
+from headshots_tools.localstack import scratch_database
 from headshots_tools.ports import free_port
 
 PHOTOS_DIR = Path(__file__).parent / "tests" / "fixtures" / "photos"
@@ -116,19 +116,6 @@ def s3_server() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def stack_database():
-    """For a local stack: with DATABASE_URL on PostgreSQL (CI), a database of its own, dropped afterwards; else
-    nothing (the stack's SQLite file)."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        yield {}
-        return
-    import psycopg
-
-    name = f"headshots_stack_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield {"DATABASE_URL": url.rsplit("/", 1)[0] + f"/{name}"}
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """For a local stack of a test module: its own database (see `scratch_database`)."""
+    with scratch_database(os.environ.get("DATABASE_URL", "")) as settings:
+        yield settings

@@ -32,6 +32,8 @@ KEY_FRAGMENTS = (
 )
 # URL routes name REST resources ("orders/<uuid:order_id>/photos"), not blobs.
 ROUTE_MODULES = ("urls.py",)
+# The partner API's resource names (AIP-122: orders/{order}/headshots/{headshot}) are routes too, not blob keys.
+RESOURCE_NAME_MODULES = (REPO / "services/gateway/partner_grpc/names.py",)
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -63,7 +65,7 @@ def hand_built_keys(source: str) -> list[tuple[int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
             text = node.value
-            if not text.startswith("/v1/") and any(fragment in text for fragment in KEY_FRAGMENTS):
+            if not text.startswith(("/v1/", "/studio/")) and any(fragment in text for fragment in KEY_FRAGMENTS):
                 found.append((node.lineno, text))
     return found
 
@@ -81,6 +83,7 @@ def runtime_modules() -> list[Path]:
         if "tests" not in path.parts
         and "migrations" not in path.parts
         and path not in LAYOUT_MODULES
+        and path not in RESOURCE_NAME_MODULES
         and path.name not in ROUTE_MODULES
     )
 

@@ -21,6 +21,7 @@ import grpc
 import numpy as np
 import pytest
 from PIL import Image
+from stack_support import bucket_keys
 
 from headshots.partner.v1 import partner_api_pb2, partner_api_pb2_grpc
 from headshots.v1 import (
@@ -34,50 +35,6 @@ from headshots_tools.demo import ApiClient, run_demo
 from headshots_tools.localstack import Ports, Stack, StackError, _session_members
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def bucket(s3_server) -> str:
-    import boto3
-
-    name = f"headshots-e2e-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", **_boto_args(s3_server)).create_bucket(Bucket=name)
-    return name
-
-
-def _boto_args(s3: dict[str, str]) -> dict[str, str]:
-    return dict(
-        endpoint_url=s3["AWS_ENDPOINT_URL"],
-        aws_access_key_id=s3["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=s3["AWS_SECRET_ACCESS_KEY"],
-        region_name=s3["AWS_DEFAULT_REGION"],
-    )
-
-
-def _bucket_keys(s3: dict[str, str], bucket: str, prefix: str) -> list[str]:
-    import boto3
-
-    listing = boto3.client("s3", **_boto_args(s3)).list_objects_v2(Bucket=bucket, Prefix=prefix)
-    return [item["Key"] for item in listing.get("Contents", ())]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, stack_database, s3_server, bucket):
-    stack = Stack(
-        var_dir=tmp_path_factory.mktemp("stack"),
-        ports=Ports.free(),
-        trainers=2,
-        renderer_replicas=2,
-        extra_env={
-            "HEADSHOTS_TRAIN_STEPS": "30",
-            "HEADSHOTS_BLOB_URL": f"s3://{bucket}/headshots",
-            **s3_server,
-            **stack_database,
-        },
-    )
-    stack.up()
-    yield stack
-    stack.down()
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +59,10 @@ def test_an_order_completes_with_rendered_headshots_on_disk(completed_order, sta
     assert all(np.abs(a - b).mean() > 1 for i, a in enumerate(pixels) for b in pixels[i + 1 :]), (
         "every headshot is a different image"
     )
+    # One contact sheet of all of them, and an account that opens the order in the studio.
+    sheet = Image.open(completed_order.contact_sheet)
+    assert sheet.format == "PNG" and sheet.width >= 4 * 256
+    assert completed_order.email.endswith("@headshots.local") and len(completed_order.password) >= 12
     order = completed_order.order
     assert order["progress"] == {"stage": "done", "percent": 100, "eta_s": 0.0}
     assert order["counts"]["photos_accepted"] == 5 and order["counts"]["headshots"] == 4
@@ -181,7 +142,7 @@ def test_more_headshots_in_another_style_without_retraining(completed_order, sta
 
 
 def test_blobs_live_in_the_bucket(completed_order, s3_server, bucket):
-    keys = _bucket_keys(s3_server, bucket, "headshots/" + blob_layout.order_prefix(completed_order.order_id))
+    keys = bucket_keys(s3_server, bucket, "headshots/" + blob_layout.order_prefix(completed_order.order_id))
     assert sum(k.endswith(".png") for k in keys) >= 4 and any(k.endswith(".safetensors") for k in keys)
 
 
@@ -198,7 +159,7 @@ def test_deleting_the_order_purges_it_everywhere(completed_order, stack, s3_serv
     assert any(order_id in s.adapters_resident for s in _replica_stats(stack).values()), "a replica holds it"
     receipt = client.json("DELETE", f"/v1/orders/{order_id}", 200)
     assert receipt["remaining_blobs"] == 0 and receipt["blobs_deleted"] >= 5 + 1 + 6
-    assert _bucket_keys(s3_server, bucket, "headshots/" + blob_layout.order_prefix(order_id)) == []
+    assert bucket_keys(s3_server, bucket, "headshots/" + blob_layout.order_prefix(order_id)) == []
     assert client.json("GET", f"/v1/orders/{order_id}", 200)["state"] == "deleted"
 
     # Every replica evicts it by itself and reports the purge on the receipt.
@@ -260,3 +221,120 @@ def test_a_dead_process_is_restarted_and_down_leaves_no_process_behind(tmp_path_
     stack.down()
     assert {name: _session_members(sid) for name, sid in sessions.items() if _session_members(sid)} == {}
     assert stack.running() == {}
+
+
+# -- the partner CLI, run as a partner runs it: the installed `headshots` in a subprocess ----------------------
+def _cli(*args: str, home: Path, env_extra: dict[str, str] | None = None) -> tuple[int, str, str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADSHOTS_")}
+    env.update(HOME=str(home), COLUMNS="120", **(env_extra or {}))
+    result = subprocess.run(
+        # The console script pip installed beside this interpreter, as a partner's shell finds it.
+        [str(Path(sys.executable).parent / "headshots"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def _last_json(stdout: str) -> dict:
+    import json
+
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_the_partner_cli_runs_a_whole_order(stack, tmp_path):
+    from headshots_tools.demo import DEMO_PHOTOS
+
+    key = stack.manage("create_api_key", f"cli-{uuid.uuid4().hex[:6]}").strip()
+    target = f"127.0.0.1:{stack.ports.partner_grpc}"
+    photos = tmp_path / "selfies"
+    photos.mkdir()
+    for path in DEMO_PHOTOS:
+        (photos / path.name).write_bytes(path.read_bytes())
+    Image.new("RGB", (640, 480), (40, 90, 160)).save(photos / "sky.png")  # no face: rejected, with the reason
+    auth = {"HEADSHOTS_API_KEY": key, "HEADSHOTS_GRPC_TARGET": target}
+
+    # Create, upload, submit, watch with a progress bar, download: one command.
+    code, out, err = _cli(
+        "order", "create", "--photos", str(photos), "--styles", "corporate-navy", "--package", "trial",
+        "--wait", "--to", str(tmp_path / "out"), "--json", home=tmp_path, env_extra=auth,
+    )  # fmt: skip
+    assert code == 0, err[-3000:]
+    order = _last_json(out)
+    assert order["state"] == "STATE_COMPLETED" and order["name"].startswith("orders/")
+    assert "rejected sky.png" in err and "5 of 6 photos accepted" in err and "ETA" in err
+    files = [Path(f) for f in order["files"]]
+    assert files and all(f.exists() and Image.open(f).format == "PNG" for f in files)
+
+    # More in another style, without retraining; then everything downloaded again.
+    code, out, err = _cli(
+        "order", "renders", order["uid"], "--style", "tech-grey", "--count", "1", "--wait", "--json",
+        home=tmp_path, env_extra=auth,
+    )  # fmt: skip
+    assert code == 0, err[-3000:]
+    assert _last_json(out)["order_state"]["state"] == "STATE_COMPLETED"
+    code, out, err = _cli(
+        "order", "download", order["uid"], "--to", str(tmp_path / "all"), "--json", home=tmp_path, env_extra=auth
+    )
+    assert code == 0, err[-3000:]
+    assert len(_last_json(out)["files"]) == len(files) + 1
+
+    # The order is in the partner's list, newest first.
+    code, out, err = _cli("order", "list", "--json", home=tmp_path, env_extra=auth)
+    assert code == 0, err[-3000:]
+    listed = _last_json(out)
+    assert listed["orders"][0]["uid"] == order["uid"] and listed["total_size"] >= 1
+
+    # The key from a config file works as well as from the environment.
+    config = tmp_path / "cli.toml"
+    config.write_text(f'api_key = "{key}"\ngrpc_target = "{target}"\n')
+    code, out, err = _cli("order", "get", order["uid"], "--json", "--config", str(config), home=tmp_path)
+    assert code == 0 and _last_json(out)["uid"] == order["uid"], err[-2000:]
+
+    # Deletion prints the receipt; the order is then gone for the CLI too.
+    code, out, err = _cli("order", "delete", order["uid"], "--json", home=tmp_path, env_extra=auth)
+    assert code == 0, err[-3000:]
+    receipt = _last_json(out)
+    assert receipt["order"] == order["name"] and receipt["remaining_blobs"] == 0 and receipt["blobs_deleted"] > 0
+
+
+def test_the_partner_cli_says_what_went_wrong_with_distinct_exit_codes(stack, tmp_path):
+    target = f"127.0.0.1:{stack.ports.partner_grpc}"
+    # No key anywhere: a usage error that says where a key can come from.
+    code, out, err = _cli("order", "get", str(uuid.uuid4()), "--target", target, home=tmp_path)
+    assert code == 2 and "HEADSHOTS_API_KEY" in err
+    # A wrong key: the API's refusal.
+    code, out, err = _cli("order", "get", str(uuid.uuid4()), "--target", target, "--api-key", "nope", home=tmp_path)
+    assert code == 3 and "unauthenticated" in err
+    # An unknown order, as JSON for a script.
+    key = stack.manage("create_api_key", f"cli-{uuid.uuid4().hex[:6]}").strip()
+    code, out, err = _cli(
+        "order", "watch", str(uuid.uuid4()), "--json", home=tmp_path,
+        env_extra={"HEADSHOTS_API_KEY": key, "HEADSHOTS_GRPC_TARGET": target},
+    )  # fmt: skip
+    assert code == 3 and _last_json(out)["exit_code"] == 3 and "not_found" in _last_json(out)["error"]
+    # Photos the API refuses, all of them: nothing is submitted.
+    empty = tmp_path / "landscapes"
+    empty.mkdir()
+    for n in range(2):
+        Image.new("RGB", (640, 480), (30 * n, 120, 60)).save(empty / f"field{n}.png")
+    code, out, err = _cli(
+        "order", "create", "--photos", str(empty), "--styles", "corporate-navy", "--package", "trial",
+        "--api-key", key, "--target", target, home=tmp_path,
+    )  # fmt: skip
+    assert code == 3 and "rejected field0.png" in err
+    # Nothing listening on the port.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    code, out, err = _cli("order", "get", "x", "--api-key", key, "--target", f"127.0.0.1:{closed}", home=tmp_path)
+    assert code == 5 and "cannot reach" in err
+    # A usage error from the parser itself.
+    code, out, err = _cli("order", "renders", "x", "--style", "tech-grey", home=tmp_path)
+    assert code == 2 and "--count" in err

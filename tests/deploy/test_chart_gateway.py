@@ -200,6 +200,30 @@ def test_gateway_cache_url_from_an_existing_secret():
         }, name
 
 
+def test_studio_cookies_are_https_only_and_smtp_is_a_value(default_objects):
+    for name, env in gateway_envs(default_objects).items():
+        assert env["HEADSHOTS_SECURE_COOKIES"]["value"] == "true", name
+        assert "HEADSHOTS_EMAIL_BACKEND" not in env and "HEADSHOTS_PUBLIC_URL" not in env, name
+    objects = render(
+        {
+            "gateway": {
+                "studio": {
+                    "publicUrl": "https://headshots.example.com",
+                    "email": {"host": "smtp.example.com", "user": "studio", "existingSecret": "smtp"},
+                }
+            }
+        }
+    )
+    for name, env in gateway_envs(objects).items():
+        values = {k: v.get("value") for k, v in env.items()}
+        assert values["HEADSHOTS_PUBLIC_URL"] == "https://headshots.example.com", name
+        assert values["HEADSHOTS_EMAIL_BACKEND"] == "smtp" and values["HEADSHOTS_EMAIL_HOST"] == "smtp.example.com"
+        assert values["HEADSHOTS_EMAIL_PORT"] == "587" and values["HEADSHOTS_EMAIL_USE_TLS"] == "true"
+        assert env["HEADSHOTS_EMAIL_PASSWORD"]["valueFrom"] == {
+            "secretKeyRef": {"name": "smtp", "key": "smtp-password"}
+        }, name
+
+
 @pytest.mark.parametrize(
     "config",
     [

@@ -1,4 +1,5 @@
-"""`headshots`: run the local stack (up, down, status), the end-to-end demo, and model generation."""
+"""`headshots`: orders over the partner gRPC API (order ...), the local stack (up, down, status), the end-to-end
+demo, and model generation."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from headshots_tools import order_cli
 from headshots_tools.localstack import REPO_ROOT, Stack, StackError
 
 console = Console(stderr=True)
@@ -101,9 +103,11 @@ def cmd_demo(args) -> int:
             progress_factory=_progress,
         )
         console.print(f"\norder {result.order_id} is [bold]{result.state}[/] after {time.monotonic() - started:.0f}s")
-        console.print(f"{len(result.files)} headshots written to {result.out_dir}:")
-        for path in result.files:
-            console.print(f"  {path}")
+        console.print(f"{len(result.files)} headshots in {result.out_dir}; on one page: {result.contact_sheet}")
+        console.print(
+            f"In the studio (after `make up`): {stack.gateway_url}/studio/orders/{result.order_id} "
+            f"-- sign in as {result.email} / {result.password}"
+        )
         return 0 if result.state == "completed" and result.files else 1
     finally:
         stopped = stack.down()
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     partner.add_argument("partner_args", nargs=argparse.REMAINDER)
     partner.set_defaults(func=cmd_partner)
+    order_cli.add_parser(sub)
     model = sub.add_parser("model", help="generate the tiny offline base model")
     model.add_argument("--arch", choices=["sd15", "sdxl"], default="sd15")
     model.add_argument("--out")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -87,6 +88,9 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
     order: dict = field(default_factory=dict)
     api_key: str = ""
+    email: str = ""  # the demo's consumer account: sign in to the studio with it
+    password: str = ""
+    contact_sheet: Path | None = None
 
 
 def run_demo(
@@ -99,7 +103,12 @@ def run_demo(
     progress_factory=None,
     timeout_s: float = 900,
 ) -> DemoResult:
-    api_key = stack.manage("create_api_key", f"demo-{uuid.uuid4().hex[:6]}").strip()
+    # A consumer account, as the studio's sign-up makes: its token drives this order, and its email and password
+    # open the order in the studio afterwards.
+    email, password = f"demo-{uuid.uuid4().hex[:6]}@headshots.local", secrets.token_urlsafe(12)
+    credentials = {"email": email, "password": password}
+    signup = ApiClient(stack.gateway_url, "").json("POST", "/v1/auth/signup", 201, body=credentials)
+    api_key = signup["token"]
     client = ApiClient(stack.gateway_url, api_key)
     say = console.print if console else (lambda *a, **k: None)
 
@@ -126,7 +135,25 @@ def run_demo(
                 files.append(path)
     elif order["state"] == "failed":
         say(f"[red]order failed:[/] {order['failure_reason']}")
-    return DemoResult(order_id, order["state"], out, files, order, api_key)
+    sheet = contact_sheet(files, out / "contact-sheet.png") if files else None
+    return DemoResult(order_id, order["state"], out, files, order, api_key, email, password, sheet)
+
+
+def contact_sheet(files: list[Path], path: Path, tile: int = 256, columns: int = 5) -> Path:
+    """One PNG of every headshot, in a grid, each captioned with its style."""
+    from PIL import Image, ImageDraw
+
+    rows = -(-len(files) // columns)
+    caption = 20
+    sheet = Image.new("RGB", (columns * tile, rows * (tile + caption)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for n, file in enumerate(files):
+        x, y = (n % columns) * tile, (n // columns) * (tile + caption)
+        with Image.open(file) as image:
+            sheet.paste(image.convert("RGB").resize((tile, tile)), (x, y))
+        draw.text((x + 4, y + tile + 3), file.stem.rsplit("-", 5)[0], fill="black")
+    sheet.save(path)
+    return path
 
 
 def _follow(client: ApiClient, order_id: str, timeout_s: float, progress_factory) -> dict:

@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class Stack:
                 "HEADSHOTS_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.ports.kafka}",
                 "HEADSHOTS_BLOB_URL": f"file://{self.var_dir / 'blobs'}",
                 "HEADSHOTS_PARTNER_GRPC_PORT": str(self.ports.partner_grpc),
+                "HEADSHOTS_PUBLIC_URL": self.gateway_url,  # links in e-mails
                 "HEADSHOTS_RENDERER_GRPC_PORT": str(self.ports.renderer_grpc),
                 "HEADSHOTS_RENDERER_HTTP_PORT": str(self.ports.renderer_http),
                 "HEADSHOTS_TRAINER_GRPC_PORT": str(self.ports.trainer_grpc),
@@ -440,3 +442,22 @@ def _renderer_ready(target: str) -> bool:
             return True
     except grpc.RpcError:
         return False
+
+
+@contextlib.contextmanager
+def scratch_database(url: str) -> Iterator[dict[str, str]]:
+    """For a stack under test: with `url` on PostgreSQL, a database of its own (its DATABASE_URL), dropped
+    afterwards; else nothing (the stack's own SQLite file)."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        yield {}
+        return
+    import psycopg
+
+    name = f"headshots_stack_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"DATABASE_URL": url.rsplit("/", 1)[0] + f"/{name}"}
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -15,6 +15,7 @@ class Style:
     backdrop: str
     attire: str
     lighting: str
+    swatch: str  # the backdrop's colour (CSS), for style pickers
 
     def prompt(self, subject_phrase: str) -> str:
         return (
@@ -28,12 +29,12 @@ NEGATIVE_PROMPT = "blurry, deformed, cartoon, painting, lowres, watermark, text,
 STYLES: dict[str, Style] = {
     style.id: style
     for style in (
-        Style("corporate-navy", "Corporate", "navy", "business attire", "soft directional light"),
-        Style("creative-sage", "Creative professional", "sage green", "smart casual", "warm light"),
-        Style("executive-black", "Executive", "black", "formal suit", "dramatic studio light"),
-        Style("friendly-white", "Friendly", "bright white", "casual shirt", "even high-key light"),
-        Style("outdoor-bokeh", "Outdoor", "blurred city park", "blazer", "golden hour light"),
-        Style("tech-grey", "Tech founder", "charcoal grey", "crew-neck sweater", "soft window light"),
+        Style("corporate-navy", "Corporate", "navy", "business attire", "soft directional light", "#1f2d4d"),
+        Style("creative-sage", "Creative professional", "sage green", "smart casual", "warm light", "#9caf88"),
+        Style("executive-black", "Executive", "black", "formal suit", "dramatic studio light", "#141414"),
+        Style("friendly-white", "Friendly", "bright white", "casual shirt", "even high-key light", "#f4f4f0"),
+        Style("outdoor-bokeh", "Outdoor", "blurred city park", "blazer", "golden hour light", "#c9a45c"),
+        Style("tech-grey", "Tech founder", "charcoal grey", "crew-neck sweater", "soft window light", "#3b3f45"),
     )
 }
 

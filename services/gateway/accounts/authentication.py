@@ -1,4 +1,4 @@
-"""`Authorization: Bearer <key>` for REST; the same lookup serves gRPC metadata."""
+"""`Authorization: Bearer <key>` for REST (the same lookup serves gRPC metadata), and the web studio's session."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from rest_framework import authentication, exceptions
 
 from accounts.models import Tenant
-from accounts.selectors import tenant_for_key
+from accounts.selectors import consumer_for_session, tenant_for_key
+
+# Where a studio session keeps the signed-in consumer's tenant id.
+SESSION_TENANT_KEY = "studio_tenant"
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="headshots"'
+
+
+class StudioSession(authentication.SessionAuthentication):
+    """The web studio's pages call the API with their session cookie, and must send the CSRF token."""
+
+    def authenticate(self, request):
+        session = getattr(request._request, "session", None)
+        tenant = consumer_for_session(session.get(SESSION_TENANT_KEY)) if session is not None else None
+        if tenant is None:
+            return None
+        self.enforce_csrf(request)
+        return Principal(tenant), None

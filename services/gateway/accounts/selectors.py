@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from accounts.models import ApiKey, Tenant
@@ -38,3 +39,13 @@ def tenant_for_key(raw_key: str) -> Tenant | None:
 def keys_of(tenant: Tenant) -> QuerySet[ApiKey]:
     """The tenant's keys and tokens, newest first (revoked and expired ones included, for the record)."""
     return ApiKey.objects.filter(tenant=tenant).order_by("-created_at")
+
+
+def consumer_for_session(tenant_id) -> Tenant | None:
+    """The consumer a studio session is signed in as, or None (no session, or the account is gone)."""
+    if not tenant_id:
+        return None
+    try:
+        return Tenant.objects.filter(pk=tenant_id, kind=Tenant.Kind.CONSUMER).first()
+    except (ValueError, ValidationError):  # a session value that is not a tenant id
+        return None

@@ -77,26 +77,37 @@ def revoke_token(tenant: Tenant, prefix: str) -> ApiKey:
     return key
 
 
-def sign_up_consumer(email: str, password: str, name: str = "") -> tuple[Tenant, str]:
+def create_consumer(email: str, password: str, name: str = "") -> Tenant:
+    """A consumer account (the studio signs it in with a session; the API gives it a token)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidArgument("weak_password", f"use at least {MIN_PASSWORD_LENGTH} characters")
     try:
         with transaction.atomic():
-            tenant = Tenant.objects.create(
+            return Tenant.objects.create(
                 name=name or email,
                 kind=Tenant.Kind.CONSUMER,
                 email=email.lower(),
                 password_hash=make_password(password),
             )
-            return tenant, issue_api_key(tenant, ApiKey.Kind.PERSONAL_TOKEN)
     except IntegrityError:
         raise Conflict("email_taken", "an account with this email exists; sign in instead") from None
 
 
-def token_for_consumer(email: str, password: str) -> tuple[Tenant, str]:
+def authenticate_consumer(email: str, password: str) -> Tenant:
     tenant = Tenant.objects.filter(email=email.lower(), kind=Tenant.Kind.CONSUMER).first()
     if tenant is None:
         make_password(password)  # hash anyway: response time does not reveal which emails have accounts
     if tenant is None or not check_password(password, tenant.password_hash):
         raise Unauthenticated("invalid_credentials", "wrong email or password")
+    return tenant
+
+
+def sign_up_consumer(email: str, password: str, name: str = "") -> tuple[Tenant, str]:
+    with transaction.atomic():
+        tenant = create_consumer(email, password, name)
+        return tenant, issue_api_key(tenant, ApiKey.Kind.PERSONAL_TOKEN)
+
+
+def token_for_consumer(email: str, password: str) -> tuple[Tenant, str]:
+    tenant = authenticate_consumer(email, password)
     return tenant, issue_api_key(tenant, ApiKey.Kind.PERSONAL_TOKEN)

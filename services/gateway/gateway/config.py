@@ -44,6 +44,15 @@ class GatewayConfig:
     token_ttl_hours: float
     grpc_max_streams: int
     grpc_max_streams_per_tenant: int
+    secure_cookies: bool
+    public_url: str
+    email_backend: str
+    email_from: str
+    email_host: str
+    email_port: int
+    email_user: str
+    email_password: str
+    email_use_tls: bool
 
     @property
     def shared_cache(self) -> bool:
@@ -100,6 +109,18 @@ def load() -> GatewayConfig:
         # RESOURCE_EXHAUSTED. The server keeps as many threads again for short calls and health checks.
         grpc_max_streams=env_int("HEADSHOTS_GRPC_MAX_STREAMS", 64),
         grpc_max_streams_per_tenant=env_int("HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT", 8),
+        # The studio's session and CSRF cookies are sent over HTTPS only (the cluster; a laptop serves HTTP).
+        secure_cookies=env_bool("HEADSHOTS_SECURE_COOKIES", False),
+        # Where people reach the studio (links in e-mails).
+        public_url=env_str("HEADSHOTS_PUBLIC_URL", "http://127.0.0.1:8000"),
+        # "smtp" in the cluster; locally every e-mail is a file under var/mail.
+        email_backend=env_str("HEADSHOTS_EMAIL_BACKEND", "file"),
+        email_from=env_str("HEADSHOTS_EMAIL_FROM", "Headshots <studio@headshots.local>"),
+        email_host=env_str("HEADSHOTS_EMAIL_HOST", "localhost"),
+        email_port=env_int("HEADSHOTS_EMAIL_PORT", 587),
+        email_user=env_str("HEADSHOTS_EMAIL_USER", ""),
+        email_password=env_str("HEADSHOTS_EMAIL_PASSWORD", ""),
+        email_use_tls=env_bool("HEADSHOTS_EMAIL_USE_TLS", True),
     )
 
 

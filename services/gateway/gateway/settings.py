@@ -10,6 +10,8 @@ ALLOWED_HOSTS = CONFIG.allowed_hosts
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
     "accounts",
@@ -18,13 +20,48 @@ INSTALLED_APPS = [
     "partner_grpc",
     "webhooks",
     "workers",
+    "studio",
 ]
 
 MIDDLEWARE = [
     "gateway.limits.RequestLimitsMiddleware",  # first: an over-limit request is refused before anything reads it
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # the studio's own CSS and script, from the package
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "studio.security.ContentSecurityPolicyMiddleware",
 ]
+
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True, "OPTIONS": {}}]
+STATIC_URL = "/studio/static/"
+WHITENOISE_USE_FINDERS = True  # served from the installed package: no collectstatic step in the image
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# The studio signs in with a server-side session (signing out ends it on the server, not only in the browser).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = 14 * 24 * 3600
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = CONFIG.secure_cookies
+CSRF_COOKIE_SECURE = CONFIG.secure_cookies
+CSRF_COOKIE_SAMESITE = "Strict"
+CSRF_FAILURE_VIEW = "studio.security.csrf_failure"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# E-mail: "headshots ready" to consumers; locally files under var/mail, SMTP in the cluster.
+if CONFIG.email_backend == "smtp":
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT = CONFIG.email_host, CONFIG.email_port
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = CONFIG.email_user, CONFIG.email_password
+    EMAIL_USE_TLS = CONFIG.email_use_tls
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(CONFIG.shared.var_dir / "mail")
+DEFAULT_FROM_EMAIL = CONFIG.email_from
 
 ROOT_URLCONF = "gateway.urls"
 WSGI_APPLICATION = "gateway.wsgi.application"
@@ -65,7 +102,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.StudioSession",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [

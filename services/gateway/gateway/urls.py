@@ -14,6 +14,7 @@ urlpatterns = [
     path("v1/", include("accounts.urls")),
     path("v1/", include("orders.urls")),
     path("v1/", include("webhooks.urls")),
+    path("studio/", include("studio.urls")),
 ]
 
 handler400 = "gateway.rest_errors.bad_request"

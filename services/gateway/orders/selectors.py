@@ -60,6 +60,11 @@ def order_status(tenant: Tenant, order_id) -> dict[str, Any]:
     return json.loads(order_status_json(tenant, order_id))
 
 
+def list_orders(tenant: Tenant) -> QuerySet[Order]:
+    """The tenant's orders, newest first."""
+    return Order.objects.filter(tenant=tenant).order_by("-created_at", "-id")
+
+
 def submitted_orders(tenant: Tenant) -> QuerySet[Order]:
     """The tenant's orders that were submitted (each is a long-running operation), latest first."""
     return Order.objects.filter(tenant=tenant, submitted_at__isnull=False).order_by("-submitted_at", "-id")

@@ -100,6 +100,13 @@ class HeadshotListQuery(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, max_value=1_000_000, default=0)
 
 
+class OrderListQuery(serializers.Serializer):
+    """GET /v1/orders query."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    offset = serializers.IntegerField(min_value=0, max_value=1_000_000, default=0)
+
+
 class RenderCreateInput(serializers.Serializer):
     style = serializers.ChoiceField(choices=STYLE_IDS)
     count = serializers.IntegerField(min_value=1, max_value=policy.MAX_RENDER_COUNT)
@@ -146,6 +153,13 @@ class StyleOutput(serializers.Serializer):
 
 class StyleListOutput(serializers.Serializer):
     results = StyleOutput(many=True)
+
+
+class OrderPageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = OrderOutput(many=True)
 
 
 class HeadshotPageOutput(serializers.Serializer):

@@ -25,7 +25,9 @@ from orders.serializers import (
     HeadshotOutput,
     HeadshotPageOutput,
     OrderCreateInput,
+    OrderListQuery,
     OrderOutput,
+    OrderPageOutput,
     PhotoUploadInput,
     PhotoUploadOutput,
     RenderCreateInput,
@@ -41,8 +43,38 @@ def _order_response(request, order_id, http_status=status.HTTP_200_OK) -> Respon
     return Response(order_representation(selectors.get_order(request.user.tenant, order_id)), status=http_status)
 
 
+def _page(request, count: int, limit: int, offset: int, results: list, **params) -> Response:
+    """A limit/offset page with links to its neighbours."""
+
+    def link(at: int) -> str:
+        query = {"limit": limit, "offset": at, **{k: v for k, v in params.items() if v}}
+        return request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
+
+    return Response(
+        {
+            "count": count,
+            "next": link(offset + limit) if offset + limit < count else None,
+            "previous": link(max(0, offset - limit)) if offset else None,
+            "results": results,
+        }
+    )
+
+
 class OrderListView(APIView):
     throttle_classes = [TenantRateThrottle, OrderCreateThrottle]
+
+    def get_throttles(self):
+        # Listing is an ordinary read: only creating counts against the order-creation rate.
+        return [TenantRateThrottle()] if self.request.method == "GET" else super().get_throttles()
+
+    @extend_schema(responses={200: OrderPageOutput, **ERROR_RESPONSES}, parameters=[OrderListQuery])
+    def get(self, request):
+        query = OrderListQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        limit, offset = query.validated_data["limit"], query.validated_data["offset"]
+        orders = selectors.list_orders(request.user.tenant)
+        results = [order_representation(order) for order in orders[offset : offset + limit]]
+        return _page(request, orders.count(), limit, offset, results)
 
     @extend_schema(
         request=OrderCreateInput,
@@ -124,21 +156,8 @@ class HeadshotListView(APIView):
         style, limit, offset = (query.validated_data.get(k) for k in ("style", "limit", "offset"))
         order = selectors.get_order(request.user.tenant, order_id)
         headshots = selectors.list_headshots(order, style_id=style)
-        count = headshots.count()
         page = HeadshotOutput(headshots[offset : offset + limit], many=True).data
-
-        def link(at: int) -> str:
-            params = {"limit": limit, "offset": at, **({"style": style} if style else {})}
-            return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
-
-        return Response(
-            {
-                "count": count,
-                "next": link(offset + limit) if offset + limit < count else None,
-                "previous": link(max(0, offset - limit)) if offset else None,
-                "results": page,
-            }
-        )
+        return _page(request, headshots.count(), limit, offset, page, style=style)
 
 
 class HeadshotDownloadView(APIView):

@@ -126,6 +126,18 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
         return order_message(selectors.order_status(tenant, parse_order_name(request.name)))
 
     @calls.answer()
+    def ListOrders(self, tenant, request, context):
+        size = paging.page_size(request.page_size)
+        offset = paging.offset_of(request.page_token, "orders")
+        orders = selectors.list_orders(tenant)
+        rows = list(orders[offset : offset + size + 1])
+        return pb.ListOrdersResponse(
+            orders=[order_message(order_representation(order)) for order in rows[:size]],
+            next_page_token=paging.next_page_token(offset + size, "orders") if len(rows) > size else "",
+            total_size=orders.count(),
+        )
+
+    @calls.answer()
     def DeleteOrder(self, tenant, request, context):
         order = selectors.get_order(tenant, parse_order_name(request.name))
         return receipt_message(retention.delete_order(order))

@@ -58,6 +58,21 @@ def test_another_tenants_order_is_not_found(order, other_api):
     assert upload(other_api, order["id"]).status_code == 404
 
 
+def test_my_orders_are_listed_newest_first_in_pages(api, other_api):
+    body = {"package": "trial", "styles": ["tech-grey"]}
+    created = [api.post("/v1/orders", body, format="json").json() for _ in "ab"]
+    other_api.post("/v1/orders", body, format="json")
+    page = api.get("/v1/orders?limit=1").json()
+    assert page["count"] == 2 and [o["id"] for o in page["results"]] == [created[1]["id"]]
+    assert page["previous"] is None and page["next"].endswith("/v1/orders?limit=1&offset=1")
+    rest = api.get("/v1/orders?limit=1&offset=1").json()
+    assert [o["id"] for o in rest["results"]] == [created[0]["id"]] and rest["next"] is None
+    assert rest["results"][0] == api.get(f"/v1/orders/{created[0]['id']}").json()
+    for bad in ("limit=0", "limit=101", "offset=-1", "limit=x"):
+        response = api.get(f"/v1/orders?{bad}")
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_argument", bad
+
+
 def test_real_selfies_are_accepted_and_stored_without_exif(api, order, person_photos):
     with_gps = io.BytesIO()
     exif = Image.Exif()

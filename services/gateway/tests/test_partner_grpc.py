@@ -188,6 +188,19 @@ def test_missing_or_wrong_keys_are_unauthenticated(partner):
     assert len(stub.ListStyles(pb.ListStylesRequest()).styles) == 6  # the catalogue is public, as in REST
 
 
+def test_orders_are_listed_newest_first_in_pages_and_only_the_partners_own(partner, api):
+    stub, auth = partner.stub, partner.auth
+    first, second = _create(stub, auth), _create(stub, auth)
+    api.post("/v1/orders", {"package": "trial", "styles": STYLE}, format="json")  # another partner's
+    page = stub.ListOrders(pb.ListOrdersRequest(page_size=1), metadata=auth)
+    assert [o.uid for o in page.orders] == [second.uid] and page.total_size == 2 and page.next_page_token
+    rest = stub.ListOrders(pb.ListOrdersRequest(page_size=1, page_token=page.next_page_token), metadata=auth)
+    assert [o.uid for o in rest.orders] == [first.uid] and not rest.next_page_token
+    assert rest.orders[0] == stub.GetOrder(pb.GetOrderRequest(name=first.name), metadata=auth)
+    code, reason, _ = _error(stub.ListOrders, pb.ListOrdersRequest(page_size=-1), metadata=auth)
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_argument")
+
+
 @pytest.mark.parametrize("token", ["abc", "-5", "1" * 23, "eyJvZmZzZXQiOjEwfQ"])
 def test_made_up_page_tokens_are_invalid_arguments(partner, token):
     stub, auth = partner.stub, partner.auth

@@ -298,6 +298,34 @@ gateway's own default applies; 0 is a value, not empty.
 */}}
 {{- define "headshots.env.gateway" -}}
 {{- $config := .Values.gateway.config -}}
+{{- $studio := .Values.gateway.studio -}}
+- name: HEADSHOTS_SECURE_COOKIES
+  value: {{ ternary "true" "false" $studio.secureCookies | quote }}
+{{- with $studio.publicUrl }}
+- name: HEADSHOTS_PUBLIC_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- if $studio.email.host }}
+- name: HEADSHOTS_EMAIL_BACKEND
+  value: "smtp"
+- name: HEADSHOTS_EMAIL_HOST
+  value: {{ $studio.email.host | quote }}
+- name: HEADSHOTS_EMAIL_PORT
+  value: {{ int $studio.email.port | toString | quote }}
+- name: HEADSHOTS_EMAIL_USER
+  value: {{ $studio.email.user | quote }}
+- name: HEADSHOTS_EMAIL_FROM
+  value: {{ $studio.email.from | quote }}
+- name: HEADSHOTS_EMAIL_USE_TLS
+  value: {{ ternary "true" "false" $studio.email.useTls | quote }}
+{{- with $studio.email.existingSecret }}
+- name: HEADSHOTS_EMAIL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $studio.email.passwordKey }}
+{{- end }}
+{{- end }}
 {{- if $config.cache.existingSecret }}
 - name: HEADSHOTS_CACHE_URL
   valueFrom:

@@ -11,6 +11,7 @@ from headshots_common import bus
 from orders.models import Headshot, Order, RenderRequest
 from orders.policy import MAX_RETENTION, PROGRESS_WEBHOOK_STEP, TRAINING_SHARE
 from orders.representation import order_summary
+from orders.services import notifications
 from orders.services.retention import record_cache_purge
 from webhooks import services as webhooks
 
@@ -92,11 +93,13 @@ def _on_render_completed(order: Order, completed) -> None:
         webhooks.enqueue(
             order, "order.render_completed", {"render_id": str(render.id), "headshots": len(completed.headshots)}
         )
+        notifications.headshots_ready(order, len(completed.headshots))
         return
     order.completed_at = now
     # Retention counts from delivery, never past the 35-day cap set at creation.
     order.purge_at = min(now + timedelta(hours=order.retention_hours), order.created_at + MAX_RETENTION)
     webhooks.enqueue(order, "order.completed", order_summary(order) | {"headshots": order.headshots_ready})
+    notifications.headshots_ready(order, order.headshots_ready)
 
 
 def _on_failed(order: Order, failure) -> None:

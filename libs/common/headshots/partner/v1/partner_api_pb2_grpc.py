@@ -51,6 +51,11 @@ class PartnerServiceStub:
                 request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetOrderRequest.SerializeToString,
                 response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Order.FromString,
                 _registered_method=True)
+        self.ListOrders = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/ListOrders',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListOrdersRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListOrdersResponse.FromString,
+                _registered_method=True)
         self.DeleteOrder = channel.unary_unary(
                 '/headshots.partner.v1.PartnerService/DeleteOrder',
                 request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteOrderRequest.SerializeToString,
@@ -128,6 +133,13 @@ class PartnerServiceServicer:
 
     def GetOrder(self, request, context):
         """Gets an order: its state, progress and counts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrders(self, request, context):
+        """Lists the partner's orders, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -225,6 +237,11 @@ def add_PartnerServiceServicer_to_server(servicer, server):
                     servicer.GetOrder,
                     request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetOrderRequest.FromString,
                     response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Order.SerializeToString,
+            ),
+            'ListOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrders,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListOrdersRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListOrdersResponse.SerializeToString,
             ),
             'DeleteOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteOrder,
@@ -342,6 +359,33 @@ class PartnerService:
             '/headshots.partner.v1.PartnerService/GetOrder',
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetOrderRequest.SerializeToString,
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.Order.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/ListOrders',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListOrdersRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,
