@@ -124,6 +124,9 @@ def test_the_whole_consumer_journey_in_a_browser(stack, browser, tmp_path):
     rejected = page.locator("#photos li.rejected")
     assert rejected.count() == 1 and "sky.png" in rejected.inner_text() and "Not used:" in rejected.inner_text()
     assert page.inner_text("#accepted-count") == "5" and page.is_enabled("#submit-order")
+    # Before submitting: a readiness score and what would make the result better.
+    expect(page.locator("#advice")).to_contain_text("Add 5 more photo(s)")
+    assert 0 < int(page.inner_text("#readiness-score")) < 100
     journey.accessible()
     journey.shot("photos-checked")
 

@@ -18,6 +18,8 @@ from PIL import Image
 # Two faces closer than this (Euclidean, dlib embedding) are the same person;
 # dlib's documented operating point.
 SAME_PERSON_DISTANCE = 0.6
+# Where the nose tip sits between the eyes' line and the chin in a frontal portrait (measured on tests/fixtures/photos).
+FRONTAL_NOSE_HEIGHT = 0.27
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,20 @@ class FaceAnalyzer:
         with self._lock:
             shape = self._landmarks_68(pixels, self._rectangle(face.left, face.top, face.right, face.bottom))
         return np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)])
+
+    def head_pose(self, image: Image.Image, face: Face) -> tuple[float, float]:
+        """(yaw, pitch) as ratios from the 68 landmarks: 0 facing the camera.
+
+        yaw: the nose tip's offset from the eyes' midpoint in interocular distances (positive: turned towards the
+        image's right); pitch: the nose tip's height between the eyes' line and the chin, less its frontal height
+        (positive: looking down). Rough, but monotonic: enough to tell whether a set of photos varies its pose.
+        """
+        points = self.landmarks(image, face).astype(np.float64)
+        left_eye, right_eye = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+        eyes, nose, chin = (left_eye + right_eye) / 2, points[30], points[8]
+        interocular = max(float(np.linalg.norm(right_eye - left_eye)), 1.0)
+        face_height = max(float(chin[1] - eyes[1]), 1.0)
+        return float((nose[0] - eyes[0]) / interocular), float((nose[1] - eyes[1]) / face_height - FRONTAL_NOSE_HEIGHT)
 
     def eye_brightness_ratio(self, gray: Image.Image, face: Face) -> float | None:
         """Mean brightness of both eye regions over the mid-face band; low behind sunglasses. None if unmeasurable."""

@@ -42,6 +42,8 @@ class Order(models.Model):
     # The order as GET /v1/orders/{id} shows it, rendered on every save: clients poll that call
     # while an order trains, and reading one column is ~15x cheaper than building the model.
     status_json = models.TextField(default="{}")
+    # orders.readiness.assess of the accepted photos, kept up to date as photos come and go.
+    readiness = models.JSONField(default=dict)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -122,6 +124,8 @@ class Photo(models.Model):
     sha256 = models.CharField(max_length=64)
     # 128-d identity embedding: later uploads are compared with it (near-duplicates, a different person).
     embedding = models.JSONField(default=list)
+    # Head pose, sharpness and face luminance measured by the check (orders.readiness advises from them).
+    traits = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
 
 

@@ -56,6 +56,8 @@ class CheckedPhoto:
     height: int
     sha256: str
     embedding: list[float]
+    # What the readiness advice uses (orders.readiness): head pose, sharpness, face luminance.
+    traits: dict
 
 
 def check_photo(
@@ -92,6 +94,14 @@ def check_photo(
     rejection = _check_face_quality(gray, face)
     if rejection:
         return rejection
+    yaw, pitch = face_analyzer().head_pose(image, face)
+    pixels = _face_box(gray, face)
+    traits = {
+        "yaw": round(yaw, 4),
+        "pitch": round(pitch, 4),
+        "sharpness": round(_sharpness(pixels), 1),
+        "luminance": round(float(pixels.mean()), 1),
+    }
     embedding = face_analyzer().embed(image, face)
     rejection = _check_against_accepted(embedding, accepted_embeddings)
     if rejection:
@@ -105,6 +115,7 @@ def check_photo(
         height=image.height,
         sha256=hashlib.sha256(jpeg).hexdigest(),
         embedding=[round(float(v), 6) for v in embedding],
+        traits=traits,
     )
 
 
@@ -151,6 +162,12 @@ def _face_box(gray: Image.Image, face: Face) -> np.ndarray:
     return np.asarray(gray.crop(box).resize((128, 128), Image.Resampling.BOX), dtype=np.float32)
 
 
+def _sharpness(pixels: np.ndarray) -> float:
+    """Variance of the Laplacian of the 128 px face box."""
+    laplacian = 4 * pixels[1:-1, 1:-1] - pixels[:-2, 1:-1] - pixels[2:, 1:-1] - pixels[1:-1, :-2] - pixels[1:-1, 2:]
+    return float(laplacian.var())
+
+
 def _check_face_quality(gray: Image.Image, face: Face) -> Rejection | None:
     pixels = _face_box(gray, face)
     luminance = float(pixels.mean())
@@ -158,8 +175,7 @@ def _check_face_quality(gray: Image.Image, face: Face) -> Rejection | None:
         return Rejection("too_dark", "Your face is too dark. Face a window or a lamp, without light behind you.")
     if luminance > MAX_FACE_LUMINANCE:
         return Rejection("overexposed", "Your face is washed out. Avoid direct sun or flash.")
-    laplacian = 4 * pixels[1:-1, 1:-1] - pixels[:-2, 1:-1] - pixels[2:, 1:-1] - pixels[1:-1, :-2] - pixels[1:-1, 2:]
-    if float(laplacian.var()) < MIN_SHARPNESS:
+    if _sharpness(pixels) < MIN_SHARPNESS:
         return Rejection("blurry", "The photo is blurry. Hold the camera still and make sure your face is in focus.")
     ratio = face_analyzer().eye_brightness_ratio(gray, face)
     if ratio is not None and ratio < MIN_EYE_BRIGHTNESS_RATIO:

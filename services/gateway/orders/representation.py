@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.urls import reverse
 
+from orders import readiness
+
 if TYPE_CHECKING:
     from orders.models import Headshot, Order
 
@@ -34,6 +36,8 @@ def order_representation(order: Order) -> dict[str, Any]:
         "progress": {"stage": order.progress_stage, "percent": order.progress_percent, "eta_s": order.eta_seconds},
         "counts": {"photos_accepted": order.photos_accepted, "headshots": order.headshots_ready},
         "failure_reason": order.failure_reason,
+        # Before training: how ready the photos are and what to add or retake (orders.readiness).
+        "readiness": order.readiness or readiness.assess([]),
         "retention_hours": order.retention_hours,
         "created_at": _iso(order.created_at),
         "updated_at": _iso(order.updated_at),

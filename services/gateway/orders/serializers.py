@@ -35,6 +35,17 @@ class CountsOutput(serializers.Serializer):
     headshots = serializers.IntegerField()
 
 
+class AdviceOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="add_photos, turn_left, turn_right, tilt, vary_light, soft, looks_different")
+    message = serializers.CharField()
+    photo = serializers.CharField(allow_null=True, help_text="the photo's file name, when the advice is about one")
+
+
+class ReadinessOutput(serializers.Serializer):
+    score = serializers.IntegerField(min_value=0, max_value=100)
+    advice = AdviceOutput(many=True)
+
+
 class OrderOutput(serializers.Serializer):
     """The schema of `orders.representation.order_representation`, for the OpenAPI document (tests keep them equal)."""
 
@@ -46,6 +57,7 @@ class OrderOutput(serializers.Serializer):
     progress = ProgressOutput()
     counts = CountsOutput()
     failure_reason = serializers.CharField(allow_blank=True)
+    readiness = ReadinessOutput(help_text="before training: how ready the photos are, and what to add or retake")
     retention_hours = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -63,6 +63,20 @@ def order_message(order: dict[str, Any]) -> pb.Order:
         submit_time=_timestamp(order["submitted_at"]),
         complete_time=_timestamp(order["completed_at"]),
         delete_time=_timestamp(order["deleted_at"]),
+        readiness=readiness_message(order.get("readiness")),
+    )
+
+
+def readiness_message(readiness: dict[str, Any] | None) -> pb.OrderReadiness:
+    """Status documents saved before readiness existed have none: an empty message."""
+    if not readiness:
+        return pb.OrderReadiness()
+    return pb.OrderReadiness(
+        score=readiness["score"],
+        advice=[
+            pb.PhotoAdvice(code=a["code"], message=a["message"], photo_filename=a["photo"] or "")
+            for a in readiness["advice"]
+        ],
     )
 
 

@@ -12,6 +12,7 @@ from gateway.config import CONFIG
 from gateway.errors import Conflict
 from headshots_common import blob_layout
 from headshots_common.blobstore import OrderDeleted
+from orders import readiness
 from orders.models import Order, Photo
 from orders.photo_checks import CheckedPhoto, Rejection, check_photo
 from webhooks import services as webhooks
@@ -87,6 +88,7 @@ def _store_photo(order: Order, filename: str, checked: CheckedPhoto) -> Photo:
         height=checked.height,
         sha256=checked.sha256,
         embedding=checked.embedding,
+        traits=checked.traits,
     )
     photo.blob_key = blob_layout.photo_key(str(order.id), str(photo.id))
     try:
@@ -98,6 +100,7 @@ def _store_photo(order: Order, filename: str, checked: CheckedPhoto) -> Photo:
             photo.save()
             locked = Order.objects.select_for_update().get(pk=order.pk)
             locked.photos_accepted += 1
+            locked.readiness = _readiness(locked)
             locked.save()
     except BaseException:
         blob_store().delete(photo.blob_key)  # never leave an orphan blob behind
@@ -110,5 +113,12 @@ def _remove_photo(photo: Photo) -> None:
         if Photo.objects.filter(pk=photo.pk).delete()[0]:
             locked = Order.objects.select_for_update().get(pk=photo.order_id)
             locked.photos_accepted = max(0, locked.photos_accepted - 1)
+            locked.readiness = _readiness(locked)
             locked.save()
     blob_store().delete(photo.blob_key)
+
+
+def _readiness(order: Order) -> dict:
+    return readiness.assess(
+        [readiness.PhotoFacts(p.original_filename, p.embedding, p.traits) for p in order.photos.order_by("created_at")]
+    )

@@ -85,6 +85,7 @@ def delete_order(order: Order) -> DeletionReceipt:
         keys, remaining = _purge_blobs(order, keep_headshots=False)
         order.state, order.progress_stage, order.deleted_at = Order.State.DELETED, "deleted", timezone.now()
         order.adapter_key, order.purge_at, order.photos_accepted, order.headshots_ready = "", None, 0, 0
+        order.readiness = {}  # it names the photos' files
         order.save()
         _announce_purge(order)
         receipt = _receipt(order, "user_request", keys, remaining, photos, headshots)
@@ -100,6 +101,7 @@ def purge_training_data(order: Order) -> DeletionReceipt:
         order.photos.all().delete()
         keys, remaining = _purge_blobs(order, keep_headshots=True)
         order.training_data_purged_at, order.purge_at, order.photos_accepted = timezone.now(), None, 0
+        order.readiness = {}  # it names the photos' files
         order.save()
         _announce_purge(order)
         return _receipt(order, "retention", keys, remaining, photos, 0)

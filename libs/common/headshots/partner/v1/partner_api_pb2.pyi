@@ -16,7 +16,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Order(_message.Message):
-    __slots__ = ("name", "uid", "state", "package", "style_ids", "subject_class", "retention", "progress", "photos_accepted", "headshots_ready", "failure_reason", "create_time", "update_time", "submit_time", "complete_time", "delete_time")
+    __slots__ = ("name", "uid", "state", "package", "style_ids", "subject_class", "retention", "progress", "photos_accepted", "headshots_ready", "failure_reason", "create_time", "update_time", "submit_time", "complete_time", "delete_time", "readiness")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Order.State]
@@ -51,6 +51,7 @@ class Order(_message.Message):
     SUBMIT_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
     DELETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    READINESS_FIELD_NUMBER: _ClassVar[int]
     name: str
     uid: str
     state: Order.State
@@ -67,7 +68,26 @@ class Order(_message.Message):
     submit_time: _timestamp_pb2.Timestamp
     complete_time: _timestamp_pb2.Timestamp
     delete_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., state: _Optional[_Union[Order.State, str]] = ..., package: _Optional[str] = ..., style_ids: _Optional[_Iterable[str]] = ..., subject_class: _Optional[str] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[_Union[OrderProgress, _Mapping]] = ..., photos_accepted: _Optional[int] = ..., headshots_ready: _Optional[int] = ..., failure_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    readiness: OrderReadiness
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., state: _Optional[_Union[Order.State, str]] = ..., package: _Optional[str] = ..., style_ids: _Optional[_Iterable[str]] = ..., subject_class: _Optional[str] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[_Union[OrderProgress, _Mapping]] = ..., photos_accepted: _Optional[int] = ..., headshots_ready: _Optional[int] = ..., failure_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., readiness: _Optional[_Union[OrderReadiness, _Mapping]] = ...) -> None: ...
+
+class OrderReadiness(_message.Message):
+    __slots__ = ("score", "advice")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    score: int
+    advice: _containers.RepeatedCompositeFieldContainer[PhotoAdvice]
+    def __init__(self, score: _Optional[int] = ..., advice: _Optional[_Iterable[_Union[PhotoAdvice, _Mapping]]] = ...) -> None: ...
+
+class PhotoAdvice(_message.Message):
+    __slots__ = ("code", "message", "photo_filename")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_FILENAME_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    photo_filename: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., photo_filename: _Optional[str] = ...) -> None: ...
 
 class OrderProgress(_message.Message):
     __slots__ = ("stage", "percent", "eta")

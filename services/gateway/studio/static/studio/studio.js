@@ -130,7 +130,10 @@ class OrderPage {
     this.$("gallery").hidden = state !== "completed";
     this.$("failed").hidden = state !== "failed";
     this.$("danger").hidden = state === "deleted";
-    if (state === "awaiting_photos") this.showAccepted(order.counts.photos_accepted);
+    if (state === "awaiting_photos") {
+      this.showAccepted(order.counts.photos_accepted);
+      this.showReadiness(order.readiness);
+    }
     if (PROGRESS_STATES.includes(state)) {
       this.showProgress(order.progress);
       this.schedule();
@@ -187,10 +190,18 @@ class OrderPage {
       }
     }
     try {
-      this.showAccepted((await api("GET", this.base)).counts.photos_accepted);
+      const order = await api("GET", this.base);
+      this.showAccepted(order.counts.photos_accepted);
+      this.showReadiness(order.readiness);
     } catch (error) {
       this.problem(error);
     }
+  }
+
+  showReadiness(readiness) {
+    if (!readiness) return;
+    this.$("readiness-score").textContent = String(readiness.score);
+    this.$("advice").replaceChildren(...readiness.advice.map((a) => el("li", { text: a.message })));
   }
 
   showAccepted(count) {
