@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 MODEL_INDEX = "model_index.json"
+# Written beside model_index.json by the tiny model generator: random weights that draw no faces.
+TEST_MODEL_MARKER = "headshots_test_model.json"
 
 
 class BaseModelMissing(RuntimeError):
@@ -92,3 +94,8 @@ def base_model_hash(base_model: str) -> str:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def is_generated_test_model(base_model: str) -> bool:
+    """Whether `base_model` is the generated offline test model (its images hold no faces to check)."""
+    return (Path(base_model).expanduser() / TEST_MODEL_MARKER).is_file()

@@ -44,6 +44,8 @@ class Order(models.Model):
     status_json = models.TextField(default="{}")
     # orders.readiness.assess of the accepted photos, kept up to date as photos come and go.
     readiness = models.JSONField(default=dict)
+    # Every render's quality report added up (orders.quality): GET /v1/orders/{id}/report.
+    quality = models.JSONField(default=dict)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -138,6 +140,11 @@ class Headshot(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     likeness_score = models.FloatField(default=0.0)
+    # Photo quality (1 - BRISQUE/100) and identity similarity to the order's other headshots, both 0-1.
+    quality_score = models.FloatField(default=0.0)
+    consistency_score = models.FloatField(default=0.0)
+    # False when the base model's quality gate was off (the generated test model): not checked.
+    gated = models.BooleanField(default=False)
     render_request = models.ForeignKey(RenderRequest, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

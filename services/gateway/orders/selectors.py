@@ -70,8 +70,16 @@ def submitted_orders(tenant: Tenant) -> QuerySet[Order]:
     return Order.objects.filter(tenant=tenant, submitted_at__isnull=False).order_by("-submitted_at", "-id")
 
 
-def list_headshots(order: Order, style_id: str | None = None) -> QuerySet[Headshot]:
-    headshots = order.headshots.all()
+# How headshots can be listed: oldest first, or the best likeness to the selfies first.
+HEADSHOT_ORDERINGS = {
+    "created": ("created_at", "blob_key"),
+    "likeness": ("-likeness_score", "created_at", "blob_key"),
+    "quality": ("-quality_score", "created_at", "blob_key"),
+}
+
+
+def list_headshots(order: Order, style_id: str | None = None, sort: str = "created") -> QuerySet[Headshot]:
+    headshots = order.headshots.all().order_by(*HEADSHOT_ORDERINGS[sort])
     return headshots.filter(style_id=style_id) if style_id else headshots
 
 

@@ -71,7 +71,19 @@ class HeadshotOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Headshot
-        fields = ["id", "style_id", "seed", "width", "height", "likeness_score", "download_url", "created_at"]
+        fields = [
+            "id",
+            "style_id",
+            "seed",
+            "width",
+            "height",
+            "likeness_score",
+            "quality_score",
+            "consistency_score",
+            "gated",
+            "download_url",
+            "created_at",
+        ]
 
     def get_download_url(self, headshot) -> str:
         return headshot_download_path(headshot)
@@ -108,6 +120,11 @@ class HeadshotListQuery(serializers.Serializer):
     """GET …/headshots query: a bad value is a 400, never silently the first page."""
 
     style = serializers.ChoiceField(choices=STYLE_IDS, required=False)
+    sort = serializers.ChoiceField(
+        choices=["created", "likeness", "quality"],
+        default="created",
+        help_text="created: oldest first; likeness or quality: the best first",
+    )
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
     offset = serializers.IntegerField(min_value=0, max_value=1_000_000, default=0)
 
@@ -117,6 +134,23 @@ class OrderListQuery(serializers.Serializer):
 
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
     offset = serializers.IntegerField(min_value=0, max_value=1_000_000, default=0)
+
+
+class ScoreStatsOutput(serializers.Serializer):
+    mean = serializers.FloatField()
+    p10 = serializers.FloatField(help_text="10th percentile")
+
+
+class QualityReportOutput(serializers.Serializer):
+    generated = serializers.IntegerField(help_text="images rendered for the order (over-generated)")
+    delivered = serializers.IntegerField()
+    rejected = serializers.DictField(
+        child=serializers.IntegerField(), help_text="reason (no_face, eyes_hidden, low_likeness, ...) -> images"
+    )
+    gated = serializers.BooleanField(help_text="false: the base model's quality gate is off (the test model)")
+    consistency = serializers.FloatField(help_text="mean pairwise identity similarity of the last render's set")
+    likeness = ScoreStatsOutput()
+    quality = ScoreStatsOutput()
 
 
 class RenderCreateInput(serializers.Serializer):

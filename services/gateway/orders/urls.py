@@ -9,6 +9,7 @@ urlpatterns = [
     path("orders/<uuid:order_id>/photos", views.OrderPhotosView.as_view()),
     path("orders/<uuid:order_id>/submit", views.OrderSubmitView.as_view()),
     path("orders/<uuid:order_id>/headshots", views.HeadshotListView.as_view()),
+    path("orders/<uuid:order_id>/report", views.OrderReportView.as_view()),
     path("orders/<uuid:order_id>/headshots.zip", views.HeadshotZipView.as_view()),
     path(
         "orders/<uuid:order_id>/headshots/<uuid:headshot_id>.png",

@@ -15,7 +15,7 @@ from gateway.errors import InvalidArgument
 from gateway.rest_errors import ERROR_RESPONSES
 from gateway.throttling import OrderCreateThrottle, TenantRateThrottle
 from headshots_common.styles import STYLES
-from orders import selectors
+from orders import quality, selectors
 from orders.idempotency import idempotent
 from orders.photo_checks import Rejection
 from orders.representation import order_representation
@@ -30,6 +30,7 @@ from orders.serializers import (
     OrderPageOutput,
     PhotoUploadInput,
     PhotoUploadOutput,
+    QualityReportOutput,
     RenderCreateInput,
     RenderOutput,
     StyleListOutput,
@@ -153,11 +154,22 @@ class HeadshotListView(APIView):
     def get(self, request, order_id):
         query = HeadshotListQuery(data=request.query_params.dict())  # a dict: "?style=" is a value, not absent
         query.is_valid(raise_exception=True)
-        style, limit, offset = (query.validated_data.get(k) for k in ("style", "limit", "offset"))
+        style, sort, limit, offset = (query.validated_data.get(k) for k in ("style", "sort", "limit", "offset"))
         order = selectors.get_order(request.user.tenant, order_id)
-        headshots = selectors.list_headshots(order, style_id=style)
+        headshots = selectors.list_headshots(order, style_id=style, sort=sort)
         page = HeadshotOutput(headshots[offset : offset + limit], many=True).data
-        return _page(request, headshots.count(), limit, offset, page, style=style)
+        return _page(
+            request, headshots.count(), limit, offset, page, style=style, sort=sort if sort != "created" else None
+        )
+
+
+class OrderReportView(APIView):
+    @extend_schema(
+        responses={200: QualityReportOutput, **ERROR_RESPONSES},
+        description="What the renderer generated, rejected (by reason) and delivered, and the delivered scores.",
+    )
+    def get(self, request, order_id):
+        return Response(quality.report(selectors.get_order(request.user.tenant, order_id)))
 
 
 class HeadshotDownloadView(APIView):

@@ -90,6 +90,22 @@ def headshot_message(headshot: Headshot) -> pb.Headshot:
         height=headshot.height,
         likeness_score=headshot.likeness_score,
         create_time=_timestamp(headshot.created_at),
+        quality_score=headshot.quality_score,
+        consistency_score=headshot.consistency_score,
+        gated=headshot.gated,
+    )
+
+
+def report_message(name: str, report: dict[str, Any]) -> pb.OrderReport:
+    return pb.OrderReport(
+        name=name,
+        generated=report["generated"],
+        delivered=report["delivered"],
+        rejected=report["rejected"],
+        gated=report["gated"],
+        consistency=report["consistency"],
+        likeness=pb.ScoreStats(**report["likeness"]),
+        quality=pb.ScoreStats(**report["quality"]),
     )
 
 

@@ -15,7 +15,7 @@ from gateway.config import CONFIG
 from gateway.errors import InvalidArgument, PayloadTooLarge
 from headshots.partner.v1 import partner_api_pb2 as pb, partner_api_pb2_grpc as pb_grpc
 from headshots_common.styles import STYLES
-from orders import idempotency, selectors
+from orders import idempotency, quality, selectors
 from orders.models import Order
 from orders.representation import order_representation
 from orders.serializers import HeadshotListQuery, OrderCreateInput, RenderCreateInput
@@ -28,9 +28,10 @@ from partner_grpc.messages import (
     order_message,
     receipt_message,
     render_message,
+    report_message,
     style_message,
 )
-from partner_grpc.names import parse_headshot_name, parse_order_name
+from partner_grpc.names import order_name, parse_headshot_name, parse_order_name
 from partner_grpc.operations import operation_message
 from webhooks.selectors import deliveries_for_order
 
@@ -39,6 +40,13 @@ WATCH_POLL_S = 0.5
 WATCH_MAX_S = 3600.0
 CHUNK_BYTES = 256 * 1024
 _FINAL = {str(state) for state in Order.FINAL_STATES}
+# ListHeadshots' order_by (AIP-132) -> the selector's ordering.
+HEADSHOT_ORDER_BY = {
+    "": "created",
+    "create_time": "created",
+    "likeness_score desc": "likeness",
+    "quality_score desc": "quality",
+}
 
 
 def validated(serializer_class, data: dict, field_names: dict[str, str]) -> dict:
@@ -215,16 +223,28 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
         order = selectors.get_order(tenant, parse_order_name(request.parent, "parent"))
         if request.style_id:
             validated(HeadshotListQuery, {"style": request.style_id}, {"style": "style_id"})
+        sort = HEADSHOT_ORDER_BY.get(" ".join(request.order_by.split()))
+        if sort is None:
+            raise InvalidArgument(
+                "invalid_argument",
+                f"order_by must be one of {sorted(k for k in HEADSHOT_ORDER_BY if k)}",
+                details={"fields": {"order_by": ["unknown ordering"]}},
+            )
         size = paging.page_size(request.page_size)
-        query = f"{request.parent} {request.style_id}"
+        query = f"{request.parent} {request.style_id} {sort}"
         offset = paging.offset_of(request.page_token, query)
-        headshots = selectors.list_headshots(order, style_id=request.style_id or None)
+        headshots = selectors.list_headshots(order, style_id=request.style_id or None, sort=sort)
         rows = list(headshots[offset : offset + size + 1])
         return pb.ListHeadshotsResponse(
             headshots=[headshot_message(h) for h in rows[:size]],
             next_page_token=paging.next_page_token(offset + size, query) if len(rows) > size else "",
             total_size=headshots.count(),
         )
+
+    @calls.answer()
+    def GetOrderReport(self, tenant, request, context):
+        order = selectors.get_order(tenant, parse_order_name(request.name))
+        return report_message(order_name(order.id), quality.report(order))
 
     @calls.answer()
     def GetHeadshot(self, tenant, request, context):

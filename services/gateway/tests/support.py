@@ -17,8 +17,10 @@ from orders.services.pipeline_events import apply_pipeline_event
 from outbox.services import consume_once
 
 
-def complete_order(order_id, n: int = 2) -> None:
-    """Play the trainer and renderer: the order gets `n` stored headshots and an adapter key, then completes."""
+def complete_order(order_id, n: int = 2, scores=None, quality=None) -> None:
+    """Play the trainer and renderer: the order gets `n` stored headshots and an adapter key, then completes.
+
+    `scores`: (likeness, quality) per headshot; `quality`: the render's QualityReport."""
     order_id = str(order_id)
     headshots = []
     for i in range(n):
@@ -26,12 +28,25 @@ def complete_order(order_id, n: int = 2) -> None:
         out = io.BytesIO()
         Image.new("RGB", (64, 64), (i * 40, 10, 10)).save(out, format="PNG")
         blob_store().put(key, out.getvalue())
-        headshots.append(common_pb2.Headshot(key=key, style_id="corporate-navy", seed=i, width=64, height=64))
+        likeness, photo_quality = scores[i] if scores else (0.0, 0.0)
+        headshots.append(
+            common_pb2.Headshot(
+                key=key,
+                style_id="corporate-navy",
+                seed=i,
+                width=64,
+                height=64,
+                likeness_score=likeness,
+                quality_score=photo_quality,
+                gated=quality is not None and quality.gated,
+            )
+        )
     Order.objects.filter(pk=order_id).update(
         state=Order.State.RENDERING, adapter_key=blob_layout.adapter_key(order_id, 1)
     )
     consume_once(
-        bus.new_event(order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots)), apply_pipeline_event
+        bus.new_event(order_id, render_completed=events_pb2.RenderCompleted(headshots=headshots, quality=quality)),
+        apply_pipeline_event,
     )
 
 

@@ -11,6 +11,7 @@ from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from rest_framework.test import APIClient
 
 from gateway import ratelimit
 from headshots.partner.v1 import partner_api_pb2 as pb
@@ -281,3 +282,42 @@ def test_health_and_reflection_are_served(partner):
     [answer] = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {s.name for s in answer.list_services_response.service}
     assert {"headshots.partner.v1.PartnerService", "google.longrunning.Operations"} <= names
+
+
+def test_headshots_sort_by_likeness_in_grpc_and_rest_alike(partner, api):
+    """The best likeness first, when asked (REST ?sort=likeness, gRPC order_by), and the same order in both."""
+    from orders.models import Headshot
+
+    stub, auth = partner.stub, partner.auth
+    order = _create(stub, auth)
+    complete_order(order.uid, n=4)
+    for headshot, score in zip(
+        Headshot.objects.filter(order_id=order.uid).order_by("created_at"), (0.2, 0.9, 0.5, 0.7)
+    ):
+        Headshot.objects.filter(pk=headshot.pk).update(likeness_score=score)
+
+    def listed(order_by: str, **paging) -> list[float]:
+        request = pb.ListHeadshotsRequest(parent=order.name, order_by=order_by, **paging)
+        return [h.likeness_score for h in stub.ListHeadshots(request, metadata=auth).headshots]
+
+    assert listed("likeness_score desc") == pytest.approx([0.9, 0.7, 0.5, 0.2])
+    assert listed("") == listed("create_time") == pytest.approx([0.2, 0.9, 0.5, 0.7])
+    first = stub.ListHeadshots(
+        pb.ListHeadshotsRequest(parent=order.name, order_by="likeness_score desc", page_size=2), metadata=auth
+    )
+    assert listed("likeness_score desc", page_size=2, page_token=first.next_page_token) == pytest.approx([0.5, 0.2])
+    # The token belongs to its ordering.
+    other = pb.ListHeadshotsRequest(parent=order.name, page_size=2, page_token=first.next_page_token)
+    assert _error(stub.ListHeadshots, other, metadata=auth)[1] == "invalid_page_token"
+    code, reason, details = _error(
+        stub.ListHeadshots, pb.ListHeadshotsRequest(parent=order.name, order_by="seed"), metadata=auth
+    )
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_argument")
+    assert details["BadRequest"].field_violations[0].field == "order_by"
+
+    # REST: the partner's key works there too.
+    rest = APIClient()
+    rest.credentials(HTTP_AUTHORIZATION=auth[0][1])
+    page = rest.get(f"/v1/orders/{order.uid}/headshots?sort=likeness").json()
+    assert [h["likeness_score"] for h in page["results"]] == pytest.approx([0.9, 0.7, 0.5, 0.2])
+    assert rest.get(f"/v1/orders/{order.uid}/headshots?sort=seed").status_code == 400

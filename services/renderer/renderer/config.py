@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from headshots_common.basemodel import is_generated_test_model
 from headshots_common.settings import SharedSettings, env_bool, env_float, env_int, env_str
 
 # Names the dispatcher's heartbeat (lifecycle.heartbeat_of): its loop beats while it runs, the liveness
@@ -35,12 +36,14 @@ class RendererConfig:
     replica_cpus: float  # Ray CPUs each replica asks for
     replica_gpus: float  # Ray GPUs each replica asks for (1 on a GPU node: one replica per GPU)
     deletion_sweep_s: float  # how often a replica checks the tombstones of the adapters it holds
+    quality_gate: bool  # drop images that fail a headshot check before the pick (renderer.quality)
 
 
 def load() -> RendererConfig:
     grpc_port = env_int("HEADSHOTS_RENDERER_GRPC_PORT", 9000)
+    shared = SharedSettings.from_env()
     return RendererConfig(
-        shared=SharedSettings.from_env(),
+        shared=shared,
         grpc_port=grpc_port,
         # Ray Serve's HTTP proxy; moved off 8000, which the gateway uses.
         http_port=env_int("HEADSHOTS_RENDERER_HTTP_PORT", 8100),
@@ -58,7 +61,7 @@ def load() -> RendererConfig:
         adapter_cache_capacity=env_int("HEADSHOTS_RENDER_ADAPTER_CACHE", 64),  # host-RAM tier, adapters
         # Distinct prompts (style x subject phrase) whose text embeddings stay in memory.
         prompt_cache_capacity=env_int("HEADSHOTS_RENDER_PROMPT_CACHE", 256),
-        # The dispatcher renders ceil(n * overgenerate) per style and delivers the n best likenesses.
+        # The dispatcher renders ceil(n * overgenerate) per style and delivers the n best (renderer.quality).
         overgenerate=env_float("HEADSHOTS_RENDER_OVERGENERATE", 1.25),
         device=env_str("HEADSHOTS_DEVICE", "auto"),
         dtype=env_str("HEADSHOTS_RENDER_DTYPE", "auto"),
@@ -69,4 +72,12 @@ def load() -> RendererConfig:
         replica_cpus=env_float("HEADSHOTS_RENDER_REPLICA_CPUS", 1.0),
         replica_gpus=env_float("HEADSHOTS_RENDER_REPLICA_GPUS", 0.0),
         deletion_sweep_s=env_float("HEADSHOTS_RENDER_DELETION_SWEEP_S", 30.0),
+        # "auto": on, except for the generated test model, which draws no faces (so `make demo` delivers).
+        quality_gate=_gate(env_str("HEADSHOTS_QUALITY_GATE", "auto"), shared.base_model),
     )
+
+
+def _gate(value: str, base_model: str) -> bool:
+    if value not in ("auto", "on", "off"):
+        raise ValueError(f"HEADSHOTS_QUALITY_GATE must be auto, on or off, not {value!r}")
+    return not is_generated_test_model(base_model) if value == "auto" else value == "on"

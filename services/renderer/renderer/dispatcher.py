@@ -2,9 +2,9 @@
 
 Consumes TrainingCompleted (the order's style pack) and RenderRequested (more
 headshots from a stored adapter) from Kafka, streams the images from the
-renderer's gRPC API, scores each one's likeness to the order's selfies, stores
-the best `images_per_style` of the ceil(n * overgenerate) rendered per style,
-and publishes progress and RenderCompleted.
+renderer's gRPC API, scores each one (likeness, photo quality, headshot checks, consistency:
+renderer.quality), stores the best `images_per_style` of the ceil(n * overgenerate) rendered per
+style, and publishes progress and RenderCompleted with the pick's quality report.
 The offset is committed only once the images and their manifest are stored.
 A deleted order's render stops within seconds (its tombstone), and nothing of it is kept; every
 renderer replica evicts the order's adapter by itself (renderer.adapter_events).
@@ -13,6 +13,7 @@ renderer replica evicts the order's adapter by itself (renderer.adapter_events).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import threading
@@ -20,14 +21,17 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import json_format
 from kafka.errors import CommitFailedError, RebalanceInProgressError
+from PIL import Image
 
 from headshots.v1 import common_pb2, events_pb2, renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
 from headshots_common import blob_layout, bus
 from headshots_common.blobstore import OrderDeleted, open_blob_store
 from headshots_common.lifecycle import configure_logging, heartbeat_of, stop_on_signals
 from renderer.config import DISPATCHER_PROCESS_NAME, RendererConfig, load
-from renderer.likeness import Candidate, best_per_style, candidates_per_style, likeness_score, selfie_embeddings
+from renderer.likeness import candidates_per_style, selfie_embeddings
+from renderer.quality import pick, score_image
 
 log = logging.getLogger(__name__)
 
@@ -128,20 +132,18 @@ class RenderDispatcher:
     def _handle_render(self, render: OrderRender) -> None:
         if self.blobs.is_deleted(render.order_id):
             raise OrderDeleted(render.order_id)
-        headshots: list[common_pb2.Headshot] | None
+        completed: events_pb2.RenderCompleted | None
         if self.blobs.exists(render.manifest_key):  # redelivered: the images are stored already
-            headshots = [common_pb2.Headshot(**h) for h in json.loads(self.blobs.get(render.manifest_key))]
+            completed = _from_manifest(self.blobs.get(render.manifest_key))
         else:
-            headshots = self._render(render)
-            if headshots is None:
+            completed = self._render(render)
+            if completed is None:
                 return
-            self.blobs.put(render.manifest_key, json.dumps([_headshot_dict(h) for h in headshots]).encode())
-        self._publish(
-            render.order_id,
-            render_completed=events_pb2.RenderCompleted(headshots=headshots, request_id=render.request_id),
-        )
+            self.blobs.put(render.manifest_key, json_format.MessageToJson(completed).encode())
+        completed.request_id = render.request_id
+        self._publish(render.order_id, render_completed=completed)
 
-    def _render(self, render: OrderRender) -> list[common_pb2.Headshot] | None:
+    def _render(self, render: OrderRender) -> events_pb2.RenderCompleted | None:
         request = render.render_request(candidates_per_style(render.images_per_style, self.config.overgenerate))
         references = self._selfie_embeddings(render.order_id)
         total, started, candidates = len(request.items), time.monotonic(), []
@@ -154,8 +156,8 @@ class RenderDispatcher:
                     if self.blobs.is_deleted(render.order_id):
                         responses.cancel()
                         raise OrderDeleted(render.order_id)
-                score = likeness_score(response.png, references)
-                candidates.append(Candidate(response.style_id, response.index, score, response))
+                image = Image.open(io.BytesIO(response.png))
+                candidates.append(score_image(image, references, response.style_id, response.index, response))
                 done = len(candidates)
                 eta = (time.monotonic() - started) / done * (total - done)
                 self._publish(
@@ -170,8 +172,9 @@ class RenderDispatcher:
             log.error("rendering order %s (%s) failed: %s", render.order_id, render.render_id, exc.details())
             self._fail(render, f"rendering failed: {exc.code().name}")
             return None
+        picked = pick(candidates, render.images_per_style, self.config.quality_gate)
         headshots = []
-        for kept in best_per_style(candidates, render.images_per_style):
+        for kept in picked.delivered:
             response = kept.payload
             key = render.headshot_key(response.style_id, response.index)
             self.blobs.put(key, response.png)
@@ -182,10 +185,22 @@ class RenderDispatcher:
                     seed=response.seed,
                     width=response.width,
                     height=response.height,
-                    likeness_score=kept.score,
+                    likeness_score=kept.likeness,
+                    quality_score=kept.quality,
+                    consistency_score=kept.consistency,
+                    gated=picked.gated,
                 )
             )
-        return headshots
+        report = events_pb2.QualityReport(
+            generated=picked.generated,
+            delivered=len(picked.delivered),
+            rejected=picked.rejected,
+            gated=picked.gated,
+            consistency=picked.consistency,
+        )
+        if picked.rejected:
+            log.info("order %s: %s not delivered %s", render.order_id, sum(picked.rejected.values()), picked.rejected)
+        return events_pb2.RenderCompleted(headshots=headshots, quality=report)
 
     def _fail(self, render: OrderRender, message: str) -> None:
         failed = events_pb2.RenderFailed(
@@ -246,15 +261,12 @@ class RenderDispatcher:
                 delay = min(delay * 2, 30.0)
 
 
-def _headshot_dict(h: common_pb2.Headshot) -> dict:
-    return {
-        "key": h.key,
-        "style_id": h.style_id,
-        "seed": h.seed,
-        "width": h.width,
-        "height": h.height,
-        "likeness_score": h.likeness_score,
-    }
+def _from_manifest(data: bytes) -> events_pb2.RenderCompleted:
+    """A stored render's manifest: the RenderCompleted it announced (older manifests: a list of headshots)."""
+    stored = json.loads(data)
+    if isinstance(stored, list):
+        return events_pb2.RenderCompleted(headshots=[common_pb2.Headshot(**h) for h in stored])
+    return json_format.Parse(data, events_pb2.RenderCompleted())
 
 
 def main() -> None:

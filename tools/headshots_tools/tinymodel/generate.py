@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 
-from headshots_common.basemodel import MODEL_INDEX
+from headshots_common.basemodel import MODEL_INDEX, TEST_MODEL_MARKER
 from headshots_tools.tinymodel.tokenizer import BOS_TOKEN, EOS_TOKEN, MAX_PROMPT_TOKENS, PAD_TOKENS, write_tokenizer
 
 ARCHITECTURES = ("sd15", "sdxl")
@@ -208,6 +209,7 @@ def _save_pipeline(pipeline, staging: Path, say: Progress) -> None:
         say(f"saving {name}")
         component.save_pretrained(staging / name)
     pipeline.save_config(staging)  # model_index.json
+    _mark_test_model(staging)
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,6 +255,8 @@ def ensure_tiny_base_model(out_dir: str | os.PathLike, arch: str = "sd15", *, pr
     """
     target = Path(out_dir).expanduser().absolute()
     if (target / MODEL_INDEX).is_file():
+        if not (target / TEST_MODEL_MARKER).is_file():  # generated before the marker existed
+            _mark_test_model(target)
         return target
     if _has_content(target):
         raise FileExistsError(f"{target} exists but is not a diffusers model folder (no {MODEL_INDEX})")
@@ -262,6 +266,13 @@ def ensure_tiny_base_model(out_dir: str | os.PathLike, arch: str = "sd15", *, pr
 # ---------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------
+
+
+def _mark_test_model(folder: Path) -> None:
+    """The random test model says so: the renderer's quality gate is off for it (it draws no faces)."""
+    (folder / TEST_MODEL_MARKER).write_text(
+        json.dumps({"generated_by": "headshots_tools.tinymodel", "draws_faces": False}) + "\n"
+    )
 
 
 def _check_arch(arch: str) -> None:

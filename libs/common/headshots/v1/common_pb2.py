@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19headshots/v1/common.proto\x12\x0cheadshots.v1\"9\n\nRenderSpec\x12\x11\n\tstyle_ids\x18\x01 \x03(\t\x12\x18\n\x10images_per_style\x18\x02 \x01(\x05\"n\n\x08Headshot\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08style_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x16\n\x0elikeness_score\x18\x06 \x01(\x02*\x90\x01\n\x0fTrainingProfile\x12 \n\x1cTRAINING_PROFILE_UNSPECIFIED\x10\x00\x12\x19\n\x15TRAINING_PROFILE_FAST\x10\x01\x12\x1d\n\x19TRAINING_PROFILE_STANDARD\x10\x02\x12!\n\x1dTRAINING_PROFILE_HIGH_QUALITY\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19headshots/v1/common.proto\x12\x0cheadshots.v1\"9\n\nRenderSpec\x12\x11\n\tstyle_ids\x18\x01 \x03(\t\x12\x18\n\x10images_per_style\x18\x02 \x01(\x05\"\xaf\x01\n\x08Headshot\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08style_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x16\n\x0elikeness_score\x18\x06 \x01(\x02\x12\x15\n\rquality_score\x18\x07 \x01(\x02\x12\x19\n\x11\x63onsistency_score\x18\x08 \x01(\x02\x12\r\n\x05gated\x18\t \x01(\x08*\x90\x01\n\x0fTrainingProfile\x12 \n\x1cTRAINING_PROFILE_UNSPECIFIED\x10\x00\x12\x19\n\x15TRAINING_PROFILE_FAST\x10\x01\x12\x1d\n\x19TRAINING_PROFILE_STANDARD\x10\x02\x12!\n\x1dTRAINING_PROFILE_HIGH_QUALITY\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'headshots.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRAININGPROFILE']._serialized_start=215
-  _globals['_TRAININGPROFILE']._serialized_end=359
+  _globals['_TRAININGPROFILE']._serialized_start=281
+  _globals['_TRAININGPROFILE']._serialized_end=425
   _globals['_RENDERSPEC']._serialized_start=43
   _globals['_RENDERSPEC']._serialized_end=100
-  _globals['_HEADSHOT']._serialized_start=102
-  _globals['_HEADSHOT']._serialized_end=212
+  _globals['_HEADSHOT']._serialized_start=103
+  _globals['_HEADSHOT']._serialized_end=278
 # @@protoc_insertion_point(module_scope)

@@ -27,17 +27,23 @@ class RenderSpec(_message.Message):
     def __init__(self, style_ids: _Optional[_Iterable[str]] = ..., images_per_style: _Optional[int] = ...) -> None: ...
 
 class Headshot(_message.Message):
-    __slots__ = ("key", "style_id", "seed", "width", "height", "likeness_score")
+    __slots__ = ("key", "style_id", "seed", "width", "height", "likeness_score", "quality_score", "consistency_score", "gated")
     KEY_FIELD_NUMBER: _ClassVar[int]
     STYLE_ID_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     LIKENESS_SCORE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    GATED_FIELD_NUMBER: _ClassVar[int]
     key: str
     style_id: str
     seed: int
     width: int
     height: int
     likeness_score: float
-    def __init__(self, key: _Optional[str] = ..., style_id: _Optional[str] = ..., seed: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., likeness_score: _Optional[float] = ...) -> None: ...
+    quality_score: float
+    consistency_score: float
+    gated: bool
+    def __init__(self, key: _Optional[str] = ..., style_id: _Optional[str] = ..., seed: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., likeness_score: _Optional[float] = ..., quality_score: _Optional[float] = ..., consistency_score: _Optional[float] = ..., gated: _Optional[bool] = ...) -> None: ...

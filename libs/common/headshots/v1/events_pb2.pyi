@@ -143,12 +143,35 @@ class RenderProgress(_message.Message):
     def __init__(self, images_done: _Optional[int] = ..., images_total: _Optional[int] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
 
 class RenderCompleted(_message.Message):
-    __slots__ = ("headshots", "request_id")
+    __slots__ = ("headshots", "request_id", "quality")
     HEADSHOTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
     headshots: _containers.RepeatedCompositeFieldContainer[_common_pb2.Headshot]
     request_id: str
-    def __init__(self, headshots: _Optional[_Iterable[_Union[_common_pb2.Headshot, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    quality: QualityReport
+    def __init__(self, headshots: _Optional[_Iterable[_Union[_common_pb2.Headshot, _Mapping]]] = ..., request_id: _Optional[str] = ..., quality: _Optional[_Union[QualityReport, _Mapping]] = ...) -> None: ...
+
+class QualityReport(_message.Message):
+    __slots__ = ("generated", "delivered", "rejected", "gated", "consistency")
+    class RejectedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    GENERATED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    GATED_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    generated: int
+    delivered: int
+    rejected: _containers.ScalarMap[str, int]
+    gated: bool
+    consistency: float
+    def __init__(self, generated: _Optional[int] = ..., delivered: _Optional[int] = ..., rejected: _Optional[_Mapping[str, int]] = ..., gated: _Optional[bool] = ..., consistency: _Optional[float] = ...) -> None: ...
 
 class RenderFailed(_message.Message):
     __slots__ = ("reason", "message", "request_id")

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from headshots.v1 import events_pb2
 from headshots_common import bus
+from orders import quality
 from orders.models import Headshot, Order, RenderRequest
 from orders.policy import MAX_RETENTION, PROGRESS_WEBHOOK_STEP, TRAINING_SHARE
 from orders.representation import order_summary
@@ -80,10 +81,14 @@ def _on_render_completed(order: Order, completed) -> None:
                 width=h.width,
                 height=h.height,
                 likeness_score=h.likeness_score,
+                quality_score=h.quality_score,
+                consistency_score=h.consistency_score,
+                gated=h.gated,
                 render_request=render,
             ),
         )
     order.headshots_ready = order.headshots.count()
+    order.quality = quality.add_render(order, completed.quality)
     now = timezone.now()
     order.state, order.progress_stage = Order.State.COMPLETED, "done"
     order.progress_percent, order.eta_seconds = 100, 0.0

@@ -224,7 +224,7 @@ class WatchOrderResponse(_message.Message):
     def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
 
 class Headshot(_message.Message):
-    __slots__ = ("name", "uid", "style_id", "seed", "width", "height", "likeness_score", "create_time")
+    __slots__ = ("name", "uid", "style_id", "seed", "width", "height", "likeness_score", "create_time", "quality_score", "consistency_score", "gated")
     NAME_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
     STYLE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +233,9 @@ class Headshot(_message.Message):
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     LIKENESS_SCORE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    GATED_FIELD_NUMBER: _ClassVar[int]
     name: str
     uid: str
     style_id: str
@@ -241,19 +244,65 @@ class Headshot(_message.Message):
     height: int
     likeness_score: float
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., style_id: _Optional[str] = ..., seed: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., likeness_score: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    quality_score: float
+    consistency_score: float
+    gated: bool
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., style_id: _Optional[str] = ..., seed: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., likeness_score: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quality_score: _Optional[float] = ..., consistency_score: _Optional[float] = ..., gated: _Optional[bool] = ...) -> None: ...
+
+class GetOrderReportRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ScoreStats(_message.Message):
+    __slots__ = ("mean", "p10")
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    P10_FIELD_NUMBER: _ClassVar[int]
+    mean: float
+    p10: float
+    def __init__(self, mean: _Optional[float] = ..., p10: _Optional[float] = ...) -> None: ...
+
+class OrderReport(_message.Message):
+    __slots__ = ("name", "generated", "delivered", "rejected", "gated", "consistency", "likeness", "quality")
+    class RejectedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    GATED_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    LIKENESS_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    generated: int
+    delivered: int
+    rejected: _containers.ScalarMap[str, int]
+    gated: bool
+    consistency: float
+    likeness: ScoreStats
+    quality: ScoreStats
+    def __init__(self, name: _Optional[str] = ..., generated: _Optional[int] = ..., delivered: _Optional[int] = ..., rejected: _Optional[_Mapping[str, int]] = ..., gated: _Optional[bool] = ..., consistency: _Optional[float] = ..., likeness: _Optional[_Union[ScoreStats, _Mapping]] = ..., quality: _Optional[_Union[ScoreStats, _Mapping]] = ...) -> None: ...
 
 class ListHeadshotsRequest(_message.Message):
-    __slots__ = ("parent", "page_size", "page_token", "style_id")
+    __slots__ = ("parent", "page_size", "page_token", "style_id", "order_by")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STYLE_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     parent: str
     page_size: int
     page_token: str
     style_id: str
-    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., style_id: _Optional[str] = ...) -> None: ...
+    order_by: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., style_id: _Optional[str] = ..., order_by: _Optional[str] = ...) -> None: ...
 
 class ListHeadshotsResponse(_message.Message):
     __slots__ = ("headshots", "next_page_token", "total_size")

@@ -81,6 +81,11 @@ class PartnerServiceStub:
                 request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListHeadshotsRequest.SerializeToString,
                 response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListHeadshotsResponse.FromString,
                 _registered_method=True)
+        self.GetOrderReport = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/GetOrderReport',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetOrderReportRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.OrderReport.FromString,
+                _registered_method=True)
         self.GetHeadshot = channel.unary_unary(
                 '/headshots.partner.v1.PartnerService/GetHeadshot',
                 request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetHeadshotRequest.SerializeToString,
@@ -177,7 +182,14 @@ class PartnerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListHeadshots(self, request, context):
-        """Lists an order's headshots, oldest first.
+        """Lists an order's headshots, oldest first (or by score: `order_by`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrderReport(self, request, context):
+        """The order's quality report: what was generated, rejected (by reason) and delivered, and the scores.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -267,6 +279,11 @@ def add_PartnerServiceServicer_to_server(servicer, server):
                     servicer.ListHeadshots,
                     request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListHeadshotsRequest.FromString,
                     response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListHeadshotsResponse.SerializeToString,
+            ),
+            'GetOrderReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrderReport,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetOrderReportRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.OrderReport.SerializeToString,
             ),
             'GetHeadshot': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHeadshot,
@@ -521,6 +538,33 @@ class PartnerService:
             '/headshots.partner.v1.PartnerService/ListHeadshots',
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListHeadshotsRequest.SerializeToString,
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListHeadshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrderReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/GetOrderReport',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetOrderReportRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.OrderReport.FromString,
             options,
             channel_credentials,
             insecure,

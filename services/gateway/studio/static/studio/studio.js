@@ -243,17 +243,22 @@ class OrderPage {
     const open = el("button", { type: "button", class: "tile", "aria-label": `Open ${label}` });
     open.append(el("img", { src: shot.download_url, alt: label, loading: "lazy" }));
     open.addEventListener("click", () => this.view(shot, label));
-    const score = shot.likeness_score ? `likeness ${Math.round(shot.likeness_score * 100)}%` : "";
-    return el("li", {}, open, el("p", { class: "hint", text: `${shot.style_id}${score ? ` · ${score}` : ""}` }));
+    const scores = [
+      shot.likeness_score ? `likeness ${Math.round(shot.likeness_score * 100)}%` : "",
+      shot.quality_score ? `quality ${Math.round(shot.quality_score * 100)}%` : "",
+    ].filter(Boolean);
+    return el("li", {}, open, el("p", { class: "hint", text: [shot.style_id, ...scores].join(" · ") }));
   }
 
   view(shot, label) {
     this.$("viewer-title").textContent = label;
     this.$("viewer-image").src = shot.download_url;
     this.$("viewer-image").alt = label;
-    this.$("viewer-score").textContent = shot.likeness_score
-      ? `Likeness to your selfies: ${Math.round(shot.likeness_score * 100)}%`
-      : "Likeness not scored.";
+    this.$("viewer-score").textContent = [
+      shot.likeness_score ? `Likeness to your selfies: ${Math.round(shot.likeness_score * 100)}%.` : "Likeness not scored.",
+      `Photo quality: ${Math.round(shot.quality_score * 100)}%.`,
+      shot.gated ? "" : "Not checked (test model).",
+    ].join(" ");
     this.$("viewer-download").href = shot.download_url;
     this.$("viewer").showModal();
   }

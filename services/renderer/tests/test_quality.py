@@ -1,0 +1,129 @@
+"""Scoring rendered headshots on real portraits (likeness, photo quality, headshot checks, consistency) and the
+pick from the over-generated pool."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from headshots.v1 import common_pb2
+from headshots_common import blob_layout
+from headshots_common.faces import face_analyzer
+from renderer.dispatcher import OrderRender
+from renderer.likeness import candidates_per_style, selfie_embeddings
+from renderer.quality import Scored, check_headshot, photo_quality, pick, score_image
+
+
+def portrait(path) -> Image.Image:
+    image = Image.open(path).convert("RGB")
+    image.thumbnail((512, 512))  # the size photo_quality measures at
+    return image
+
+
+@pytest.fixture(scope="module")
+def selfies(person_photos):
+    return selfie_embeddings(p.read_bytes() for p in person_photos[1:3])  # obama2, obama3
+
+
+def test_likeness_is_above_the_threshold_for_the_person_only(person_photos, other_person_photo, selfies):
+    same = score_image(portrait(person_photos[0]), selfies, "navy", 0)  # obama.jpg
+    other = score_image(portrait(other_person_photo), selfies, "navy", 1)  # biden.jpg
+    assert same.likeness > 0.5 > other.likeness, (same.likeness, other.likeness)  # 0.5: dlib's threshold
+    assert same.rejection is None and other.rejection in ("low_likeness", "face_too_small")
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
+    blank = score_image(noise, selfies, "navy", 2)
+    assert (blank.likeness, blank.rejection) == (0.0, "no_face")  # as every image of the tiny random model
+
+
+def test_photo_quality_falls_when_a_photo_is_degraded(person_photos, other_person_photo):
+    for path in (person_photos[0], person_photos[1], other_person_photo):
+        original = portrait(path)
+        crushed = io.BytesIO()
+        original.save(crushed, "JPEG", quality=5)
+        noisy = np.clip(
+            np.asarray(original, np.float32)
+            + np.random.default_rng(0).normal(0, 25, (original.height, original.width, 3)),
+            0,
+            255,
+        )
+        degraded = {
+            "blurred": original.filter(ImageFilter.GaussianBlur(3)),
+            "noisy": Image.fromarray(noisy.astype(np.uint8)),
+            "dark": Image.fromarray((np.asarray(original) * 0.25).astype(np.uint8)),
+            "crushed": Image.open(crushed),
+        }
+        baseline = photo_quality(original)
+        assert baseline > 0.6, (path.name, baseline)
+        for name, image in degraded.items():
+            assert photo_quality(image) < baseline - 0.1, (path.name, name)
+
+
+def test_headshot_checks_name_what_is_wrong(person_photos):
+    image = portrait(person_photos[0])
+    faces = face_analyzer().detect(image)
+    assert check_headshot(image, faces) is None
+    width, height = image.size
+    face = faces[0]
+    assert check_headshot(image, []) == "no_face"
+    assert check_headshot(image, faces * 2) == "multiple_faces"
+    # The head cut off at the top: the crop starts below the hairline.
+    cropped = image.crop((0, face.top + face.height // 4, width, height))
+    assert check_headshot(cropped, face_analyzer().detect(cropped)) in ("head_cut_off", "no_face")
+    # A small face off to the side of a wide canvas.
+    canvas = Image.new("RGB", (width * 4, height * 2), "white")
+    canvas.paste(image.resize((width // 2, height // 2)), (0, 0))
+    assert check_headshot(canvas, face_analyzer().detect(canvas, upsample=2)) in ("face_too_small", "face_off_centre")
+
+
+def scored(style: str, index: int, likeness: float, quality: float = 0.7, rejection=None, embedding=None) -> Scored:
+    return Scored(style, index, likeness, quality, rejection, embedding)
+
+
+def test_the_pick_drops_failed_images_when_gated_and_keeps_request_order():
+    pool = [
+        scored("navy", 0, 0.2),
+        scored("navy", 1, 0.9),
+        scored("navy", 2, 0.95, rejection="eyes_hidden"),
+        scored("grey", 3, 0.6),
+        scored("grey", 4, 0.7, rejection="no_face"),
+        scored("grey", 5, 0.8),
+    ]
+    gated = pick(pool, 2, gate=True)
+    assert [s.index for s in gated.delivered] == [0, 1, 3, 5]
+    assert gated.rejected == {"eyes_hidden": 1, "no_face": 1} and gated.generated == 6
+    ungated = pick(pool, 2, gate=False)
+    assert [s.index for s in ungated.delivered] == [1, 2, 4, 5] and ungated.rejected == {}
+    report = gated.report()
+    assert report["delivered"] == 4 and report["likeness"]["mean"] == pytest.approx((0.2 + 0.9 + 0.6 + 0.8) / 4)
+
+
+def test_an_image_that_looks_like_someone_else_loses_to_the_rest_of_the_pool(person_photos, other_person_photo):
+    analyzer = face_analyzer()
+    embeddings = {}
+    for path in [*person_photos, other_person_photo]:
+        image = portrait(path)
+        embeddings[path.name] = analyzer.embed(image, analyzer.detect(image)[0])
+    # Same likeness and quality to the selfies on paper: only the set's consistency tells them apart.
+    pool = [scored("navy", i, 0.7, embedding=e) for i, e in enumerate(embeddings.values())]
+    picked = pick(pool, 5, gate=True)
+    assert len(picked.delivered) == 5 and 5 not in [s.index for s in picked.delivered]  # biden.jpg is index 5
+    assert picked.consistency > 0.6
+
+
+def test_candidates_per_style_and_the_pack_over_generates_with_stable_seeds():
+    assert candidates_per_style(2, 1.25) == 3 and candidates_per_style(4, 1.25) == 5
+    assert candidates_per_style(40, 1.25) == 50 and candidates_per_style(3, 1.0) == 3
+    render = OrderRender(
+        "order-1",
+        blob_layout.PACK_RENDER_ID,
+        blob_layout.adapter_key("order-1", 1),
+        "sks person",
+        common_pb2.RenderSpec(style_ids=["navy", "grey"], images_per_style=2),
+    )
+    delivered, rendered = render.render_request(), render.render_request(candidates_per_style(2, 1.25))
+    assert len(delivered.items) == 4 and len(rendered.items) == 6
+    seeds = {(i.style_id, i.seed) for i in rendered.items}
+    assert {(i.style_id, i.seed) for i in delivered.items} <= seeds and len(seeds) == 6
