@@ -22,6 +22,12 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return requests, seconds
 
 
+def key(scope: str, ident) -> str:
+    """The counter a caller's calls count under in REST, gRPC and the studio alike: `scope` ("tenant",
+    "order_create") and the tenant's id, or `ip:<address>` before anyone signed in."""
+    return f"{scope}:{ident}"
+
+
 def hit(key: str, rate: str) -> float | None:
     """Count one call against `key`; None while within `rate`, else the seconds until the window ends."""
     requests, seconds = parse_rate(rate)

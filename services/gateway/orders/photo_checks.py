@@ -91,16 +91,17 @@ def check_photo(
         return Rejection(
             "face_too_small", f"Your face is {face.width} px wide; move closer so it is at least {min_face_px} px."
         )
-    rejection = _check_face_quality(gray, face)
+    pixels = _face_box(gray, face)
+    luminance, sharpness = float(pixels.mean()), _sharpness(pixels)
+    rejection = _check_face_quality(gray, face, luminance, sharpness)
     if rejection:
         return rejection
     yaw, pitch = face_analyzer().head_pose(image, face)
-    pixels = _face_box(gray, face)
     traits = {
         "yaw": round(yaw, 4),
         "pitch": round(pitch, 4),
-        "sharpness": round(_sharpness(pixels), 1),
-        "luminance": round(float(pixels.mean()), 1),
+        "sharpness": round(sharpness, 1),
+        "luminance": round(luminance, 1),
     }
     embedding = face_analyzer().embed(image, face)
     rejection = _check_against_accepted(embedding, accepted_embeddings)
@@ -168,14 +169,13 @@ def _sharpness(pixels: np.ndarray) -> float:
     return float(laplacian.var())
 
 
-def _check_face_quality(gray: Image.Image, face: Face) -> Rejection | None:
-    pixels = _face_box(gray, face)
-    luminance = float(pixels.mean())
+def _check_face_quality(gray: Image.Image, face: Face, luminance: float, sharpness: float) -> Rejection | None:
+    """`luminance` and `sharpness` of the face box (`_face_box`)."""
     if luminance < MIN_FACE_LUMINANCE:
         return Rejection("too_dark", "Your face is too dark. Face a window or a lamp, without light behind you.")
     if luminance > MAX_FACE_LUMINANCE:
         return Rejection("overexposed", "Your face is washed out. Avoid direct sun or flash.")
-    if _sharpness(pixels) < MIN_SHARPNESS:
+    if sharpness < MIN_SHARPNESS:
         return Rejection("blurry", "The photo is blurry. Hold the camera still and make sure your face is in focus.")
     ratio = face_analyzer().eye_brightness_ratio(gray, face)
     if ratio is not None and ratio < MIN_EYE_BRIGHTNESS_RATIO:

@@ -6,6 +6,7 @@ from headshots_common.styles import PACKAGES, STYLE_IDS, STYLES
 from orders import policy
 from orders.models import DeletionReceipt, Headshot, Order, RenderRequest
 from orders.representation import headshot_download_path
+from orders.selectors import HEADSHOT_ORDERINGS
 from orders.services.photos import PhotoOutcome
 
 
@@ -121,7 +122,7 @@ class HeadshotListQuery(serializers.Serializer):
 
     style = serializers.ChoiceField(choices=STYLE_IDS, required=False)
     sort = serializers.ChoiceField(
-        choices=["created", "likeness", "quality"],
+        choices=list(HEADSHOT_ORDERINGS),
         default="created",
         help_text="created: oldest first; likeness or quality: the best first",
     )

@@ -33,7 +33,7 @@ def _tenant(context: grpc.ServicerContext, public: bool):
     if tenant is None and not public:
         raise Unauthenticated("unauthenticated", "missing or invalid `authorization: Bearer <key>` metadata")
     if tenant is not None:
-        ratelimit.check(f"tenant:{tenant.pk}", CONFIG.rate_limit)
+        ratelimit.check(ratelimit.key("tenant", tenant.pk), CONFIG.rate_limit)
     return tenant
 
 
@@ -88,7 +88,7 @@ def answer(public: bool = False, slot: bool = False, extra_rate: Callable[[], tu
                 tenant = _tenant(context, public)
                 if extra_rate is not None and tenant is not None:
                     scope, rate = extra_rate()
-                    ratelimit.check(f"{scope}:{tenant.pk}", rate)
+                    ratelimit.check(ratelimit.key(scope, tenant.pk), rate)
                 request = _checked(request) if isinstance(request, Message) else _checked_stream(request)
                 if not slot:
                     return method(self, tenant, request, context)

@@ -26,8 +26,8 @@ from orders.services import creation
 
 def _limited(request: HttpRequest, tenant=None) -> HttpResponse | None:
     """The API's rate limit, counted under the same key (the tenant's, or the address's before sign-in)."""
-    ident = str(tenant.pk) if tenant else f"ip:{TenantRateThrottle().get_ident(request)}"
-    wait = ratelimit.hit(f"tenant:{ident}", CONFIG.rate_limit)
+    ident = tenant.pk if tenant else f"ip:{TenantRateThrottle().get_ident(request)}"
+    wait = ratelimit.hit(ratelimit.key(TenantRateThrottle.scope, ident), CONFIG.rate_limit)
     if wait is None:
         return None
     response = render(
