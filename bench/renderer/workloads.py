@@ -15,21 +15,29 @@ def _no_sync() -> None:
     pass
 
 
-def render_requests(tenants: list[tuple[str, str]], seed0: int = 0, resolution: int = 0):
-    """One single-image RenderRequest per (adapter id, blob key), in the given (arrival) order.
-
-    resolution 0 renders at the base model's native size.
-    """
+def _request(adapter_id: str, adapter_key: str, items: list, resolution: int):
+    """One tenant's RenderRequest; resolution 0 renders at the base model's native size."""
     from headshots.v1 import renderer_service_pb2 as pb
 
+    return pb.RenderRequest(
+        subject_phrase="sks person",
+        adapter=pb.AdapterRef(adapter_id=adapter_id, adapter_key=adapter_key),
+        height=resolution,
+        width=resolution,
+        items=items,
+    )
+
+
+def _item(style_id: str, seed: int):
+    from headshots.v1 import renderer_service_pb2 as pb
+
+    return pb.RenderItem(style_id=style_id, seed=seed)
+
+
+def render_requests(tenants: list[tuple[str, str]], seed0: int = 0, resolution: int = 0):
+    """One single-image RenderRequest per (adapter id, blob key), in the given (arrival) order."""
     return [
-        pb.RenderRequest(
-            subject_phrase="sks person",
-            adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
-            height=resolution,
-            width=resolution,
-            items=[pb.RenderItem(style_id=STYLE_IDS[i % len(STYLE_IDS)], seed=seed0 + i)],
-        )
+        _request(aid, key, [_item(STYLE_IDS[i % len(STYLE_IDS)], seed0 + i)], resolution)
         for i, (aid, key) in enumerate(tenants)
     ]
 
@@ -38,40 +46,19 @@ def mix_requests(
     tenants: list[tuple[str, str]], images_per_request: int, requests_per_tenant: int, resolution: int = 0
 ):
     """Interleaved arrival (tenant 0..7, 0..7, ...), each request `images_per_request` images in rotating styles."""
-    from headshots.v1 import renderer_service_pb2 as pb
-
     requests = []
     for round_ in range(requests_per_tenant):
         for t, (aid, key) in enumerate(tenants):
             seed0 = (round_ * len(tenants) + t) * images_per_request
-            items = [
-                pb.RenderItem(style_id=STYLE_IDS[(seed0 + i) % len(STYLE_IDS)], seed=seed0 + i)
-                for i in range(images_per_request)
-            ]
-            requests.append(
-                pb.RenderRequest(
-                    subject_phrase="sks person",
-                    adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
-                    height=resolution,
-                    width=resolution,
-                    items=items,
-                )
-            )
+            items = [_item(STYLE_IDS[(seed0 + i) % len(STYLE_IDS)], seed0 + i) for i in range(images_per_request)]
+            requests.append(_request(aid, key, items, resolution))
     return requests
 
 
 def pack_requests(tenants: list[tuple[str, str]], images: int = 40, styles: int = 4, resolution: int = 0):
     """One whole order pack per tenant, all arriving together: `images` images over its first `styles` styles."""
-    from headshots.v1 import renderer_service_pb2 as pb
-
     return [
-        pb.RenderRequest(
-            subject_phrase="sks person",
-            adapter=pb.AdapterRef(adapter_id=aid, adapter_key=key),
-            height=resolution,
-            width=resolution,
-            items=[pb.RenderItem(style_id=STYLE_IDS[i % styles], seed=t * images + i) for i in range(images)],
-        )
+        _request(aid, key, [_item(STYLE_IDS[i % styles], t * images + i) for i in range(images)], resolution)
         for t, (aid, key) in enumerate(tenants)
     ]
 

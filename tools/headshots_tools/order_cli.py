@@ -77,10 +77,6 @@ def as_json(message) -> dict:
     return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
-def order_json(order: pb.Order) -> dict:
-    return as_json(order)
-
-
 class Client:
     """The partner API with the key on every call; RpcErrors become CliErrors with the API's message."""
 
@@ -131,20 +127,20 @@ def cmd_create(client: Client, args) -> dict:
     client.call("SubmitOrder", pb.SubmitOrderRequest(name=order.name))
     err.print(f"submitted; follow it with `headshots order watch {order.uid}`")
     if not args.wait:
-        return order_json(client.call("GetOrder", pb.GetOrderRequest(name=order.name)))
+        return as_json(client.call("GetOrder", pb.GetOrderRequest(name=order.name)))
     final = watch(client, order.name)
-    summary = order_json(final)
+    summary = as_json(final)
     if final.state == pb.Order.STATE_COMPLETED and args.to:
         summary["files"] = [str(p) for p in download(client, order.name, Path(args.to))]
     return summary
 
 
 def cmd_watch(client: Client, args) -> dict:
-    return order_json(watch(client, order_name(args.order)))
+    return as_json(watch(client, order_name(args.order)))
 
 
 def cmd_get(client: Client, args) -> dict:
-    return order_json(client.call("GetOrder", pb.GetOrderRequest(name=order_name(args.order))))
+    return as_json(client.call("GetOrder", pb.GetOrderRequest(name=order_name(args.order))))
 
 
 def cmd_download(client: Client, args) -> dict:
@@ -162,7 +158,7 @@ def cmd_renders(client: Client, args) -> dict:
     err.print(f"{render.count} more in {render.style_id}: render {render.uid} is {render.state}")
     summary = {"order": name, "render": as_json(render)}
     if args.wait:
-        summary["order_state"] = order_json(watch(client, name))
+        summary["order_state"] = as_json(watch(client, name))
     return summary
 
 
@@ -175,7 +171,7 @@ def cmd_list(client: Client, args) -> dict:
             styles = ",".join(order.style_ids)
             print(f"{order.uid}  {state:<15} {order.headshots_ready:>3} headshots  {created}  {styles}")
     err.print(f"{len(response.orders)} of {response.total_size} orders")
-    return {"orders": [order_json(o) for o in response.orders], "total_size": response.total_size}
+    return {"orders": [as_json(o) for o in response.orders], "total_size": response.total_size}
 
 
 def cmd_delete(client: Client, args) -> dict:

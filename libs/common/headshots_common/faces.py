@@ -20,6 +20,8 @@ from PIL import Image
 SAME_PERSON_DISTANCE = 0.6
 # Where the nose tip sits between the eyes' line and the chin in a frontal portrait (measured on tests/fixtures/photos).
 FRONTAL_NOSE_HEIGHT = 0.27
+# Eye regions against the mid-face band (`eye_brightness_ratio`): ~0.65 with visible eyes, ~0.1 behind sunglasses.
+MIN_EYE_BRIGHTNESS_RATIO = 0.35
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,11 @@ class FaceAnalyzer:
         interocular = max(float(np.linalg.norm(right_eye - left_eye)), 1.0)
         face_height = max(float(chin[1] - eyes[1]), 1.0)
         return float((nose[0] - eyes[0]) / interocular), float((nose[1] - eyes[1]) / face_height - FRONTAL_NOSE_HEIGHT)
+
+    def eyes_hidden(self, gray: Image.Image, face: Face) -> bool:
+        """Whether sunglasses or anything else cover the eyes (a selfie's check and a headshot's alike)."""
+        ratio = self.eye_brightness_ratio(gray, face)
+        return ratio is not None and ratio < MIN_EYE_BRIGHTNESS_RATIO
 
     def eye_brightness_ratio(self, gray: Image.Image, face: Face) -> float | None:
         """Mean brightness of both eye regions over the mid-face band; low behind sunglasses. None if unmeasurable."""

@@ -37,8 +37,6 @@ MIN_SHARPNESS = 100.0
 # Mean luminance (0-255) of the face box.
 MIN_FACE_LUMINANCE, MAX_FACE_LUMINANCE = 45.0, 225.0
 MIN_IMAGE_LUMINANCE = 20.0
-# Eye regions against the mid-face band: ~0.65 with visible eyes, ~0.1 behind sunglasses.
-MIN_EYE_BRIGHTNESS_RATIO = 0.35
 # Identity-embedding distance under which two photos are the same shot.
 NEAR_DUPLICATE_DISTANCE = 0.12
 
@@ -177,8 +175,7 @@ def _check_face_quality(gray: Image.Image, face: Face, luminance: float, sharpne
         return Rejection("overexposed", "Your face is washed out. Avoid direct sun or flash.")
     if sharpness < MIN_SHARPNESS:
         return Rejection("blurry", "The photo is blurry. Hold the camera still and make sure your face is in focus.")
-    ratio = face_analyzer().eye_brightness_ratio(gray, face)
-    if ratio is not None and ratio < MIN_EYE_BRIGHTNESS_RATIO:
+    if face_analyzer().eyes_hidden(gray, face):
         return Rejection("eyes_covered", "Your eyes are hidden. Take off sunglasses and anything covering your eyes.")
     return None
 

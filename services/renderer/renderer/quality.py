@@ -29,7 +29,6 @@ from headshots_common.faces import Face, face_analyzer, likeness
 
 MIN_FACE_HEIGHT = 0.15  # of the image height
 MAX_CENTRE_OFFSET = 0.25  # of the image width, the face centre from the middle
-MIN_EYE_BRIGHTNESS_RATIO = 0.35  # as the gateway's selfie check: ~0.65 visible, ~0.1 behind sunglasses
 HEAD_ROOM = 0.35  # of the face height above the face box: the hair must be in the frame
 MIN_LIKENESS = 0.5  # dlib's same-person distance
 # The pick: likeness matters most; a sharp, clean image next; then looking like the rest of the set.
@@ -98,8 +97,7 @@ def check_headshot(image: Image.Image, faces: Sequence[Face]) -> str | None:
         return "face_off_centre"
     if face.top - HEAD_ROOM * face.height < 0 or face.left < 0 or face.right > image.width:
         return "head_cut_off"
-    ratio = face_analyzer().eye_brightness_ratio(image.convert("L"), face)
-    if ratio is not None and ratio < MIN_EYE_BRIGHTNESS_RATIO:
+    if face_analyzer().eyes_hidden(image.convert("L"), face):
         return "eyes_hidden"
     return None
 
@@ -138,22 +136,6 @@ class Pick:
     rejected: dict[str, int]  # reason -> images dropped for it (gated only)
     gated: bool
     consistency: float  # mean pairwise identity similarity of the delivered images with a face
-
-    def report(self) -> dict:
-        def stats(values: list[float]) -> dict:
-            if not values:
-                return {"mean": 0.0, "p10": 0.0}
-            return {"mean": round(float(np.mean(values)), 4), "p10": round(float(np.percentile(values, 10)), 4)}
-
-        return {
-            "generated": self.generated,
-            "delivered": len(self.delivered),
-            "rejected": dict(sorted(self.rejected.items())),
-            "gated": self.gated,
-            "consistency": round(self.consistency, 4),
-            "likeness": stats([s.likeness for s in self.delivered]),
-            "quality": stats([s.quality for s in self.delivered]),
-        }
 
 
 def pick(pool: Sequence[Scored], wanted_per_style: int, gate: bool) -> Pick:
