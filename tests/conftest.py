@@ -6,7 +6,7 @@ import os
 import uuid
 
 import pytest
-from stack_support import boto_args
+from stack_support import OtlpTraceCollector, boto_args
 
 from headshots_tools.localstack import Ports, Stack, scratch_database
 
@@ -21,8 +21,15 @@ def bucket(s3_server) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory, s3_server, bucket):
-    """2 trainer workers and 2 renderer replicas, blobs in an S3 bucket, PostgreSQL in CI."""
+def otlp_collector():
+    collector = OtlpTraceCollector()
+    yield collector
+    collector.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, s3_server, bucket, otlp_collector):
+    """2 trainer workers and 2 renderer replicas, blobs in an S3 bucket, PostgreSQL in CI; traces exported by OTLP."""
     with scratch_database(os.environ.get("DATABASE_URL", "")) as database:
         stack = Stack(
             var_dir=tmp_path_factory.mktemp("stack"),
@@ -34,6 +41,8 @@ def stack(tmp_path_factory, s3_server, bucket):
                 "HEADSHOTS_BLOB_URL": f"s3://{bucket}/headshots",
                 **s3_server,
                 **database,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_collector.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "500",  # spans leave within half a second (default 5 s)
             },
         )
         stack.up()

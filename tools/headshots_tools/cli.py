@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from headshots_tools import order_cli
-from headshots_tools.localstack import REPO_ROOT, Stack, StackError
+from headshots_tools.localstack import PROMETHEUS_BINARY, REPO_ROOT, STATE_FILE, Stack, StackError
 
 console = Console(stderr=True)
 
@@ -36,7 +36,7 @@ def _progress() -> Progress:
 
 def cmd_up(args) -> int:
     stack = _stack()
-    stack.trainers, stack.renderer_replicas = args.trainers, args.renderer_replicas
+    stack.trainers, stack.renderer_replicas, stack.prometheus = args.trainers, args.renderer_replicas, args.prometheus
     with _progress() as progress:
         task = progress.add_task("starting", total=1)
         stack.up(lambda what, done, total: progress.update(task, description=what, completed=done, total=total))
@@ -45,6 +45,10 @@ def cmd_up(args) -> int:
         f"renderer gRPC 127.0.0.1:{stack.ports.renderer_grpc}, Kafka 127.0.0.1:{stack.ports.kafka}; "
         f"logs in {stack.logs_dir}. Stop with `make down`."
     )
+    if stack.prometheus:
+        console.print(
+            f"Prometheus: http://127.0.0.1:{stack.ports.prometheus} (scraping {len(stack.metrics_ports)} processes)"
+        )
     return 0
 
 
@@ -60,6 +64,15 @@ def cmd_status(args) -> int:
         console.print(f"{name:22} pid {pid}")
     if not running:
         console.print("nothing is running")
+    return 0
+
+
+def cmd_prometheus_config(args) -> int:
+    """A Prometheus configuration that scrapes every process of the local stack (the running one's ports)."""
+    stack = _stack()
+    if (stack.run_dir / STATE_FILE).exists():
+        stack = Stack.from_state(stack.var_dir)
+    print(stack.prometheus_config(), end="")
     return 0
 
 
@@ -126,9 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the local stack in the background (a supervisor restarts what dies)")
     up.add_argument("--trainers", type=int, default=1, help="trainer worker processes (one consumer group)")
     up.add_argument("--renderer-replicas", type=int, default=1, help="Ray Serve replicas of the renderer")
+    up.add_argument(
+        "--prometheus",
+        action="store_true",
+        help=f"also run Prometheus ({PROMETHEUS_BINARY}, `make prometheus`) on 127.0.0.1:9090, scraping every service",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop everything `up` started, Ray included").set_defaults(func=cmd_down)
     sub.add_parser("status", help="list running services").set_defaults(func=cmd_status)
+    sub.add_parser(
+        "prometheus-config", help="print a Prometheus scrape configuration for the local stack's metrics"
+    ).set_defaults(func=cmd_prometheus_config)
     demo = sub.add_parser("demo", help="start the stack, run one real order end to end, stop the stack")
     demo.add_argument("--package", default="basic")
     demo.add_argument(

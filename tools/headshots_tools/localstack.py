@@ -30,6 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_DIR = REPO_ROOT / "services" / "gateway"
 SUPERVISOR = "supervisor"  # the process that restarts the others (its pid file, its log)
 STATE_FILE = "stack.json"  # how `up` configured the stack, under VAR/run/
+METRICS_BASE_PORT = 9400
+PROMETHEUS_BINARY = "/usr/bin/prometheus"  # Debian's package (`make prometheus`)
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,12 @@ class Ports:
     renderer_grpc: int = 9000
     renderer_http: int = 8100
     trainer_grpc: int = 50061
+    prometheus: int = 9090  # only with `up --prometheus`
 
     @classmethod
     def free(cls) -> Ports:
         """Ephemeral free ports (tests run beside a developer's stack)."""
-        return cls(*(free_port() for _ in range(6)))
+        return cls(*(free_port() for _ in dataclasses.fields(cls)))
 
 
 @dataclass
@@ -67,6 +70,9 @@ class Stack:
     trainers: int = 1  # trainer worker processes, one consumer group: "trainer", "trainer-2", ...
     renderer_replicas: int = 1  # Ray Serve replicas of the renderer, each with its own model and caches
     supervise: bool = True  # restart any process that dies, as Kubernetes would (headshots_tools.supervisor)
+    # Each process's Prometheus endpoint (HEADSHOTS_METRICS_PORT): 9400 and up for a developer's stack.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    prometheus: bool = False  # also run Prometheus (Debian's, `make prometheus`), scraping every process
 
     def __post_init__(self):
         self.var_dir = Path(self.var_dir).resolve()
@@ -74,6 +80,10 @@ class Stack:
         self.run_dir = self.var_dir / "run"
         # Ray's unix socket paths must stay under 108 bytes, so its session files get a short path of their own.
         self.ray_dir = Path(tempfile.gettempdir()) / f"hsray-{hashlib.sha1(str(self.var_dir).encode()).hexdigest()[:8]}"
+        if not self.metrics_ports:
+            names = [s.name for s in self.services() if s.name not in ("broker", "prometheus")]
+            default = self.ports == Ports()
+            self.metrics_ports = {n: METRICS_BASE_PORT + i if default else free_port() for i, n in enumerate(names)}
 
     # -- configuration every process shares ------------------------------------------------------------------
     @property
@@ -135,7 +145,7 @@ class Stack:
             ),
             Service(
                 "gateway-web",
-                [*gateway_web_command(p.gateway_http), "--access-logfile", "-"],
+                gateway_web_command(p.gateway_http),
                 ready=lambda: http_ok(f"{self.gateway_url}/readyz"),
                 cwd=GATEWAY_DIR,
                 ports=(p.gateway_http,),
@@ -160,7 +170,28 @@ class Stack:
                 ready=lambda: self._beating("renderer-dispatcher"),
                 heartbeat="renderer-dispatcher",
             ),
+            *([self._prometheus_service()] if self.prometheus else []),
         ]
+
+    def _prometheus_service(self) -> Service:
+        port = self.ports.prometheus
+        argv = [
+            PROMETHEUS_BINARY,
+            f"--config.file={self.run_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.var_dir / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+        return Service("prometheus", argv, ready=lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"), ports=(port,))
+
+    def prometheus_config(self) -> str:
+        """A Prometheus configuration scraping every process of this stack (job = process name)."""
+        import yaml
+
+        jobs = [
+            {"job_name": name, "static_configs": [{"targets": [target]}]}
+            for name, target in self.scrape_targets().items()
+        ]
+        return yaml.safe_dump({"global": {"scrape_interval": "5s"}, "scrape_configs": jobs}, sort_keys=False)
 
     def _trainer_services(self) -> list[Service]:
         """The first trainer also serves TrainerService; every one has a heartbeat of its own."""
@@ -234,6 +265,8 @@ class Stack:
             "trainers": self.trainers,
             "renderer_replicas": self.renderer_replicas,
             "supervise": self.supervise,
+            "metrics_ports": self.metrics_ports,
+            "prometheus": self.prometheus,
         }
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
 
@@ -253,6 +286,10 @@ class Stack:
 
             ensure_tiny_base_model(base_model, "sd15")
         resolve_base_model(base_model)  # any other configured model must exist: the services refuse to start without it
+        if self.prometheus:
+            if not Path(PROMETHEUS_BINARY).exists():
+                raise StackError(f"{PROMETHEUS_BINARY} is missing: `make prometheus` installs Debian's package")
+            (self.run_dir / "prometheus.yml").write_text(self.prometheus_config())
         self.manage("migrate", "--noinput")
 
     def manage(self, *args: str) -> str:
@@ -266,7 +303,18 @@ class Stack:
 
     def spawn(self, service: Service) -> subprocess.Popen:
         """Start a service in a session of its own; its pid file names the session."""
-        return self._spawn_process(service.name, service.argv, service.cwd, {**self.env, **service.env})
+        return self._spawn_process(service.name, service.argv, service.cwd, self.service_env(service))
+
+    def service_env(self, service: Service) -> dict[str, str]:
+        """The shared configuration, the service's own, and its name and metrics port."""
+        env = {**self.env, "OTEL_SERVICE_NAME": service.name, **service.env}
+        if service.name in self.metrics_ports:
+            env["HEADSHOTS_METRICS_PORT"] = str(self.metrics_ports[service.name])
+        return env
+
+    def scrape_targets(self) -> dict[str, str]:
+        """Where Prometheus scrapes each process of this stack (`headshots prometheus-config`)."""
+        return {name: f"127.0.0.1:{port}" for name, port in self.metrics_ports.items()}
 
     def _spawn_process(self, name: str, argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
         with open(self.logs_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy

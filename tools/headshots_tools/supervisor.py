@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from headshots_common.lifecycle import configure_logging, heartbeat_of, stop_on_signals
+from headshots_common.lifecycle import heartbeat_of, stop_on_signals
+from headshots_common.logs import configure_logging
 from headshots_tools.localstack import Service, Stack, _session_members
 
 log = logging.getLogger("supervisor")
@@ -70,7 +71,7 @@ def _stuck(stack: Stack, service: Service, pidfile: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
+    configure_logging("supervisor")
     args = argv if argv is not None else sys.argv[1:]
     stack = Stack.from_state(Path(args[0]))
     stop = stop_on_signals()

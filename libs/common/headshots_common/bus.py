@@ -19,6 +19,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from headshots.v1 import events_pb2
+from headshots_common import tracing
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ ORDERS_TOPIC = "headshots.orders.v1"
 TRAINING_TOPIC = "headshots.training.v1"
 RENDERING_TOPIC = "headshots.rendering.v1"
 ALL_TOPICS = (ORDERS_TOPIC, TRAINING_TOPIC, RENDERING_TOPIC)
+
+# (topic, key, value, headers): headers carry the order's trace context (headshots_common.tracing).
+Record = tuple[str, str, bytes, list[tuple[str, bytes]]]
 
 # Local brokers answer a consumer-group join only after a session timeout has
 # passed; short timeouts keep local runs and tests quick. Production overrides.
@@ -98,22 +102,31 @@ class Publisher:
             linger_ms=5,
         )
 
-    def publish(self, topic: str, event: events_pb2.Event, timeout_s: float = 30.0) -> None:
-        """Send one event and wait until the broker has it."""
-        self.publish_records([(topic, event.order_id, event.SerializeToString())], timeout_s)
+    def publish(self, topic: str, event: events_pb2.Event, timeout_s: float = 30.0, traceparent: str = "") -> None:
+        """Send one event and wait until the broker has it (with the order's trace in its headers, when given)."""
+        record = (topic, event.order_id, event.SerializeToString(), tracing.kafka_headers(traceparent))
+        self.publish_records([record], timeout_s)
 
-    def publish_soon(self, topic: str, event: events_pb2.Event) -> None:
+    def publish_soon(self, topic: str, event: events_pb2.Event, traceparent: str = "") -> None:
         """Send without waiting, for events a later one supersedes (progress)."""
-        self._producer.send(topic, key=event.order_id.encode(), value=event.SerializeToString())
+        self._producer.send(
+            topic,
+            key=event.order_id.encode(),
+            value=event.SerializeToString(),
+            headers=tracing.kafka_headers(traceparent),
+        )
 
-    def publish_records(self, records: Sequence[tuple[str, str, bytes]], timeout_s: float = 30.0) -> None:
-        """Send (topic, key, value) records in order and wait until the broker has them all.
+    def publish_records(self, records: Sequence[Record], timeout_s: float = 30.0) -> None:
+        """Send (topic, key, value, headers) records in order and wait until the broker has them all.
 
         Sent a second time when the broker refused them (a batch it had queued before a broker restart
         fails): a record can then arrive twice, which consumers deduplicate.
         """
         for attempt in (1, 2):
-            futures = [self._producer.send(topic, key=key.encode(), value=value) for topic, key, value in records]
+            futures = [
+                self._producer.send(topic, key=key.encode(), value=value, headers=headers)
+                for topic, key, value, headers in records
+            ]
             self._producer.flush(timeout=timeout_s)
             try:
                 for future in futures:

@@ -1,19 +1,11 @@
-"""The life of a long-running service process: its logging, a clean stop on SIGTERM/SIGINT, a liveness heartbeat."""
+"""The life of a long-running service process: a clean stop on SIGTERM/SIGINT, a liveness heartbeat."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
 from pathlib import Path
-
-
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    # Group joins and partition assignments are rare and say who owns which work: worth a line each.
-    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)
 
 
 def stop_on_signals() -> threading.Event:

@@ -8,6 +8,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.models import Tenant
 from accounts.selectors import consumer_for_session, tenant_for_key
+from headshots_common import logs
 
 # Where a studio session keeps the signed-in consumer's tenant id.
 SESSION_TENANT_KEY = "studio_tenant"
@@ -37,6 +38,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         tenant = tenant_for_key(token) if token else None
         if tenant is None:
             raise exceptions.AuthenticationFailed("invalid or revoked API key")
+        logs.set_tenant(str(tenant.id))
         return Principal(tenant), token
 
     def authenticate_header(self, request):
@@ -52,4 +54,5 @@ class StudioSession(authentication.SessionAuthentication):
         if tenant is None:
             return None
         self.enforce_csrf(request)
+        logs.set_tenant(str(tenant.id))
         return Principal(tenant), None

@@ -1,8 +1,12 @@
 """Django settings: everything variable comes from gateway.config (environment variables)."""
 
+import logging
+import os
+
 import dj_database_url
 
 from gateway.config import CONFIG, MAX_JSON_BODY_BYTES
+from headshots_common import logs
 
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
@@ -24,6 +28,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gateway.observability.RequestObservabilityMiddleware",  # times and logs every request, refused ones too
     "gateway.limits.RequestLimitsMiddleware",  # first: an over-limit request is refused before anything reads it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # the studio's own CSS and script, from the package
@@ -133,12 +138,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
-    # Pillow logs EXIF tags (GPS included) and raw bytes at DEBUG: photo metadata must never reach the logs.
-    "loggers": {"kafka": {"level": "WARNING"}, "PIL": {"level": "WARNING"}},
-}
+# One JSON object per line with the order, tenant and trace (headshots_common.logs). Pillow logs EXIF tags (GPS
+# included) and raw bytes at DEBUG: it is held at WARNING, so photo metadata never reaches the logs.
+LOGGING = logs.logging_dict(os.environ.get("OTEL_SERVICE_NAME") or "gateway")
+logging.captureWarnings(True)

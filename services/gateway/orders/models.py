@@ -33,6 +33,8 @@ class Order(models.Model):
     failure_reason = models.CharField(max_length=500, blank=True, default="")
     retention_hours = models.PositiveIntegerField(default=DEFAULT_RETENTION_HOURS)
     webhook_url = models.URLField(max_length=500, blank=True, default="")
+    # The order's trace (W3C traceparent; "" when tracing is off): every span of the order is its child.
+    traceparent = models.CharField(max_length=64, blank=True, default="")
     adapter_key = models.CharField(max_length=300, blank=True, default="")
     # Kept in step by the services (same transaction as the rows they count): status reads are one row.
     photos_accepted = models.PositiveIntegerField(default=0)

@@ -7,6 +7,7 @@ class OutboxMessage(models.Model):
     topic = models.CharField(max_length=100)
     key = models.CharField(max_length=100)
     payload = models.BinaryField()
+    traceparent = models.CharField(max_length=64, blank=True, default="")  # the order's trace (W3C), "" when off
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -8,17 +8,22 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from headshots.v1 import events_pb2
-from headshots_common import bus
+from headshots_common import bus, tracing
 from outbox.models import OutboxMessage, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
 
-def enqueue(topic: str, event: events_pb2.Event) -> OutboxMessage:
-    """Record an event for publishing; call inside the transaction that makes the change."""
+def enqueue(topic: str, event: events_pb2.Event, traceparent: str = "") -> OutboxMessage:
+    """Record an event for publishing; call inside the transaction that makes the change.
+
+    `traceparent`: the order's trace, which the record carries in its headers to the services that consume it.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("outbox.enqueue must run inside the transaction of the change it announces")
-    return OutboxMessage.objects.create(topic=topic, key=event.order_id, payload=event.SerializeToString())
+    return OutboxMessage.objects.create(
+        topic=topic, key=event.order_id, payload=event.SerializeToString(), traceparent=traceparent
+    )
 
 
 def relay_batch(publisher: bus.Publisher, batch_size: int = 100, timeout_s: float = 30.0) -> int:
@@ -36,7 +41,10 @@ def relay_batch(publisher: bus.Publisher, batch_size: int = 100, timeout_s: floa
         if not rows:
             return 0
         # Raises if the broker refused: the rows stay unsent.
-        publisher.publish_records([(row.topic, row.key, bytes(row.payload)) for row in rows], timeout_s)
+        publisher.publish_records(
+            [(row.topic, row.key, bytes(row.payload), tracing.kafka_headers(row.traceparent)) for row in rows],
+            timeout_s,
+        )
         OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(sent_at=timezone.now())
     return len(rows)
 

@@ -21,6 +21,7 @@ from accounts.selectors import tenant_for_key
 from gateway import ratelimit
 from gateway.config import CONFIG
 from gateway.errors import DomainError, InvalidArgument, Unauthenticated
+from headshots_common import logs
 from partner_grpc import status
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,18 @@ def _tenant(context: grpc.ServicerContext, public: bool):
     if tenant is None and not public:
         raise Unauthenticated("unauthenticated", "missing or invalid `authorization: Bearer <key>` metadata")
     if tenant is not None:
+        logs.set_tenant(str(tenant.pk))
         ratelimit.check(ratelimit.key("tenant", tenant.pk), CONFIG.rate_limit)
     return tenant
+
+
+def _order_named(request) -> str:
+    """The order a request names ("orders/{id}" in `name` or `parent`), for its log lines; "" for none."""
+    for field in ("name", "parent"):
+        value = getattr(request, field, "")
+        if isinstance(value, str) and value.startswith("orders/"):
+            return value.split("/")[1]
+    return ""
 
 
 def _nul_field(message: Message, prefix: str = "") -> str | None:
@@ -85,17 +96,21 @@ def answer(public: bool = False, slot: bool = False, extra_rate: Callable[[], tu
         def wrapper(self, request, context):
             close_old_connections()
             try:
-                tenant = _tenant(context, public)
-                if extra_rate is not None and tenant is not None:
-                    scope, rate = extra_rate()
-                    ratelimit.check(ratelimit.key(scope, tenant.pk), rate)
-                request = _checked(request) if isinstance(request, Message) else _checked_stream(request)
-                if not slot:
-                    return method(self, tenant, request, context)
-                with self.streams.slot(tenant.pk):
-                    return method(self, tenant, request, context)
+                with logs.log_context(order_id=_order_named(request), tenant=""):
+                    return _call(self, request, context)
             except Exception as exc:
                 _fail(context, exc)
+
+        def _call(self, request, context):
+            tenant = _tenant(context, public)
+            if extra_rate is not None and tenant is not None:
+                scope, rate = extra_rate()
+                ratelimit.check(ratelimit.key(scope, tenant.pk), rate)
+            request = _checked(request) if isinstance(request, Message) else _checked_stream(request)
+            if not slot:
+                return method(self, tenant, request, context)
+            with self.streams.slot(tenant.pk):
+                return method(self, tenant, request, context)
 
         return wrapper
 
@@ -109,9 +124,10 @@ def server_stream(method):
     def wrapper(self, request, context):
         close_old_connections()
         try:
-            tenant = _tenant(context, public=False)
-            with self.streams.slot(tenant.pk):
-                yield from method(self, tenant, _checked(request), context)
+            with logs.log_context(order_id=_order_named(request), tenant=""):
+                tenant = _tenant(context, public=False)
+                with self.streams.slot(tenant.pk):
+                    yield from method(self, tenant, _checked(request), context)
         except Exception as exc:
             _fail(context, exc)
 

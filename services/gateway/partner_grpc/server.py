@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway.config import CONFIG
 from headshots.partner.v1 import partner_api_pb2, partner_api_pb2_grpc
+from headshots_common.metrics import GrpcServerMetrics
 from partner_grpc.limits import StreamLimiter
 from partner_grpc.operations import OperationsService
 from partner_grpc.service import PartnerService
@@ -42,6 +43,7 @@ def build_server(port: int, host: str = "127.0.0.1", streams: StreamLimiter | No
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=streams.max_streams + SHORT_CALL_THREADS, thread_name_prefix="rpc"),
         options=server_options(),
+        interceptors=[GrpcServerMetrics()],
     )
     partner_api_pb2_grpc.add_PartnerServiceServicer_to_server(PartnerService(streams), server)
     operations_pb2_grpc.add_OperationsServicer_to_server(OperationsService(streams), server)

@@ -24,6 +24,7 @@ class WebhookDelivery(models.Model):
     event_type = models.CharField(max_length=40)
     url = models.URLField(max_length=500)
     payload = models.JSONField()
+    traceparent = models.CharField(max_length=64, blank=True, default="")  # the order's trace; "" when off
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_index=True)

@@ -18,9 +18,12 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from opentelemetry.trace import SpanKind
 from standardwebhooks import Webhook
 
 from gateway.config import CONFIG
+from gateway.observability import WEBHOOK_ATTEMPTS
+from headshots_common import logs, tracing
 from webhooks import destinations
 from webhooks.models import WebhookAttempt, WebhookDelivery
 
@@ -64,6 +67,7 @@ def enqueue(order, event_type: str, data: dict) -> WebhookDelivery | None:
         event_type=event_type,
         url=order.webhook_url,
         payload=payload,
+        traceparent=order.traceparent,
         next_attempt_at=now,
     )
 
@@ -131,16 +135,22 @@ def attempt(delivery: WebhookDelivery) -> None:
     now = timezone.now()
     started = time.monotonic()
     status, error, blocked = None, "", False
-    try:
-        request = signed_request(delivery, delivery.tenant.webhook_secret, now)
-        with destinations.opener(allowed_networks()).open(request, timeout=CONFIG.webhook_timeout_s) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        blocked = isinstance(reason, destinations.BlockedDestination)
-        error = f"{type(reason if blocked else exc).__name__}: {reason}"[:300]
+    attributes = {"webhook.event_type": delivery.event_type, "webhook.attempt": delivery.attempts + 1}
+    with (
+        logs.log_context(order_id=str(delivery.order_id), tenant=str(delivery.tenant_id)),
+        tracing.span("webhook.delivery", delivery.traceparent, SpanKind.CLIENT, attributes) as span,
+    ):
+        try:
+            request = signed_request(delivery, delivery.tenant.webhook_secret, now)
+            with destinations.opener(allowed_networks()).open(request, timeout=CONFIG.webhook_timeout_s) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status, error = exc.code, f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            blocked = isinstance(reason, destinations.BlockedDestination)
+            error = f"{type(reason if blocked else exc).__name__}: {reason}"[:300]
+        span.set_attribute("http.response.status_code", status or 0)
     with transaction.atomic():
         WebhookAttempt.objects.create(
             delivery=delivery, status_code=status, error=error, duration_ms=round((time.monotonic() - started) * 1000)
@@ -148,6 +158,14 @@ def attempt(delivery: WebhookDelivery) -> None:
         delivery.attempts += 1
         if status is not None and 200 <= status < 300:
             delivery.state, delivery.delivered_at = WebhookDelivery.State.DELIVERED, timezone.now()
+            outcome = "delivered"
+            log.info(
+                "webhook %s (%s) delivered: HTTP %d",
+                delivery.id,
+                delivery.event_type,
+                status,
+                extra={"order_id": str(delivery.order_id), "tenant": str(delivery.tenant_id)},
+            )
         elif blocked or delivery.attempts >= CONFIG.webhook_max_attempts:
             # A destination that is not allowed will not become allowed by retrying it.
             delivery.state = WebhookDelivery.State.FAILED
@@ -157,6 +175,9 @@ def attempt(delivery: WebhookDelivery) -> None:
                 delivery.tenant_id,
                 delivery.attempts,
             )
+            outcome = "failed"
         else:
             delivery.next_attempt_at = timezone.now() + timedelta(seconds=backoff_s(delivery.attempts))
+            outcome = "retry"
         delivery.save()
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()

@@ -20,9 +20,11 @@ from django.db import close_old_connections
 from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
+from gateway import observability
 from gateway.config import CONFIG
-from headshots_common import bus
+from headshots_common import bus, logs
 from headshots_common.lifecycle import heartbeat_of
+from headshots_common.metrics import ConsumerLag, Sampler
 from orders.services.pipeline_events import apply_pipeline_event
 from orders.services.recovery import resubmit_stalled
 from orders.services.retention import purge_expired, repurge_deleted
@@ -39,6 +41,7 @@ HEARTBEAT = heartbeat_of(CONFIG.shared.var_dir, GATEWAY_WORKER)
 # A loop that has not completed a turn for this long (beyond its own sleep) is stuck.
 STUCK_AFTER_S = 90.0
 FAILED_TURN_PAUSE_S = 2.0
+PROGRESS_EVENTS = ("training_progress", "render_progress")
 
 
 class LoopBeats:
@@ -86,16 +89,23 @@ def run_consumer(stop: threading.Event) -> None:
     consumer = bus.make_consumer(
         CONFIG.shared.kafka_bootstrap, CONSUMER_GROUP, [bus.TRAINING_TOPIC, bus.RENDERING_TOPIC]
     )
+    lag = ConsumerLag(CONSUMER_GROUP)
     try:
         while not stop.is_set():
             batches = consumer.poll(timeout_ms=500)
+            lag.report(consumer)
             close_old_connections()
             applied: dict = {}
             failed = False
             for partition, messages in batches.items():
                 for message in messages:
                     try:
-                        outbox.consume_once(bus.decode_event(message.value), apply_pipeline_event)
+                        event = bus.decode_event(message.value)
+                        with logs.log_context(order_id=event.order_id):
+                            applied_now = outbox.consume_once(event, apply_pipeline_event)
+                            kind = bus.payload_kind(event)
+                            if applied_now and kind not in PROGRESS_EVENTS:  # progress comes several times a second
+                                log.info("order %s: %s applied", event.order_id, kind)
                     except Exception:
                         log.exception("applying an event failed; it is read again")
                         consumer.seek(partition, message.offset)  # this one and the rest come again
@@ -162,6 +172,13 @@ def run_recovery(stop: threading.Event) -> None:
         BEATS.beat("recovery", sleeps_s=interval)
 
 
+def _sample_outbox() -> None:
+    try:
+        observability.sample_outbox()
+    finally:
+        close_old_connections()
+
+
 LOOPS: tuple[Callable[[threading.Event], None], ...] = (
     run_relay,
     run_consumer,
@@ -173,6 +190,7 @@ LOOPS: tuple[Callable[[threading.Event], None], ...] = (
 
 def run_worker(stop: threading.Event) -> None:
     bus.wait_for_broker(CONFIG.shared.kafka_bootstrap, timeout_s=60)
+    Sampler(_sample_outbox, interval_s=5.0, name="outbox-gauges").start()
     threads = [threading.Thread(target=loop, args=(stop,), name=loop.__name__, daemon=True) for loop in LOOPS]
     for thread in threads:
         thread.start()

@@ -51,7 +51,11 @@ class AdapterEventListener:
                 self._stop.wait(2.0)
 
     def _consumer(self) -> KafkaConsumer:
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        # A position past the log's end means the log was truncated under it (a restarted local broker starts
+        # empty): read the new log from its start, or the deletions published right after the restart are missed.
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         while not self._stop.is_set():
             partitions = {topic: consumer.partitions_for_topic(topic) for topic in TOPICS}
             if all(partitions.values()):
@@ -90,7 +94,12 @@ class AdapterEventListener:
         elif kind == "training_completed":
             dropped = self.engine.evict_replaced(event.order_id, event.training_completed.adapter_key)
             if dropped:
-                log.info("order %s retrained: dropped %d entries of its previous adapter", event.order_id, dropped)
+                log.info(
+                    "order %s retrained: dropped %d entries of its previous adapter",
+                    event.order_id,
+                    dropped,
+                    extra={"order_id": event.order_id},
+                )
 
     def _report(self, publisher: bus.Publisher) -> None:
         """Publish what was purged; what the broker did not take stays to be reported on a later turn."""
@@ -98,4 +107,4 @@ class AdapterEventListener:
             purged = events_pb2.CachesPurged(purged_by=f"renderer/{self.replica_id}", entries=entries)
             publisher.publish(bus.RENDERING_TOPIC, bus.new_event(order_id, caches_purged=purged))
             del self._unreported[order_id]
-            log.info("order %s deleted: dropped %d cache entries", order_id, entries)
+            log.info("order %s deleted: dropped %d cache entries", order_id, entries, extra={"order_id": order_id})

@@ -18,6 +18,7 @@ import grpc
 from ray import serve
 
 from headshots.v1 import renderer_service_pb2 as pb
+from headshots_common import tracing
 from renderer.config import RendererConfig, load
 from renderer.errors import AdapterDeleted
 
@@ -28,9 +29,14 @@ log = logging.getLogger(__name__)
 class RendererDeployment:
     def __init__(self):
         # torch and diffusers load inside the replica only
+        from headshots_common.logs import configure_logging
+        from headshots_common.tracing import configure_tracing
         from renderer.adapter_events import AdapterEventListener
         from renderer.engine import EngineSettings, RenderEngine
+        from renderer.observability import ReplicaMetrics
 
+        configure_logging("renderer", ml_libraries=True)  # this Ray worker's own lines, JSON like every service's
+        configure_tracing("renderer")
         config = load()
         if config.torch_threads > 0:
             import torch
@@ -54,6 +60,7 @@ class RendererDeployment:
             dtype=config.dtype,
         )
         self.engine.replica_id = _replica_id()
+        self.metrics = ReplicaMetrics(self.engine).start()
         self.adapter_events = AdapterEventListener(
             self.engine, config.shared.kafka_bootstrap, self.engine.replica_id, sweep_s=config.deletion_sweep_s
         ).start()
@@ -70,9 +77,10 @@ class RendererDeployment:
         def on_result(image, result):  # called on the engine's batch thread
             loop.call_soon_threadsafe(results.put_nowait, result)
 
+        traceparent = tracing.traceparent_from_grpc(grpc_context.invocation_metadata() if grpc_context else None)
         # Validation and the adapter's file read run off the event loop.
         try:
-            queued = await loop.run_in_executor(None, self.engine.submit, request, on_result)
+            queued = await loop.run_in_executor(None, self.engine.submit, request, on_result, traceparent)
         except AdapterDeleted as exc:
             _fail_with(grpc_context, grpc.StatusCode.FAILED_PRECONDITION, exc)
             raise

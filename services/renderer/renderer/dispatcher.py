@@ -26,11 +26,15 @@ from kafka.errors import CommitFailedError, RebalanceInProgressError
 from PIL import Image
 
 from headshots.v1 import common_pb2, events_pb2, renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
-from headshots_common import blob_layout, bus
+from headshots_common import blob_layout, bus, logs, tracing
 from headshots_common.blobstore import OrderDeleted, open_blob_store
-from headshots_common.lifecycle import configure_logging, heartbeat_of, stop_on_signals
+from headshots_common.lifecycle import heartbeat_of, stop_on_signals
+from headshots_common.logs import configure_logging
+from headshots_common.metrics import ConsumerLag, serve_metrics
+from headshots_common.tracing import configure_tracing
 from renderer.config import DISPATCHER_PROCESS_NAME, RendererConfig, load
 from renderer.likeness import candidates_per_style, selfie_embeddings
+from renderer.observability import IMAGES_DELIVERED, IMAGES_REJECTED
 from renderer.quality import pick, score_image
 
 log = logging.getLogger(__name__)
@@ -114,11 +118,23 @@ class RenderDispatcher:
         self.renderer = pb_grpc.RendererServiceStub(self.channel)
         self.heartbeat = heartbeat_of(config.shared.var_dir, DISPATCHER_PROCESS_NAME)
 
-    def handle(self, event: events_pb2.Event) -> None:
-        """Render and store an order's headshots (the replicas themselves evict a deleted order's adapter)."""
+    def handle(self, event: events_pb2.Event, traceparent: str = "") -> None:
+        """Render and store an order's headshots (the replicas themselves evict a deleted order's adapter).
+
+        `traceparent`: the order's trace (the record's headers); the render call and its events carry it on.
+        """
         render = OrderRender.from_event(event)
         if render is None:
             return
+        with (
+            logs.log_context(order_id=render.order_id),
+            tracing.span(
+                "render", traceparent, attributes={"order.id": render.order_id, "render.id": render.render_id}
+            ),
+        ):
+            self._handle(render)
+
+    def _handle(self, render: OrderRender) -> None:
         try:
             self._handle_render(render)
         except OrderDeleted:
@@ -147,7 +163,10 @@ class RenderDispatcher:
         request = render.render_request(candidates_per_style(render.images_per_style, self.config.overgenerate))
         references = self._selfie_embeddings(render.order_id)
         total, started, candidates = len(request.items), time.monotonic(), []
-        responses = self.renderer.Render(request, timeout=3600)
+        log.info("rendering order %s (%s): %d images", render.order_id, render.render_id, total)
+        responses = self.renderer.Render(
+            request, timeout=3600, metadata=tracing.grpc_metadata(tracing.current_traceparent())
+        )
         checked_at = time.monotonic()
         try:
             for response in responses:
@@ -158,6 +177,7 @@ class RenderDispatcher:
                         raise OrderDeleted(render.order_id)
                 image = Image.open(io.BytesIO(response.png))
                 candidates.append(score_image(image, references, response.style_id, response.index, response))
+                self.heartbeat.beat()  # scoring a large pack takes minutes on a busy CPU: still alive
                 done = len(candidates)
                 eta = (time.monotonic() - started) / done * (total - done)
                 self._publish(
@@ -173,6 +193,9 @@ class RenderDispatcher:
             self._fail(render, f"rendering failed: {exc.code().name}")
             return None
         picked = pick(candidates, render.images_per_style, self.config.quality_gate)
+        for reason, count in picked.rejected.items():
+            IMAGES_REJECTED.labels(reason).inc(count)
+        IMAGES_DELIVERED.inc(len(picked.delivered))
         headshots = []
         for kept in picked.delivered:
             response = kept.payload
@@ -200,6 +223,13 @@ class RenderDispatcher:
         )
         if picked.rejected:
             log.info("order %s: %s not delivered %s", render.order_id, sum(picked.rejected.values()), picked.rejected)
+        log.info(
+            "order %s (%s): %d headshots stored in %.1fs",
+            render.order_id,
+            render.render_id,
+            len(headshots),
+            time.monotonic() - started,
+        )
         return events_pb2.RenderCompleted(headshots=headshots, quality=report)
 
     def _fail(self, render: OrderRender, message: str) -> None:
@@ -214,7 +244,8 @@ class RenderDispatcher:
         return selfie_embeddings(self.blobs.get(key) for key in keys)
 
     def _publish(self, order_id: str, **payload) -> None:
-        self.publisher.publish(bus.RENDERING_TOPIC, bus.new_event(order_id, **payload))
+        event = bus.new_event(order_id, **payload)
+        self.publisher.publish(bus.RENDERING_TOPIC, event, traceparent=tracing.current_traceparent())
 
     def run(self, stop: threading.Event) -> None:
         consumer = bus.make_consumer(
@@ -223,13 +254,16 @@ class RenderDispatcher:
             [bus.TRAINING_TOPIC, bus.ORDERS_TOPIC],
             max_poll_records=1,
         )
+        lag = ConsumerLag(self.config.consumer_group)
         try:
             while not stop.is_set():
                 self.heartbeat.beat()
                 batches = consumer.poll(timeout_ms=500)
+                lag.report(consumer)
                 for messages in batches.values():
                     for message in messages:
-                        self._handle_with_retry(bus.decode_event(message.value), stop)
+                        traceparent = tracing.traceparent_from_kafka(message.headers)
+                        self._handle_with_retry(bus.decode_event(message.value), traceparent, stop)
                 if batches:
                     try:
                         consumer.commit()
@@ -242,11 +276,11 @@ class RenderDispatcher:
             self.publisher.close()
             self.channel.close()
 
-    def _handle_with_retry(self, event, stop: threading.Event) -> None:
+    def _handle_with_retry(self, event, traceparent: str, stop: threading.Event) -> None:
         delay, replica_failures = 1.0, 0
         while not stop.is_set():
             try:
-                self.handle(event)
+                self.handle(event, traceparent)
                 return
             except grpc.RpcError as exc:
                 if exc.code() in REPLICA_FAILED:
@@ -255,7 +289,13 @@ class RenderDispatcher:
                     if replica_failures >= REPLICA_FAILURE_ATTEMPTS and render is not None:
                         self._fail(render, f"rendering failed {replica_failures} times: {exc.code().name}")
                         return
-                log.warning("render of order %s failed (%s); retrying in %.0fs", event.order_id, exc.code().name, delay)
+                log.warning(
+                    "render of order %s failed (%s); retrying in %.0fs",
+                    event.order_id,
+                    exc.code().name,
+                    delay,
+                    extra={"order_id": event.order_id},
+                )
                 stop.wait(delay)
                 self.heartbeat.beat()
                 delay = min(delay * 2, 30.0)
@@ -270,9 +310,11 @@ def _from_manifest(data: bytes) -> events_pb2.RenderCompleted:
 
 
 def main() -> None:
-    configure_logging()
+    configure_logging(DISPATCHER_PROCESS_NAME)
+    configure_tracing(DISPATCHER_PROCESS_NAME)
     config = load()
     stop = stop_on_signals()
+    serve_metrics()
     bus.wait_for_broker(config.shared.kafka_bootstrap, timeout_s=60)
     RenderDispatcher(config).run(stop)
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from headshots_common import blob_layout
+from headshots_common import blob_layout, tracing
 from headshots_common.adapter_format import TEXT_ENCODERS
 from headshots_common.basemodel import native_resolution, resolve_base_model
 from headshots_common.blobstore import BlobStore, open_blob_store
@@ -200,7 +200,7 @@ class RenderEngine:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def submit(self, request, on_result: Callable[[QueuedImage, Any], None]) -> QueuedRequest:
+    def submit(self, request, on_result: Callable[[QueuedImage, Any], None], traceparent: str = "") -> QueuedRequest:
         """Queue a RenderRequest's images; `on_result(image, RenderedImage | Exception)` per image.
 
         Raises ValueError at once for an unknown style or an unusable adapter file, so a bad
@@ -225,7 +225,12 @@ class RenderEngine:
             guidance=request.guidance_scale or self.settings.default_guidance,
         )
         queued = QueuedRequest(
-            adapter_id=adapter.adapter_id or "", key=key, items=items, on_result=on_result, context=adapter
+            adapter_id=adapter.adapter_id or "",
+            key=key,
+            items=items,
+            on_result=on_result,
+            context=adapter,
+            traceparent=traceparent,
         )
         if items:
             self.scheduler.submit(queued)
@@ -355,7 +360,7 @@ class RenderEngine:
                     image.request.on_result(image, exc)
 
     def _run_batch(self, batch: list[QueuedImage]) -> None:
-        with self._batch_lock:
+        with self._batch_lock, _batch_spans(batch):
             batch = self._load_adapters(batch)
             if not batch:
                 return
@@ -415,3 +420,25 @@ class RenderEngine:
     def _guidance_doubles_batch(self, guidance: float) -> bool:
         # Classifier-free guidance: diffusers doubles the UNet batch ([uncond, cond]) exactly when this holds.
         return guidance > 1.0 and self.pipe.unet.config.get("time_cond_proj_dim") is None
+
+
+@contextlib.contextmanager
+def _batch_spans(batch: list[QueuedImage]) -> Iterator[None]:
+    """A "render.batch" span in the trace of every traced request in the batch (a batch serves many orders)."""
+    requests = {image.request.id: image.request for image in batch if image.request.traceparent}
+    if not requests or not tracing.enabled():
+        yield
+        return
+    attributes = {
+        "batch.images": len(batch),
+        "batch.adapters": len({image.request.adapter_id for image in batch}),
+    }
+    spans = [
+        tracing.tracer.start_span("render.batch", context=tracing.context_of(r.traceparent), attributes=attributes)
+        for r in requests.values()
+    ]
+    try:
+        yield
+    finally:
+        for span in spans:
+            span.end()

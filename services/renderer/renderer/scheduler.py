@@ -36,6 +36,7 @@ class QueuedRequest:
     items: list[Any]
     on_result: Callable[[QueuedImage, Any], None]
     context: Any = None  # what the render loop needs for every image (the adapter and its scale)
+    traceparent: str = ""  # the caller's trace (W3C), so its order's trace shows the batches it was in
     id: int = field(default_factory=itertools.count().__next__)
     cancelled: bool = False
 

@@ -1,7 +1,7 @@
 """`python -m trainer`: run the trainer workers (one per device) until SIGTERM/SIGINT.
 
 Also serves TrainerService over gRPC (HEADSHOTS_TRAINER_GRPC_PORT) and Prometheus metrics
-(HEADSHOTS_TRAINER_METRICS_PORT) when their ports are set.
+(HEADSHOTS_METRICS_PORT) when their ports are set; traces by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is.
 """
 
 import logging
@@ -13,8 +13,11 @@ import torch
 from headshots_common import bus
 from headshots_common.basemodel import BaseModelMissing, resolve_base_model
 from headshots_common.blobstore import open_blob_store
-from headshots_common.lifecycle import configure_logging, stop_on_signals
-from trainer import grpc_service, metrics
+from headshots_common.lifecycle import stop_on_signals
+from headshots_common.logs import configure_logging
+from headshots_common.metrics import serve_metrics
+from headshots_common.tracing import configure_tracing
+from trainer import grpc_service
 from trainer.config import load
 from trainer.training import pick_device
 from trainer.training_jobs import TrainingJobStore
@@ -32,8 +35,9 @@ def worker_device(setting: str, index: int) -> torch.device:
 
 
 def main() -> None:
-    configure_logging()
     config = load()
+    configure_logging(config.process_name, ml_libraries=True)
+    configure_tracing(config.process_name)
     try:
         base_model = resolve_base_model(config.shared.base_model)
     except BaseModelMissing as exc:
@@ -47,7 +51,7 @@ def main() -> None:
         for i in range(max(1, config.workers))
     ]
     server = grpc_service.serve(TrainingJobStore(blobs), publisher, config.bind_host, config.grpc_port)
-    metrics.serve(config.bind_host, config.metrics_port)
+    serve_metrics()
     crashed = []
 
     def run(worker: TrainerWorker) -> None:

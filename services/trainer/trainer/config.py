@@ -51,7 +51,6 @@ class TrainerConfig:
     probe_steps: int
     bind_host: str  # where TrainerService and /metrics listen
     grpc_port: int  # TrainerService; 0: not served
-    metrics_port: int  # Prometheus /metrics; 0: not served
     # Prior preservation: None (unset) lets the profile decide (on for high quality); True/False for every profile.
     prior_preservation: bool | None = None
     num_class_images: int = 50  # per (base model, subject class, resolution), shared by all orders
@@ -94,7 +93,6 @@ def load() -> TrainerConfig:
         probe_steps=env_int("HEADSHOTS_TRAIN_PROBE_STEPS", 8),
         bind_host=env_str("HEADSHOTS_TRAINER_BIND_HOST", "127.0.0.1"),
         grpc_port=env_int("HEADSHOTS_TRAINER_GRPC_PORT", 50061),
-        metrics_port=env_int("HEADSHOTS_TRAINER_METRICS_PORT", 0),
         prior_preservation=_optional_bool("HEADSHOTS_TRAIN_PRIOR_PRESERVATION"),
         num_class_images=env_int("HEADSHOTS_TRAIN_NUM_CLASS_IMAGES", 50),
         prior_loss_weight=env_float("HEADSHOTS_TRAIN_PRIOR_LOSS_WEIGHT", 1.0),

@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from headshots.v1 import events_pb2, trainer_service_pb2 as pb, trainer_service_pb2_grpc as pb_grpc
 from headshots_common import bus
+from headshots_common.metrics import GrpcServerMetrics
 from trainer.training_jobs import TrainingJob, TrainingJobStore, order_id_from_name
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def serve(jobs: TrainingJobStore, publisher: bus.Publisher, host: str, port: int
     """Start TrainerService on host:port; None when port is 0 or taken (the Kafka path works without it)."""
     if not port:
         return None
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=[GrpcServerMetrics()])
     pb_grpc.add_TrainerServiceServicer_to_server(TrainerService(jobs, publisher), server)
     health_servicer = health.HealthServicer()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)

@@ -274,4 +274,9 @@ class LeaseKeeper:
                 self.deleted = True
                 return
             except Exception:  # the blob store unreachable for a moment: try again at the next turn
-                log.warning("could not renew the lease of order %s", self.job.order_id, exc_info=True)
+                log.warning(
+                    "could not renew the lease of order %s",
+                    self.job.order_id,
+                    exc_info=True,
+                    extra={"order_id": self.job.order_id},
+                )

@@ -22,6 +22,7 @@ import socket
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -30,11 +31,12 @@ from kafka.structs import OffsetAndMetadata
 from PIL import Image, UnidentifiedImageError
 
 from headshots.v1 import events_pb2, trainer_service_pb2 as pb
-from headshots_common import blob_layout, bus
+from headshots_common import blob_layout, bus, logs, tracing
 from headshots_common.adapter_format import AdapterManifest, PriorPreservation
 from headshots_common.basemodel import base_model_hash, native_resolution
 from headshots_common.blobstore import BlobStore, OrderDeleted
 from headshots_common.lifecycle import heartbeat_of
+from headshots_common.metrics import ConsumerLag
 from headshots_common.styles import IDENTIFIER_TOKEN, subject_phrase
 from trainer import metrics
 from trainer.config import TrainerConfig
@@ -91,13 +93,25 @@ class TrainerWorker:
         self.rebalance_listener = metrics.RevocationCounter()
 
     # -- one order -------------------------------------------------------------------------------------------
-    def handle(self, event: events_pb2.Event) -> None:
-        """Bring one order's job to a published outcome. Raises WorkerStopping on shutdown."""
+    def handle(self, event: events_pb2.Event, traceparent: str = "") -> None:
+        """Bring one order's job to a published outcome. Raises WorkerStopping on shutdown.
+
+        `traceparent`: the order's trace, from the record's headers; the training span and the events this job
+        publishes belong to it.
+        """
         if bus.payload_kind(event) != "order_submitted":
             return
         order_id = event.order_id
+        with (
+            logs.log_context(order_id=order_id, tenant=event.order_submitted.tenant_id),
+            tracing.span("training", traceparent, attributes={"order.id": order_id, "worker": self.worker_id}),
+        ):
+            self._handle_event(event)
+
+    def _handle_event(self, event: events_pb2.Event) -> None:
+        order_id = event.order_id
         try:
-            self._handle_order(order_id, event.order_submitted)
+            self._handle_order(order_id, event.order_submitted, event.occur_time.ToDatetime(tzinfo=UTC))
         except OrderDeleted:
             log.info("order %s was deleted: its training stopped and nothing of it was kept", order_id)
             metrics.JOBS.labels("deleted").inc()
@@ -125,7 +139,7 @@ class TrainerWorker:
                 return job
             self.stop.wait(1.0)
 
-    def _handle_order(self, order_id: str, submitted: events_pb2.OrderSubmitted) -> None:
+    def _handle_order(self, order_id: str, submitted: events_pb2.OrderSubmitted, submitted_at: datetime) -> None:
         if self.blobs.is_deleted(order_id):
             raise OrderDeleted(order_id)
         job = self._acquire(order_id)
@@ -150,6 +164,8 @@ class TrainerWorker:
         if self.jobs.cancel_requested(order_id):
             self._fail(job, REASON.FAILURE_REASON_CANCELLED, "cancelled before training started")
             return
+        if not job.training.progress.step:  # a first start, not a resumption: the order waited this long in the queue
+            metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, (datetime.now(UTC) - submitted_at).total_seconds()))
         try:
             photos = self._load_photos(submitted)
             metrics.JOBS_RUNNING.inc()
@@ -352,7 +368,11 @@ class TrainerWorker:
             if step == total or now - last_sent >= 1.0 / PROGRESS_EVENTS_PER_S:
                 last_sent = now
                 progress = events_pb2.TrainingProgress(step=step, total_steps=total, loss=loss, eta_seconds=eta_s)
-                self.publisher.publish_soon(bus.TRAINING_TOPIC, bus.new_event(job.order_id, training_progress=progress))
+                self.publisher.publish_soon(
+                    bus.TRAINING_TOPIC,
+                    bus.new_event(job.order_id, training_progress=progress),
+                    tracing.current_traceparent(),
+                )
                 self.jobs.set_progress(job, progress)
 
         return report
@@ -383,7 +403,7 @@ class TrainerWorker:
             event = bus.new_event(job.order_id, training_completed=job.training.result)
         else:
             event = bus.new_event(job.order_id, training_failed=job.training.error)
-        self.publisher.publish(bus.TRAINING_TOPIC, event)
+        self.publisher.publish(bus.TRAINING_TOPIC, event, traceparent=tracing.current_traceparent())
         self.jobs.mark_published(job)
 
     # -- the consumer loop -------------------------------------------------------------------------------------
@@ -397,21 +417,30 @@ class TrainerWorker:
             max_poll_interval_ms=self.config.max_poll_interval_ms,
         )
         log.info("trainer worker ready on %s (base model %s)", self.device, self.base_model)
+        lag = ConsumerLag(self.config.consumer_group)
         try:
             while not self.stop.is_set():
                 self.heartbeat.beat()
                 for partition, messages in consumer.poll(timeout_ms=500).items():
                     for message in messages:
-                        if not self._run_job_while_polling(consumer, bus.decode_event(message.value)):
+                        event, traceparent = (
+                            bus.decode_event(message.value),
+                            tracing.traceparent_from_kafka(message.headers),
+                        )
+                        if not self._run_job_while_polling(consumer, event, traceparent, lag):
                             return  # shutting down mid-job: uncommitted, so the next worker resumes it
                         try:
                             consumer.commit({partition: OffsetAndMetadata(message.offset + 1, "", -1)})
                         except (CommitFailedError, RebalanceInProgressError):  # moved: its new owner sees it done
-                            log.warning("could not commit order %s: partition reassigned", message.key)
+                            log.warning(
+                                "could not commit order %s: partition reassigned",
+                                event.order_id,
+                                extra={"order_id": event.order_id},
+                            )
         finally:
             consumer.close()
 
-    def _run_job_while_polling(self, consumer, event: events_pb2.Event) -> bool:
+    def _run_job_while_polling(self, consumer, event: events_pb2.Event, traceparent: str, lag: ConsumerLag) -> bool:
         """Run the job in a thread, polling meanwhile; False when the worker is stopping before it finished.
 
         An unexpected error (the blob store or the broker unreachable) is raised here: the process exits with
@@ -421,10 +450,14 @@ class TrainerWorker:
 
         def job():
             try:
-                self.handle(event)
+                self.handle(event, traceparent)
                 outcome["finished"] = True
             except WorkerStopping:
-                log.info("stopping: order %s is checkpointed and will be resumed", event.order_id)
+                log.info(
+                    "stopping: order %s is checkpointed and will be resumed",
+                    event.order_id,
+                    extra={"order_id": event.order_id},
+                )
             except BaseException as exc:
                 outcome["error"] = exc
 
@@ -435,6 +468,7 @@ class TrainerWorker:
             consumer.pause(*consumer.assignment())
             for partition, records in consumer.poll(timeout_ms=500).items():
                 consumer.seek(partition, records[0].offset)  # never drop a record fetched while busy
+            lag.report(consumer)
             self.heartbeat.beat()
             thread.join(timeout=0.1)
         consumer.resume(*consumer.paused())

@@ -10,8 +10,9 @@ from django.utils import timezone
 from accounts.models import Tenant
 from gateway.config import CONFIG
 from gateway.errors import Conflict, FailedPrecondition, InvalidArgument, ResourceExhausted
+from gateway.observability import ORDERS_CREATED
 from headshots.v1 import common_pb2, events_pb2
-from headshots_common import bus
+from headshots_common import bus, tracing
 from headshots_common.styles import PACKAGES, STYLES, images_per_style, subject_phrase
 from orders import policy
 from orders.models import Order, RenderRequest
@@ -71,7 +72,7 @@ def create_order(
                 details={"fields": {"webhook_url": [str(exc)]}},
             ) from None
     _check_quota(tenant)
-    order = Order.objects.create(
+    order = Order(
         tenant=tenant,
         package=package,
         style_ids=list(dict.fromkeys(style_ids)),
@@ -80,6 +81,9 @@ def create_order(
         webhook_url=webhook_url,
         purge_at=timezone.now() + policy.MAX_RETENTION,
     )
+    order.traceparent = tracing.order_trace(str(order.id), str(tenant.id))
+    order.save(force_insert=True)
+    transaction.on_commit(lambda: ORDERS_CREATED.inc())
     webhooks.enqueue(order, "order.created", order_summary(order))
     return order
 
@@ -123,7 +127,7 @@ def enqueue_submission(order: Order, resubmitted: bool = False) -> None:
         ),
         resubmitted=resubmitted,
     )
-    outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), order_submitted=submitted))
+    outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), order_submitted=submitted), order.traceparent)
 
 
 def request_render(order: Order, style_id: str, count: int) -> RenderRequest:
@@ -154,4 +158,4 @@ def enqueue_render_request(order: Order, render: RenderRequest) -> None:
         render_spec=common_pb2.RenderSpec(style_ids=[render.style_id], images_per_style=render.count),
         existing_count=order.headshots.count(),
     )
-    outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), render_requested=requested))
+    outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), render_requested=requested), order.traceparent)

@@ -10,7 +10,7 @@ from django.db import transaction
 from gateway.blobs import blob_store
 from gateway.config import CONFIG
 from gateway.errors import Conflict
-from headshots_common import blob_layout
+from headshots_common import blob_layout, tracing
 from headshots_common.blobstore import OrderDeleted
 from orders import readiness
 from orders.models import Order, Photo
@@ -70,9 +70,11 @@ def add_photo(order: Order, filename: str, data: bytes) -> PhotoOutcome:
             ),
         )
     accepted = [p.embedding for p in order.photos.all() if p.embedding]
-    result = check_photo(
-        data, max_bytes=CONFIG.max_photo_bytes, min_face_px=CONFIG.min_face_px, accepted_embeddings=accepted
-    )
+    with tracing.span("photo.checks", order.traceparent, attributes={"photo.bytes": len(data)}) as span:
+        result = check_photo(
+            data, max_bytes=CONFIG.max_photo_bytes, min_face_px=CONFIG.min_face_px, accepted_embeddings=accepted
+        )
+        span.set_attribute("photo.verdict", result.code if isinstance(result, Rejection) else "accepted")
     if isinstance(result, Rejection):
         return PhotoOutcome(filename, rejection=result)
     if order.photos.filter(sha256=result.sha256).exists():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
+from gateway.observability import ORDERS_FINISHED
 from headshots.v1 import events_pb2
 from headshots_common import bus
 from orders import quality
@@ -101,6 +103,7 @@ def _on_render_completed(order: Order, completed) -> None:
         notifications.headshots_ready(order, len(completed.headshots))
         return
     order.completed_at = now
+    transaction.on_commit(lambda: ORDERS_FINISHED.labels("completed").inc())
     # Retention counts from delivery, never past the 35-day cap set at creation.
     order.purge_at = min(now + timedelta(hours=order.retention_hours), order.created_at + MAX_RETENTION)
     webhooks.enqueue(order, "order.completed", order_summary(order) | {"headshots": order.headshots_ready})
@@ -115,6 +118,7 @@ def _on_failed(order: Order, failure) -> None:
         order.state, order.progress_stage = Order.State.COMPLETED, "done"
         return
     order.state, order.progress_stage, order.failure_reason = Order.State.FAILED, "failed", reason
+    transaction.on_commit(lambda: ORDERS_FINISHED.labels("failed").inc())
     webhooks.enqueue(order, "order.failed", order_summary(order))
 
 

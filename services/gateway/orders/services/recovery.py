@@ -37,6 +37,11 @@ def resubmit_stalled(stall_after: timedelta, now: datetime | None = None) -> int
             else:
                 enqueue_submission(order, resubmitted=True)
             order.save()  # its updated_at: asked again no sooner than another `stall_after` from now
-        log.warning("order %s made no progress since %s: its work was requested again", order_id, cutoff)
+        log.warning(
+            "order %s made no progress since %s: its work was requested again",
+            order_id,
+            cutoff,
+            extra={"order_id": str(order_id)},
+        )
         count += 1
     return count

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.blobs import blob_store
+from gateway.observability import ORDERS_FINISHED
 from headshots.v1 import events_pb2
 from headshots_common import blob_layout, bus
 from orders.models import DeletionReceipt, Order
@@ -67,6 +68,7 @@ def _announce_purge(order: Order) -> None:
     outbox.enqueue(
         bus.ORDERS_TOPIC,
         bus.new_event(str(order.id), order_deleted=events_pb2.OrderDeleted(tenant_id=str(order.tenant_id))),
+        order.traceparent,
     )
 
 
@@ -84,6 +86,7 @@ def delete_order(order: Order) -> DeletionReceipt:
         order.headshots.all().delete()
         keys, remaining = _purge_blobs(order, keep_headshots=False)
         order.state, order.progress_stage, order.deleted_at = Order.State.DELETED, "deleted", timezone.now()
+        transaction.on_commit(lambda: ORDERS_FINISHED.labels("deleted").inc())
         order.adapter_key, order.purge_at, order.photos_accepted, order.headshots_ready = "", None, 0, 0
         order.readiness = {}  # it names the photos' files
         order.save()
@@ -119,7 +122,12 @@ def repurge_deleted(now: datetime | None = None) -> int:
     for order_id in recent.values_list("id", flat=True).iterator():
         leftovers = blob_store().delete_prefix(blob_layout.order_prefix(str(order_id)))
         if leftovers:
-            log.warning("removed %d blobs written back under deleted order %s", leftovers, order_id)
+            log.warning(
+                "removed %d blobs written back under deleted order %s",
+                leftovers,
+                order_id,
+                extra={"order_id": str(order_id)},
+            )
         found += leftovers
     return found
 
