@@ -6,7 +6,9 @@
 - the value scenarios every chart test can use (SCENARIOS: defaults, ALL_FEATURES, FEATURES_OFF) and
   the presets values-dev.yaml and values-production.example.yaml (preset());
 - the services' Dockerfiles and the image-environment check
-  tools/headshots_tools/imagecheck/check_service_env.py (load_check_script()).
+  tools/headshots_tools/imagecheck/check_service_env.py (load_check_script());
+- the metrics the chart's alerts and Grafana dashboard query (queried_metrics(), with PromQL parsed by
+  the `promql-parser` package), for a live test to look for in a scrape of the running stack.
 
 The pytest fixtures built on these (default_objects, all_objects, service_envs) are in conftest.py.
 Pinned test dependencies: requirements/deploy-test.txt.
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import helm_python as helm
+import promql_parser
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +55,9 @@ SHARED_ENV = {
     "HEADSHOTS_BASE_MODEL_ARCH",
 }
 GPU = "nvidia.com/gpu"
+# Set per process, not shared: its service name, where it serves its metrics (helper
+# headshots.env.observability) and gateway-web's multiprocess metrics directory.
+PROCESS_ENV = {"OTEL_SERVICE_NAME", "HEADSHOTS_METRICS_HOST", "HEADSHOTS_METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR"}
 
 # Custom resources the chart renders and the API groups they belong to.
 CRD_KINDS = {
@@ -58,6 +66,8 @@ CRD_KINDS = {
     ("kafka.strimzi.io/v1beta2", "KafkaNodePool"),
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
     ("keda.sh/v1alpha1", "ScaledObject"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 CRD_GROUPS = {api_version.split("/")[0] for api_version, _ in CRD_KINDS}
 
@@ -85,7 +95,21 @@ ALL_FEATURES: dict[str, Any] = {
     "trainer": {"keda": {"enabled": True}, "nodeSelector": {"nvidia.com/gpu.present": "true"}},
     "renderer": {"worker": {"rayStartParams": {"num-gpus": "1"}}},
     "kafka": {"strimzi": {"enabled": True, "storage": {"storageClass": "fast-ssd"}}},
-    "networkPolicy": {"rayOperatorPeers": [{"namespaceSelector": {"matchLabels": {"name": "kuberay"}}}]},
+    "networkPolicy": {
+        "rayOperatorPeers": [{"namespaceSelector": {"matchLabels": {"name": "kuberay"}}}],
+        "metricsPeers": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+            }
+        ],
+    },
+    "tracing": {"otlpEndpoint": "http://otel-collector.observability:4318"},
+    "metrics": {
+        "podMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}, "interval": "15s"},
+        "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Headshots"}},
+    },
 }
 
 # Every optional feature switched off.
@@ -194,3 +218,118 @@ def load_check_script() -> ModuleType:
 def instructions(text: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) of a Dockerfile: the reader the image-environment check builds with."""
     return load_check_script().instructions(text)
+
+
+# --------------------------------------------------------------------------
+# Metrics queried by the alerts and the dashboard
+# --------------------------------------------------------------------------
+
+# Exported only where a renderer replica runs on a GPU (ray_renderer_gpu_memory_*): a scrape of a
+# CPU-only stack lacks them.
+GPU_ONLY_METRICS = frozenset({"ray_renderer_gpu_memory_used_bytes", "ray_renderer_gpu_memory_total_bytes"})
+
+# Grafana's interval variables stand where PromQL wants a duration; any duration parses the same.
+GRAFANA_INTERVAL = re.compile(r"\$__(?:rate_interval|interval|range)\b|\$\{__(?:rate_interval|interval|range)\}")
+# A dashboard variable's query `label_values(<selector>, <label>)` (Grafana's, not PromQL).
+LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?P<selector>.+),\s*[A-Za-z_][A-Za-z0-9_]*\s*\)\s*$", re.DOTALL)
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects, exactly as written (`x_bucket`, not `x`).
+
+    Parsed with `promql-parser` (Rust bindings of GreptimeTeam's PromQL parser): a syntax error raises
+    ValueError. Every vector selector counts, also inside range vectors, subqueries and either side
+    of binary operators; label values, function names and `by`/`on` labels are not metrics. A selector
+    without a name, or whose `__name__` is a regular expression, raises ValueError: its metrics
+    cannot be listed.
+    """
+    names: set[str] = set()
+    unnamed: list[str] = []
+
+    def visit(node: promql_parser.Expr) -> None:
+        if not isinstance(node, promql_parser.VectorSelector):
+            return
+        if node.name:
+            names.add(node.name)
+            return
+        matchers = list(node.matchers.matchers) + [m for group in node.matchers.or_matchers for m in group]
+        by_name = [m.value for m in matchers if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal]
+        if by_name and len(by_name) == len([m for m in matchers if m.name == "__name__"]):
+            names.update(by_name)
+        else:
+            unnamed.append(str(node))
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    if unnamed:
+        raise ValueError(f"selectors without a fixed metric name in {expr!r}: {unnamed}")
+    return names
+
+
+def grafana_promql(expr: str) -> str:
+    """A Grafana target's PromQL with the interval variables replaced by a duration, so that it parses."""
+    return GRAFANA_INTERVAL.sub("5m", expr)
+
+
+def grafana_dashboards(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The Grafana dashboards the rendered ConfigMaps carry: `<ConfigMap>/<key>` -> the parsed JSON."""
+    dashboards = {}
+    for configmap in find(objects, "ConfigMap"):
+        for key, text in (configmap.get("data") or {}).items():
+            if key.endswith(".json"):
+                dashboards[f"{configmap['metadata']['name']}/{key}"] = json.loads(text)
+    return dashboards
+
+
+def dashboard_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel of a dashboard, including those inside (collapsed) rows."""
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def dashboard_queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every query a dashboard runs: its panels' targets and its query variables."""
+    for panel in dashboard_panels(dashboard):
+        for target in panel.get("targets", []):
+            if target.get("expr"):
+                yield f"panel {panel.get('title')!r} {target.get('refId')}", grafana_promql(target["expr"])
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") != "query":
+            continue
+        query = variable.get("query")
+        text = query.get("query", "") if isinstance(query, dict) else str(query or "")
+        match = LABEL_VALUES.match(text)
+        if match:
+            yield f"variable {variable['name']!r}", grafana_promql(match["selector"])
+        elif text.startswith("query_result(") and text.endswith(")"):
+            yield f"variable {variable['name']!r}", grafana_promql(text[len("query_result(") : -1])
+        elif text and not text.startswith("label_names("):
+            raise ValueError(f"dashboard variable {variable['name']!r}: cannot read its query {text!r}")
+
+
+def rule_queries(objects: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every alerting and recording rule of the rendered PrometheusRules."""
+    for rule_object in find(objects, "PrometheusRule"):
+        for group in rule_object["spec"]["groups"]:
+            for rule in group["rules"]:
+                name = rule.get("alert") or rule.get("record")
+                yield f"{rule_object['metadata']['name']} {group['name']} {name}", str(rule["expr"])
+
+
+def queried_metrics(objects: list[dict[str, Any]]) -> set[str]:
+    """Every metric name the rendered PrometheusRule expressions and Grafana dashboards query.
+
+    Names as the queries write them: a histogram `x` is queried as `x_bucket`, `x_count` or `x_sum`,
+    which is how a scrape shows it too. The renderer replicas' names carry Ray's `ray_` prefix;
+    GPU_ONLY_METRICS are among them. Raises ValueError on a query that does not parse.
+    """
+    queries = list(rule_queries(objects))
+    for dashboard in grafana_dashboards(objects).values():
+        queries.extend(dashboard_queries(dashboard))
+    names: set[str] = set()
+    for where, expr in queries:
+        try:
+            names |= promql_metric_names(expr)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from error
+    return names

@@ -9,7 +9,7 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-from deploy_support import CHART_DIR, containers, env_of, find, one, pod_templates, render
+from deploy_support import CHART_DIR, PROCESS_ENV, containers, env_of, find, one, pod_templates, render
 
 # --------------------------------------------------------------------------
 # Probes and the migrations hook
@@ -19,7 +19,10 @@ from deploy_support import CHART_DIR, containers, env_of, find, one, pod_templat
 def test_gateway_probes(default_objects):
     web = one(default_objects, "Deployment", "headshots-gateway-web")["spec"]["template"]["spec"]
     (container,) = web["containers"]
-    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},  # test_chart_observability.py
+    ]
     assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -74,7 +77,9 @@ def test_retention_cronjob_purges_on_a_schedule(default_objects):
     web = one(default_objects, "Deployment", "headshots-gateway-web")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == web["image"]
     assert container["securityContext"] == web["securityContext"]
-    assert {item["name"] for item in container["env"]} == {item["name"] for item in web["env"]}
+    assert {item["name"] for item in container["env"]} - PROCESS_ENV == {
+        item["name"] for item in web["env"]
+    } - PROCESS_ENV
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     # Same labels as every pod: the default deny selects it, allow-backends opens PostgreSQL and S3.
     labels = job["template"]["metadata"]["labels"]
@@ -138,7 +143,14 @@ GATEWAY_ENV_DEFAULTS = {
 
 def gateway_envs(objects: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     templates = dict(pod_templates(objects))
-    return {name: env_of(templates[f"{kind}/{name}"]["spec"]["containers"][0]) for kind, name in GATEWAY_PODS}
+    return {
+        name: {
+            key: value
+            for key, value in env_of(templates[f"{kind}/{name}"]["spec"]["containers"][0]).items()
+            if key not in PROCESS_ENV
+        }
+        for kind, name in GATEWAY_PODS
+    }
 
 
 def test_gateway_settings_defaults_reach_every_gateway_pod(default_objects):
@@ -182,7 +194,8 @@ def test_gateway_settings_are_values():
     assert env["HEADSHOTS_AUTH_CACHE_S"]["value"] == "0"  # 0 is a value, not empty
     assert env["HEADSHOTS_WEBHOOK_ALLOW_NETWORKS"]["value"] == "10.20.0.0/16,fd00::/8"
     assert env["HEADSHOTS_GRPC_MAX_STREAMS"]["value"] == "256"
-    assert all(e == env for e in gateway_envs(objects).values())
+    shared = {key: value for key, value in env.items() if key not in PROCESS_ENV}
+    assert all(e == shared for e in gateway_envs(objects).values())
     # The gateway pods may reach the cache; nothing else gets that egress.
     policy = one(objects, "NetworkPolicy", "headshots-gateway-cache")["spec"]
     assert [p["port"] for p in policy["egress"][0]["ports"]] == [6379]

@@ -286,6 +286,11 @@ Secrets are only referenced (existingSecret); the chart never creates them.
 {{- /* Heartbeat files and scratch space: the root filesystem is read-only, /tmp is an emptyDir. */}}
 - name: HEADSHOTS_VAR_DIR
   value: /tmp/headshots
+{{- /* Tracing: every process exports its spans by OTLP when an endpoint is set, and records nothing otherwise. */}}
+{{- with .Values.tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
 {{- with $config.extraEnvVars }}
 {{ toYaml . }}
 {{- end }}
@@ -438,4 +443,92 @@ Usage: {{ include "headshots.renderer.replicasPerWorker" . | int }}
 {{- end -}}
 {{- $perWorker -}}
 {{- end -}}
+{{- end -}}
+
+
+{{/* ===================================================================== */}}
+{{/* Observability                                                          */}}
+{{/* ===================================================================== */}}
+
+{{/*
+Environment of one workload's process for its metrics and traces: the service name of its spans and
+log lines (OTEL_SERVICE_NAME) and, when it serves metrics (port set), where: every interface, so that
+Prometheus reaches the pod (the processes bind 127.0.0.1 by default).
+Usage: {{ include "headshots.env.observability" (dict "service" "trainer" "port" .Values.trainer.containerPorts.metrics) }}
+*/}}
+{{- define "headshots.env.observability" -}}
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+{{- if .port }}
+- name: HEADSHOTS_METRICS_HOST
+  value: "0.0.0.0"
+- name: HEADSHOTS_METRICS_PORT
+  value: {{ .port | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The container port Prometheus scrapes (the PodMonitors and the NetworkPolicy refer to it by name).
+Usage: {{ include "headshots.metricsContainerPort" .Values.trainer.containerPorts.metrics | nindent 12 }}
+*/}}
+{{- define "headshots.metricsContainerPort" -}}
+- name: metrics
+  containerPort: {{ . }}
+  protocol: TCP
+{{- end -}}
+
+{{/*
+Namespace of an optional monitoring object (PodMonitor, PrometheusRule, dashboard ConfigMap): its
+`namespace` value, or the release namespace.
+*/}}
+{{- define "headshots.monitoringNamespace" -}}
+{{- .namespace | default .context.Release.Namespace -}}
+{{- end -}}
+
+{{/*
+A PodMonitor (Prometheus Operator) scraping the `metrics` port of one component's pods.
+Usage: {{ include "headshots.podMonitor" (dict "component" "gateway-web" "context" $) }}
+*/}}
+{{- define "headshots.podMonitor" -}}
+{{- $monitor := .context.Values.metrics.podMonitor -}}
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata:
+  name: {{ include "headshots.componentName" (dict "component" .component "context" .context) }}
+  namespace: {{ include "headshots.monitoringNamespace" (dict "namespace" $monitor.namespace "context" .context) | quote }}
+  labels:
+    {{- include "headshots.componentLabels" (dict "component" .component "context" .context) | nindent 4 }}
+    {{- with $monitor.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with (include "headshots.annotations" .context) }}
+  annotations:
+    {{- . | nindent 4 }}
+  {{- end }}
+spec:
+  namespaceSelector:
+    matchNames:
+      - {{ .context.Release.Namespace | quote }}
+  selector:
+    matchLabels:
+      {{- include "headshots.componentSelectorLabels" (dict "component" .component "context" .context) | nindent 6 }}
+  podMetricsEndpoints:
+    - port: metrics
+      path: /metrics
+      scheme: http
+      {{- with $monitor.interval }}
+      interval: {{ . | quote }}
+      {{- end }}
+      {{- with $monitor.scrapeTimeout }}
+      scrapeTimeout: {{ . | quote }}
+      {{- end }}
+      honorLabels: {{ $monitor.honorLabels }}
+      {{- with $monitor.relabelings }}
+      relabelings:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $monitor.metricRelabelings }}
+      metricRelabelings:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
 {{- end -}}
