@@ -7,6 +7,7 @@ darkened, brightened and sunglasses-covered variants of them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -140,10 +141,17 @@ def _decode(data: bytes) -> Image.Image | Rejection:
         if data.lstrip()[:5].lower() in (b"<?xml", b"<svg ") or b"<svg" in data[:1024].lower():
             return Rejection("unsupported_format", "SVG files are not accepted; use JPEG, PNG, WebP or HEIC.")
         return Rejection("not_an_image", "The file is not an image we can read; use JPEG, PNG, WebP or HEIC.")
-    except (OSError, SyntaxError, ValueError):
+    # Everything above decodes untrusted bytes, and a damaged file can make Pillow's plugins raise almost
+    # anything ("suitable exceptions", says Image.verify): besides OSError, SyntaxError and ValueError, fuzzing
+    # found EOFError (a truncated HEIC), RuntimeError (the AVIF opener) and IndexError (a PNG without
+    # image data) (services/gateway/tests/fuzz_regressions). Each is a damaged file, not a server error.
+    except Exception:
         return Rejection("corrupt_image", "The image file is damaged or incomplete; upload it again.")
-    # Honour the camera's orientation before EXIF is dropped.
-    return ImageOps.exif_transpose(image).convert("RGB")
+    # Honour the camera's orientation before EXIF is dropped; an unreadable EXIF block (a damaged file whose
+    # pixels decoded fine) leaves the photo as stored.
+    with contextlib.suppress(Exception):
+        image = ImageOps.exif_transpose(image)
+    return image.convert("RGB")
 
 
 def _detect_faces(image: Image.Image) -> list[Face]:
