@@ -3,11 +3,9 @@ pick from the over-generated pool."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from headshots.v1 import common_pb2
 from headshots_common import blob_layout
@@ -17,18 +15,12 @@ from renderer.likeness import candidates_per_style, selfie_embeddings
 from renderer.quality import Scored, check_headshot, photo_quality, pick, score_image
 
 
-def portrait(path) -> Image.Image:
-    image = Image.open(path).convert("RGB")
-    image.thumbnail((512, 512))  # the size photo_quality measures at
-    return image
-
-
 @pytest.fixture(scope="module")
 def selfies(person_photos):
     return selfie_embeddings(p.read_bytes() for p in person_photos[1:3])  # obama2, obama3
 
 
-def test_likeness_is_above_the_threshold_for_the_person_only(person_photos, other_person_photo, selfies):
+def test_likeness_is_above_the_threshold_for_the_person_only(person_photos, other_person_photo, selfies, portrait):
     same = score_image(portrait(person_photos[0]), selfies, "navy", 0)  # obama.jpg
     other = score_image(portrait(other_person_photo), selfies, "navy", 1)  # biden.jpg
     assert same.likeness > 0.5 > other.likeness, (same.likeness, other.likeness)  # 0.5: dlib's threshold
@@ -38,30 +30,16 @@ def test_likeness_is_above_the_threshold_for_the_person_only(person_photos, othe
     assert (blank.likeness, blank.rejection) == (0.0, "no_face")  # as every image of the tiny random model
 
 
-def test_photo_quality_falls_when_a_photo_is_degraded(person_photos, other_person_photo):
+def test_photo_quality_falls_when_a_photo_is_degraded(person_photos, other_person_photo, portrait, degraded_copies):
     for path in (person_photos[0], person_photos[1], other_person_photo):
         original = portrait(path)
-        crushed = io.BytesIO()
-        original.save(crushed, "JPEG", quality=5)
-        noisy = np.clip(
-            np.asarray(original, np.float32)
-            + np.random.default_rng(0).normal(0, 25, (original.height, original.width, 3)),
-            0,
-            255,
-        )
-        degraded = {
-            "blurred": original.filter(ImageFilter.GaussianBlur(3)),
-            "noisy": Image.fromarray(noisy.astype(np.uint8)),
-            "dark": Image.fromarray((np.asarray(original) * 0.25).astype(np.uint8)),
-            "crushed": Image.open(crushed),
-        }
         baseline = photo_quality(original)
         assert baseline > 0.6, (path.name, baseline)
-        for name, image in degraded.items():
+        for name, image in degraded_copies(original).items():
             assert photo_quality(image) < baseline - 0.1, (path.name, name)
 
 
-def test_headshot_checks_name_what_is_wrong(person_photos):
+def test_headshot_checks_name_what_is_wrong(person_photos, portrait):
     image = portrait(person_photos[0])
     faces = face_analyzer().detect(image)
     assert check_headshot(image, faces) is None
@@ -100,7 +78,9 @@ def test_the_pick_drops_failed_images_when_gated_and_keeps_request_order():
     assert np.mean([s.likeness for s in gated.delivered]) == pytest.approx((0.2 + 0.9 + 0.6 + 0.8) / 4)
 
 
-def test_an_image_that_looks_like_someone_else_loses_to_the_rest_of_the_pool(person_photos, other_person_photo):
+def test_an_image_that_looks_like_someone_else_loses_to_the_rest_of_the_pool(
+    person_photos, other_person_photo, portrait
+):
     analyzer = face_analyzer()
     embeddings = {}
     for path in [*person_photos, other_person_photo]:
