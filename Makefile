@@ -11,8 +11,10 @@ PROTOS := $(wildcard proto/headshots/v1/*.proto proto/headshots/partner/v1/*.pro
 PROTO_DEPS := var/proto-deps
 # Tests keep their state apart from a developer's running stack.
 TEST_VAR_DIR ?= $(CURDIR)/var/test
+# Debian's Prometheus, for `make up PROMETHEUS=1` (installed by `make prometheus`).
+PROMETHEUS_BIN ?= /usr/bin/prometheus
 
-.PHONY: browser install proto proto-deps proto-lint lint format chart-readme model up down status demo test bench chaos clean
+.PHONY: browser prometheus install proto proto-deps proto-lint lint format chart-readme model up down status demo test bench eval chaos load clean
 
 install: $(STAMP)
 
@@ -54,8 +56,10 @@ model: $(STAMP)  ## the tiny offline base models (SD1.5 and SDXL architecture)
 	$(VENV)/bin/headshots model --arch sd15
 	$(VENV)/bin/headshots model --arch sdxl
 
-up: $(STAMP)
-	$(VENV)/bin/headshots up
+# `make up PROMETHEUS=1` also runs Prometheus on 127.0.0.1:9090, scraping every process (docs/observability.md).
+PROMETHEUS ?=
+up: $(STAMP) $(if $(PROMETHEUS),$(PROMETHEUS_BIN))
+	$(VENV)/bin/headshots up $(if $(PROMETHEUS),--prometheus)
 
 down:
 	@if [ -x $(VENV)/bin/headshots ]; then $(VENV)/bin/headshots down; else echo "nothing installed, nothing running"; fi
@@ -72,22 +76,39 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 browser: $(CHROMIUM)
 
+prometheus: $(PROMETHEUS_BIN)
+
+$(PROMETHEUS_BIN):
+	@echo "==> installing Debian's prometheus, for make up PROMETHEUS=1"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus
+
 $(CHROMIUM):
 	@echo "==> installing Debian's chromium for the studio's browser tests"
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
-test: $(STAMP) $(CHROMIUM)
+# promtool (Debian's prometheus package) checks the chart's alert rules in the suite.
+test: $(STAMP) $(CHROMIUM) $(PROMETHEUS_BIN)
 	mkdir -p $(TEST_VAR_DIR)
 	HEADSHOTS_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest
 
 bench: $(STAMP)  ## figures into docs/benchmarks.md and docs/benchmarks.json
 	$(PY) bench/run.py
 
+# An order per person of tests/fixtures/people through a local stack, scored from each order's quality report.
+eval: $(STAMP)  ## likeness, consistency, photo quality and rejections per person; figures to docs/benchmarks.json (quality.eval.*)
+	$(PY) bench/quality/eval.py
+
 # Faults at random on a local stack shaped like a cluster; its figures go to docs/benchmarks.json (chaos.*).
 ORDERS ?= 40
 chaos: $(STAMP)  ## `make chaos ORDERS=40` (up to 1000): kills, a broker restart and deletions; 0 lost, 0 twice
 	HEADSHOTS_CHAOS_ORDERS=$(ORDERS) $(PY) bench/run.py --only chaos
+
+# Locust against the gateway of a local stack; its figures go to docs/benchmarks.json (load.*).
+LOAD_SECONDS ?= 90
+load: $(STAMP)  ## `make load LOAD_SECONDS=90`: the highest rate with status p99 < 50 ms, then that rate for LOAD_SECONDS
+	HEADSHOTS_LOAD_SECONDS=$(LOAD_SECONDS) $(PY) bench/run.py --only load
 
 clean: down
 	rm -rf var

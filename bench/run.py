@@ -40,10 +40,14 @@ def _register() -> None:
             ("webhooks", "bench/gateway/bench_webhooks.py", []),
             # schemathesis against the running gateway on SQLite and PostgreSQL (where one answers).
             ("api_fuzz", "tools/headshots_tools/api_fuzz.py", []),
+            # atheris over the photo check (malformed JPEG/PNG/WebP/HEIC/GIF); findings go to var/fuzz/images/.
+            ("image_fuzz", "bench/gateway/fuzz_images.py", []),
             ("renderer", "bench/renderer/bench_mixed_lora.py", []),
             ("trainer", "bench/trainer/bench_training.py", []),
             # Faults at random (tools/headshots_tools/chaos.py); HEADSHOTS_CHAOS_ORDERS sets its size.
             ("chaos", "tools/headshots_tools/chaos.py", []),
+            # Locust against a local stack's gateway (bench/load); HEADSHOTS_LOAD_SECONDS sets the main run.
+            ("load", "bench/load/run_load.py", []),
         ]
     )
     # Real SDXL-size figures need a GPU (and the model): measured only where one is present.
