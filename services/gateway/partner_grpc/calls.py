@@ -22,7 +22,7 @@ from gateway import ratelimit
 from gateway.config import CONFIG
 from gateway.errors import DomainError, InvalidArgument, Unauthenticated
 from headshots_common import logs
-from partner_grpc import status
+from partner_grpc import names, status
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,11 @@ def _tenant(context: grpc.ServicerContext, public: bool):
 
 
 def _order_named(request) -> str:
-    """The order a request names ("orders/{id}" in `name` or `parent`), for its log lines; "" for none."""
+    """The order a request names in `name` or `parent`, for its log lines; "" for none."""
     for field in ("name", "parent"):
         value = getattr(request, field, "")
-        if isinstance(value, str) and value.startswith("orders/"):
-            return value.split("/")[1]
+        if isinstance(value, str) and (order_id := names.order_id_in(value)):
+            return order_id
     return ""
 
 

@@ -42,6 +42,12 @@ def _invalid(field: str, shape: str, name: str) -> InvalidArgument:
     return InvalidArgument("invalid_name", f"{field} {problem}", details={"fields": {field: [problem]}})
 
 
+def order_id_in(name: str) -> str:
+    """The order a resource name is or lies under (`orders/{order}`, `orders/{order}/headshots/...`); "" for none."""
+    match = _ORDER.match(name)
+    return _ids(_ORDER, match.group(0))[0] if match else ""
+
+
 def parse_order_name(name: str, field: str = "name") -> str:
     """The order id in `orders/{order}`."""
     ids = _ids(_ORDER, name)
