@@ -149,9 +149,10 @@ def _decode(data: bytes) -> Image.Image | Rejection:
         return Rejection("corrupt_image", "The image file is damaged or incomplete; upload it again.")
     # Honour the camera's orientation before EXIF is dropped; an unreadable EXIF block (a damaged file whose
     # pixels decoded fine) leaves the photo as stored.
+    upright: Image.Image = image
     with contextlib.suppress(Exception):
-        image = ImageOps.exif_transpose(image)
-    return image.convert("RGB")
+        upright = ImageOps.exif_transpose(image)
+    return upright.convert("RGB")
 
 
 def _detect_faces(image: Image.Image) -> list[Face]:

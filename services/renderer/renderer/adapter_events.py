@@ -32,6 +32,7 @@ class AdapterEventListener:
         self._stop = threading.Event()
         self.listening = threading.Event()  # set once it reads from the end of every partition
         self._unreported: Counter[str] = Counter()  # order id -> cache entries dropped, not yet reported
+        self._positions: dict[TopicPartition, int] = {}  # the next offset to read, kept across reconnects
         self._thread = threading.Thread(target=self._run_forever, name="adapter-events", daemon=True)
 
     def start(self) -> AdapterEventListener:
@@ -61,9 +62,13 @@ class AdapterEventListener:
             if all(partitions.values()):
                 assigned = [TopicPartition(topic, p) for topic, ps in partitions.items() for p in ps]
                 consumer.assign(assigned)
-                consumer.seek_to_end(*assigned)  # what happened before this replica started it never held
                 for partition in assigned:
-                    consumer.position(partition)  # resolves the lazy seek now: events from here on are seen
+                    if partition in self._positions:  # reconnecting: go on where it was, miss nothing meanwhile
+                        consumer.seek(partition, self._positions[partition])
+                    else:  # what happened before this replica started it never held
+                        consumer.seek_to_end(partition)
+                    # Resolves the lazy seek now (events from here on are seen), and is where to go on from.
+                    self._positions[partition] = consumer.position(partition)
                 self.listening.set()
                 return consumer
             self._stop.wait(1.0)
@@ -75,9 +80,11 @@ class AdapterEventListener:
         last_sweep = time.monotonic()
         try:
             while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=500).values():
+                for partition, records in consumer.poll(timeout_ms=500).items():
                     for record in records:
                         self._handle(bus.decode_event(record.value))
+                        self._positions[partition] = record.offset + 1
+                self._rewind_truncated(consumer)
                 if time.monotonic() - last_sweep >= self.sweep_s:
                     last_sweep = time.monotonic()
                     for order_id, entries in self.engine.evict_deleted().items():
@@ -86,6 +93,17 @@ class AdapterEventListener:
         finally:
             consumer.close()
             publisher.close()
+
+    def _rewind_truncated(self, consumer: KafkaConsumer) -> None:
+        """A position past the log's end: the log was truncated under it (a restarted local broker starts empty,
+        and does not always answer such a fetch with an error). Read the new log from its start."""
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            position = self._positions.get(partition)
+            if end is not None and position is not None and position > end:
+                log.warning("%s truncated (end %d, position %d): reading it from its start", partition, end, position)
+                consumer.seek_to_beginning(partition)
+                self._positions[partition] = 0
 
     def _handle(self, event) -> None:
         kind = bus.payload_kind(event)

@@ -91,3 +91,37 @@ def test_a_deletion_reaches_every_replica_and_each_reports_its_purge(replicas, k
                     purged_by.add(event.caches_purged.purged_by)
     reports.close()
     assert purged_by == {"renderer/replica-0", "renderer/replica-1"}
+
+
+def test_a_deletion_right_after_the_broker_restarts_empty_still_evicts(tiny_model, blobs, own_broker):
+    """A restarted local broker starts with empty logs: the listener's position lies past their end, and the
+    deletion published right after the restart must still be read (from the new log's start)."""
+    bus.ensure_topics(own_broker.bootstrap)
+    engine = RenderEngine(sd_pipe(tiny_model), blobs, EngineSettings(default_steps=1))
+    engine.replica_id = "replica-0"
+    listener = AdapterEventListener(engine, own_broker.bootstrap, engine.replica_id, sweep_s=3600).start()
+    try:
+        assert listener.listening.wait(60)
+        render(engine, "a4")
+        publisher = bus.Publisher(own_broker.bootstrap)
+        for n in range(6):  # other orders' deletions move the listener's positions well past 0
+            publisher.publish(bus.ORDERS_TOPIC, bus.new_event(f"gone-{n}", order_deleted=events_pb2.OrderDeleted()))
+        publisher.close()
+        reports = KafkaConsumer(
+            bus.RENDERING_TOPIC, bootstrap_servers=own_broker.bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        wait_until(
+            lambda: any(bus.decode_event(r.value).order_id == "gone-5" for rs in reports.poll(500).values() for r in rs)
+        )
+        reports.close()  # the listener has read them all (it reports each deletion, even of nothing it held)
+        own_broker.stop()
+        own_broker.start()
+        bus.wait_for_broker(own_broker.bootstrap)
+        bus.ensure_topics(own_broker.bootstrap)
+        publisher = bus.Publisher(own_broker.bootstrap)
+        publisher.publish(bus.ORDERS_TOPIC, bus.new_event("a4", order_deleted=events_pb2.OrderDeleted()))
+        publisher.close()
+        wait_until(lambda: "a4" not in engine.adapters.resident(), timeout_s=60)
+    finally:
+        listener.stop()
+        engine.close()
