@@ -28,6 +28,9 @@ class FakeGrpcContext:
     def set_details(self, details):
         self.details = details
 
+    def invocation_metadata(self):
+        return [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+
 
 @pytest.fixture
 def deployment(tiny_model, tmp_path, lora_files):

@@ -125,6 +125,15 @@ def submit(trainer, person_photos, prefix="order", **kwargs) -> str:
     return order_id
 
 
+def wait_for_job(trainer, order_id: str, condition, timeout_s: float = 30.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = trainer.jobs.load(order_id)
+        if condition(job) or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
 def test_an_order_trains_and_publishes_completed_with_a_manifest(trainer, person_photos, training_events):
     order_id = submit(trainer, person_photos)
     event = training_events.wait_for(order_id)
@@ -146,7 +155,8 @@ def test_an_order_trains_and_publishes_completed_with_a_manifest(trainer, person
     assert progress and progress[-1].step == progress[-1].total_steps == 8
     assert progress[-1].eta_seconds == pytest.approx(0.0, abs=1e-6)
     assert [p.step for p in progress] == sorted(p.step for p in progress)
-    job = trainer.jobs.load(order_id)
+    # Recorded as published once the broker took the event, a moment after the test may have read it.
+    job = wait_for_job(trainer, order_id, lambda job: job.published)
     assert job.training.state == pb.TRAINING_STATE_SUCCEEDED and job.training.done and job.published
     assert job.lease.token == 1 and job.lease.holder == trainer.worker.worker_id
     stored = trainer.blobs.list(blob_layout.training_prefix(order_id))
