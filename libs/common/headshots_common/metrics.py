@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from headshots_common.settings import env_int, env_str
 
@@ -47,10 +47,7 @@ def serve_metrics(registry: CollectorRegistry | None = None) -> int:
     port = env_int(METRICS_PORT_ENV, 0)
     if port:
         host = env_str("HEADSHOTS_METRICS_HOST", "127.0.0.1")
-        if registry is None:
-            start_http_server(port, addr=host)
-        else:
-            start_http_server(port, addr=host, registry=registry)
+        start_http_server(port, addr=host, registry=registry or REGISTRY)
         log.info("metrics on http://%s:%d/metrics", host, port)
     return port
 
