@@ -14,13 +14,13 @@ TEST_VAR_DIR ?= $(CURDIR)/var/test
 # Debian's Prometheus, for `make up PROMETHEUS=1` (installed by `make prometheus`).
 PROMETHEUS_BIN ?= /usr/bin/prometheus
 
-.PHONY: browser prometheus install proto proto-deps proto-lint lint format chart-readme model up down status demo test bench eval chaos load clean
+.PHONY: browser prometheus images install proto proto-deps proto-lint lint format chart-readme model up down status demo test bench eval chaos load clean
 
 install: $(STAMP)
 
 $(STAMP): constraints.txt requirements-dev.txt requirements/deploy-test.txt libs/common/pyproject.toml \
           services/gateway/pyproject.toml services/trainer/pyproject.toml services/renderer/pyproject.toml \
-          tools/pyproject.toml
+          clients/python/pyproject.toml tools/pyproject.toml
 	@echo "==> creating $(VENV) and installing the pinned dependencies"
 	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
 	$(PIP) install --progress-bar on --upgrade pip setuptools
@@ -32,9 +32,10 @@ $(STAMP): constraints.txt requirements-dev.txt requirements/deploy-test.txt libs
 proto-deps: $(STAMP)
 	$(PY) -m headshots_tools.proto_deps
 
-proto: proto-deps  ## regenerate the Python stubs from proto/
+proto: proto-deps  ## regenerate the Python stubs from proto/ (and the partner API's copy in clients/python)
 	$(PY) -m grpc_tools.protoc -I proto -I $(PROTO_DEPS) --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
 		--grpc_python_out=$(PROTO_OUT) $(PROTOS)
+	$(PY) -m headshots_tools.client_stubs
 
 proto-lint: proto-deps
 	$(VENV)/bin/buf lint
@@ -58,8 +59,11 @@ model: $(STAMP)  ## the tiny offline base models (SD1.5 and SDXL architecture)
 
 # `make up PROMETHEUS=1` also runs Prometheus on 127.0.0.1:9090, scraping every process (docs/observability.md).
 PROMETHEUS ?=
-up: $(STAMP) $(if $(PROMETHEUS),$(PROMETHEUS_BIN))
-	$(VENV)/bin/headshots up $(if $(PROMETHEUS),--prometheus)
+# `make up CONTAINERS=1` and `make demo CONTAINERS=1`: every service a container of its image (podman), as the chart
+# runs it; `make images` first. `make down` stops both kinds.
+CONTAINERS ?=
+up: $(STAMP) $(if $(PROMETHEUS),$(PROMETHEUS_BIN)) $(if $(CONTAINERS),images)
+	$(VENV)/bin/headshots up $(if $(PROMETHEUS),--prometheus) $(if $(CONTAINERS),--containers)
 
 down:
 	@if [ -x $(VENV)/bin/headshots ]; then $(VENV)/bin/headshots down; else echo "nothing installed, nothing running"; fi
@@ -67,8 +71,14 @@ down:
 status: $(STAMP)
 	$(VENV)/bin/headshots status
 
-demo: $(STAMP)
-	$(VENV)/bin/headshots demo
+demo: $(STAMP) $(if $(CONTAINERS),images)
+	$(VENV)/bin/headshots demo $(if $(CONTAINERS),--containers)
+
+# The service images from their Dockerfiles, with podman, on a Debian base made here by debootstrap (no registry
+# is contacted); tagged as the chart names them, each one's size printed. Installs podman, buildah, runc and
+# debootstrap with apt where missing (tools/headshots_tools/images.py).
+images: $(STAMP)  ## build the gateway, trainer and renderer images (podman; layers cached)
+	$(PY) -m headshots_tools.images
 
 # The browser tests drive Debian's Chromium (no browser download works here): installed where missing.
 CHROMIUM ?= /usr/bin/chromium
@@ -91,7 +101,7 @@ $(CHROMIUM):
 # promtool (Debian's prometheus package) checks the chart's alert rules in the suite.
 test: $(STAMP) $(CHROMIUM) $(PROMETHEUS_BIN)
 	mkdir -p $(TEST_VAR_DIR)
-	HEADSHOTS_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest
+	HEADSHOTS_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest --durations=30
 
 bench: $(STAMP)  ## figures into docs/benchmarks.md and docs/benchmarks.json
 	$(PY) bench/run.py

@@ -1,9 +1,12 @@
-"""Fixtures shared by every test package: the real Kafka-compatible broker, the tiny model, real photos."""
+"""Fixtures shared by every test package: the real Kafka-compatible broker, the tiny model, real photos, the
+renderer's gRPC service."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,6 @@ from headshots_tools.localstack import broker_command, scratch_database
 from headshots_tools.ports import free_port
 
 PHOTOS_DIR = Path(__file__).parent / "tests" / "fixtures" / "photos"
-PERSON_PHOTOS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg"]
 
 
 class Broker:
@@ -67,7 +69,10 @@ def tiny_model(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def person_photos() -> list[Path]:
-    return [PHOTOS_DIR / name for name in PERSON_PHOTOS]
+    """Five photos of one person that pass every photo check: the demo's (`headshots_tools.demo.DEMO_PHOTOS`)."""
+    from headshots_tools.demo import DEMO_PHOTOS
+
+    return list(DEMO_PHOTOS)
 
 
 @pytest.fixture(scope="session")
@@ -103,3 +108,98 @@ def stack_database():
     """For a local stack of a test module: its own database (see `scratch_database`)."""
     with scratch_database(os.environ.get("DATABASE_URL", "")) as settings:
         yield settings
+
+
+class RendererServer:
+    """RendererService over real gRPC on a loopback port, served by the Ray Serve deployment's own class without
+    Ray (the engine set directly, as tests of the deployment do), recording every request it receives."""
+
+    def __init__(self, engine):
+        import grpc
+
+        from headshots.v1 import renderer_service_pb2_grpc as pb_grpc
+        from renderer.app import RendererDeployment
+
+        requests = self.requests = []
+
+        class Recording(RendererDeployment.func_or_class):  # type: ignore[misc, name-defined]
+            async def Render(self, request, grpc_context=None):
+                requests.append(request)
+                async for response in super().Render(request, grpc_context):
+                    yield response
+
+        servicer = Recording.__new__(Recording)  # no Ray: the engine is set directly instead of loaded
+        servicer.engine = self.engine = engine
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        async def serve():  # an aio server belongs to the loop it is made on
+            server = grpc.aio.server()
+            pb_grpc.add_RendererServiceServicer_to_server(servicer, server)
+            port = server.add_insecure_port("127.0.0.1:0")
+            await server.start()
+            return server, port
+
+        self.server, port = asyncio.run_coroutine_threadsafe(serve(), self.loop).result(30)
+        self.target = f"127.0.0.1:{port}"
+
+    def rendered(self) -> int:
+        """Images asked for so far."""
+        return sum(len(r.items) for r in self.requests)
+
+    def seeds(self) -> list[tuple[str, int]]:
+        return [(item.style_id, item.seed) for r in self.requests for item in r.items]
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(None), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.engine.close()
+
+
+@pytest.fixture
+def renderer_service(tiny_model):
+    """Start RendererService (tiny model, 1 step) reading adapters from the given blob store; stopped after."""
+    from diffusers import StableDiffusionPipeline
+
+    from renderer.engine import EngineSettings, RenderEngine
+
+    started: list[RendererServer] = []
+
+    def start(blobs) -> RendererServer:
+        pipe = StableDiffusionPipeline.from_pretrained(tiny_model, safety_checker=None, requires_safety_checker=False)
+        pipe.set_progress_bar_config(disable=True)
+        started.append(RendererServer(RenderEngine(pipe, blobs, EngineSettings(default_steps=1, max_wait_s=0.01))))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def rendering_events(kafka_bootstrap):
+    """Read the rendering topic from its start: the events of one order (every event, or those of one kind)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    def read(order_id: str, kind: str | None = None) -> list:
+        consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            numbers = consumer.partitions_for_topic(bus.RENDERING_TOPIC) or set()
+            partitions = [TopicPartition(bus.RENDERING_TOPIC, n) for n in numbers]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            ends = consumer.end_offsets(partitions)
+            found = []
+            while any(consumer.position(p) < ends[p] for p in partitions):
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        event = bus.decode_event(record.value)
+                        if event.order_id == order_id and kind in (None, bus.payload_kind(event)):
+                            found.append(event)
+            return found
+        finally:
+            consumer.close()
+
+    return read

@@ -38,16 +38,25 @@ def _register() -> None:
         [
             ("gateway", "bench/gateway/bench_gateway.py", []),
             ("webhooks", "bench/gateway/bench_webhooks.py", []),
+            # A partner's test-key orders through the client package (REST and gRPC): placeholders in seconds.
+            ("test_mode", "bench/gateway/bench_test_mode.py", []),
             # schemathesis against the running gateway on SQLite and PostgreSQL (where one answers).
             ("api_fuzz", "tools/headshots_tools/api_fuzz.py", []),
             # atheris over the photo check (malformed JPEG/PNG/WebP/HEIC/GIF); findings go to var/fuzz/images/.
             ("image_fuzz", "bench/gateway/fuzz_images.py", []),
+            # CPU per photo check, 1 MP fixtures and a 12 MP phone photo; HEADSHOTS_BENCH_PHOTO_CHECKS_REFERENCE
+            # names another checkout (a worktree of an earlier commit) to measure beside it.
+            ("photo_checks", "bench/gateway/bench_photo_checks.py", []),
             ("renderer", "bench/renderer/bench_mixed_lora.py", []),
             ("trainer", "bench/trainer/bench_training.py", []),
             # Faults at random (tools/headshots_tools/chaos.py); HEADSHOTS_CHAOS_ORDERS sets its size.
             ("chaos", "tools/headshots_tools/chaos.py", []),
             # Locust against a local stack's gateway (bench/load); HEADSHOTS_LOAD_SECONDS sets the main run.
             ("load", "bench/load/run_load.py", []),
+            # The service images with podman: sizes, a cold build and a warm rebuild after a code change.
+            ("images", "bench/images/bench_images.py", []),
+            # One order through the containers stack (`make demo CONTAINERS=1`).
+            ("containers", "bench/images/bench_containers.py", []),
         ]
     )
     # Real SDXL-size figures need a GPU (and the model): measured only where one is present.
@@ -62,7 +71,14 @@ def _register() -> None:
                         os.environ.get("HEADSHOTS_BASE_MODEL", "stabilityai/stable-diffusion-xl-base-1.0"),
                     ],
                 ),
-                ("trainer_gpu", "bench/trainer/bench_training_gpu.py", []),
+                (
+                    "trainer_gpu",
+                    "bench/trainer/bench_training_gpu.py",
+                    [
+                        "--base-model",
+                        os.environ.get("HEADSHOTS_BASE_MODEL", "stabilityai/stable-diffusion-xl-base-1.0"),
+                    ],
+                ),
             ]
         )
     else:

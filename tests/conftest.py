@@ -4,11 +4,43 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM
 from stack_support import OtlpTraceCollector, boto_args
 
 from headshots_tools.localstack import Ports, Stack, scratch_database
+
+IMAGES_TIMEOUT_S = 3600
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m selection
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked `images` build and run the service images (minutes on a machine without their layers): a run
+    has them only when its -m expression names them (`pytest -m images`, a stage of .ci/run of its own)."""
+    if "images" in (config.option.markexpr or ""):
+        # The first of them builds whatever `make images` has not (a cold build of the three: about 20 minutes
+        # on two busy cores), past the suite's per-test timeout.
+        for item in items:
+            if item.get_closest_marker("images"):
+                item.add_marker(pytest.mark.timeout(IMAGES_TIMEOUT_S))
+        return
+    left_out = [item for item in items if item.get_closest_marker("images")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("images")]
+
+
+@pytest.fixture(scope="session")
+def built_images() -> list:
+    """The three service images, built (or found in the layer cache) as `make images` builds them."""
+    from headshots_tools import images, podman
+
+    try:
+        return images.build_all()
+    except podman.PodmanError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +82,16 @@ def stack(tmp_path_factory, s3_server, bucket, otlp_collector):
             yield stack
         finally:
             stack.down()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright (the studio's keyboard-only journeys: tests/browser_support.py)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (make browser)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -118,8 +118,9 @@ def test_every_key_of_an_order_lies_under_its_prefix_and_nothing_else_does():
     prefix = blob_layout.order_prefix(order)
     keys = [
         blob_layout.photo_key(order, "p1"),
+        blob_layout.photo_analysis_key(blob_layout.photo_key(order, "p1")),
         blob_layout.training_record_key(order),
-        blob_layout.checkpoint_key(order, 1),
+        blob_layout.checkpoint_key(order, 1, 4),
         blob_layout.cancel_request_key(order),
         blob_layout.adapter_key(order, 1),
         blob_layout.adapter_manifest_key(order, 1),
@@ -130,6 +131,9 @@ def test_every_key_of_an_order_lies_under_its_prefix_and_nothing_else_does():
     assert blob_layout.adapter_key(order, 1).endswith("/" + ADAPTER_FILE_NAME)
     assert blob_layout.is_headshot_key(order, blob_layout.headshot_key(order, "r1", "tech-grey", 0))
     assert not blob_layout.is_headshot_key(order, blob_layout.photo_key(order, "p1"))
+    photo = blob_layout.photo_key(order, "p1")
+    assert blob_layout.is_photo_key(photo) and not blob_layout.is_photo_key(blob_layout.photo_analysis_key(photo))
+    assert not blob_layout.is_photo_key(blob_layout.headshot_key(order, "pack", "tech-grey", 0))
     # Another order whose id shares a prefix is not inside this order's prefix.
     assert not blob_layout.photo_key(order + "0", "p1").startswith(prefix)
     shared = [blob_layout.class_images_prefix("m", "Woman ", 128), blob_layout.training_request_key("req-1")]

@@ -158,7 +158,7 @@ def _keep_writing(url: str, order_id: str, env: dict[str, str], stop_after: int)
     store = open_blob_store(url)
     for i in range(stop_after):
         try:
-            store.put(blob_layout.checkpoint_key(order_id, 1), os.urandom(256))
+            store.put(blob_layout.checkpoint_key(order_id, 1, 4), os.urandom(256))
             store.put(blob_layout.headshot_key(order_id, "pack", "tech-grey", i), b"png")
         except OrderDeleted:
             return

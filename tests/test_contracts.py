@@ -1,11 +1,13 @@
 """The .proto files are the contract: the committed stubs are generated from them, and the released partner
 API never breaks (`buf breaking` against the image of its first release). `make lint` runs `buf lint`."""
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from headshots_tools import client_stubs
 from headshots_tools.proto_deps import copy_deps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +54,17 @@ def test_committed_stubs_match_the_proto_files(tmp_path):
         assert sorted(generated) == sorted(committed), f"{package}: stub files differ from the .proto files"
         stale = [name for name in generated if generated[name] != committed[name]]
         assert not stale, f"stale stubs {stale}: run `make proto` and commit the result"
+
+
+def test_the_client_package_carries_the_partner_stubs_as_generated():
+    """clients/python ships its own copy of the partner API's stubs (`make proto` writes it): the same files, their
+    one import pointed at the client's package."""
+    for name in client_stubs.FILES:
+        carried = (client_stubs.TARGET / name).read_text()
+        assert carried == client_stubs.client_stub((client_stubs.SOURCE / name).read_text()), (
+            f"{name}: run `make proto` and commit the result"
+        )
+        assert not re.search(r"^(from|import) headshots\.", carried, re.MULTILINE)  # nothing of headshots-common
 
 
 def test_the_released_partner_api_is_not_broken():

@@ -32,7 +32,7 @@ from headshots.v1 import (
 )
 from headshots_common import blob_layout
 from headshots_tools.demo import ApiClient, run_demo
-from headshots_tools.localstack import Ports, Stack, StackError, _session_members
+from headshots_tools.localstack import Ports, Stack, StackError, session_members
 
 pytestmark = pytest.mark.e2e
 
@@ -168,6 +168,9 @@ def test_deleting_the_order_purges_it_everywhere(completed_order, stack, s3_serv
         assert time.monotonic() < deadline, f"replicas that reported: {receipt['cache_purges']}"
         time.sleep(0.5)
     assert {p["purged_by"].split("/")[0] for p in receipt["cache_purges"]} == {"renderer"}
+    # Both replicas were running at the deletion: the receipt waited for both, and nothing is left anywhere.
+    assert receipt["cache_purges_pending"] == [] and receipt["complete"], receipt
+    assert all(p["entries_kept"] == 0 for p in receipt["cache_purges"])
     stats = _replica_stats(stack)
     assert len(stats) == 2 and not [r for r, s in stats.items() if order_id in s.adapters_resident]
     # No process keeps a copy on disk: nothing under the stack's folders or the temporary folder names the order
@@ -210,7 +213,7 @@ def test_a_dead_process_is_restarted_and_down_leaves_no_process_behind(tmp_path_
     stack.up()
     sessions = {name: int((stack.run_dir / f"{name}.pid").read_text()) for name in stack.running()}
     assert set(sessions) == {s.name for s in stack.services()} | {"supervisor"}
-    assert len(_session_members(sessions["renderer"])) > 3, "Ray's processes live in the renderer's session"
+    assert len(session_members(sessions["renderer"])) > 3, "Ray's processes live in the renderer's session"
 
     assert stack.kill("renderer-dispatcher")
     deadline = time.monotonic() + 30
@@ -219,7 +222,7 @@ def test_a_dead_process_is_restarted_and_down_leaves_no_process_behind(tmp_path_
         time.sleep(0.2)
     sessions = {name: int((stack.run_dir / f"{name}.pid").read_text()) for name in stack.running()}
     stack.down()
-    assert {name: _session_members(sid) for name, sid in sessions.items() if _session_members(sid)} == {}
+    assert {name: session_members(sid) for name, sid in sessions.items() if session_members(sid)} == {}
     assert stack.running() == {}
 
 
@@ -294,6 +297,7 @@ def test_the_partner_cli_runs_a_whole_order(stack, tmp_path):
     # The key from a config file works as well as from the environment.
     config = tmp_path / "cli.toml"
     config.write_text(f'api_key = "{key}"\ngrpc_target = "{target}"\n')
+    config.chmod(0o600)  # the CLI refuses a key file other users may read, as ssh does
     code, out, err = _cli("order", "get", order["uid"], "--json", "--config", str(config), home=tmp_path)
     assert code == 0 and _last_json(out)["uid"] == order["uid"], err[-2000:]
 

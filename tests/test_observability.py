@@ -107,7 +107,7 @@ def test_one_trace_follows_the_order_through_every_service(observed_order, otlp_
         by_name.setdefault(span["name"], []).append(span)
     (root,) = by_name["order"]
     # Recorded by the process that did the work, each a child within the one trace.
-    assert {s["service"] for s in by_name["photo.checks"]} == {"gateway-web"}
+    assert {s["service"] for s in by_name["photo.checks"]} <= {"photo-checker", "photo-checker-2"}
     assert len(by_name["photo.checks"]) == len(DEMO_PHOTOS)
     assert {s["service"] for s in by_name["training"]} <= {"trainer", "trainer-2"}
     assert {s["service"] for s in by_name["render"]} == {"renderer-dispatcher"}
@@ -201,8 +201,13 @@ def test_every_process_serves_the_metrics_an_operator_needs(observed_order, stac
     assert _value(worker["gateway_webhook_attempts"], "gateway_webhook_attempts_total", outcome="delivered") >= 3
     assert _value(worker["gateway_orders_finished"], "gateway_orders_finished_total", state="completed") >= 1
     assert "gateway_outbox_backlog_messages" in worker and "gateway_outbox_oldest_age_seconds" in worker
+    checkers = [scrapes[n] for n in ("photo-checker", "photo-checker-2")]
+    checked = sum(
+        _value(c["headshots_photos_checked"], "headshots_photos_checked_total", verdict="accepted") for c in checkers
+    )
+    assert checked >= len(DEMO_PHOTOS)
     groups = {s.labels["group"] for scrape in scrapes.values() for s in scrape.get("kafka_consumer_lag_records", [])}
-    assert {"headshots-gateway", "headshots-trainer", "headshots-renderer"} <= groups, groups
+    assert {"headshots-gateway", "headshots-trainer", "headshots-renderer", "headshots-photo-checker"} <= groups, groups
     trainers = [scrapes[n] for n in ("trainer", "trainer-2")]
     assert sum(_value(t["trainer_queue_wait_seconds"], "trainer_queue_wait_seconds_count") for t in trainers) >= 1
     assert sum(_value(t["trainer_step_seconds"], "trainer_step_seconds_count") for t in trainers) >= 1

@@ -101,9 +101,9 @@ class Tenant(FastHttpUser):
 
 
 class Uploader(FastHttpUser):
-    """Writes, beside the reads at a fixed pace: a new order and the five portraits uploaded to it. An upload's
-    photo checks (faces, landmarks, identity) take CPU-seconds, so these users are few and do not scale with
-    the readers (HEADSHOTS_LOAD_UPLOADERS users, one order every HEADSHOTS_LOAD_UPLOAD_EVERY_S each)."""
+    """Writes, beside the reads at a fixed pace: a new order and the five portraits uploaded to it, the answer
+    waiting for their verdicts (the photo checker's processes check them, not the web). HEADSHOTS_LOAD_UPLOADERS
+    users, one order every HEADSHOTS_LOAD_UPLOAD_EVERY_S each (0: back to back)."""
 
     fixed_count = int(os.environ.get("HEADSHOTS_LOAD_UPLOADERS", "1"))
     wait_time = constant_pacing(float(os.environ.get("HEADSHOTS_LOAD_UPLOAD_EVERY_S", "10")))

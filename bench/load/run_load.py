@@ -46,12 +46,13 @@ from locust_run import RouteStats, run_locust, summarise
 
 from headshots_tools.cli import _progress, console
 from headshots_tools.demo import ApiClient, run_demo
-from headshots_tools.localstack import REPO_ROOT, Ports, Stack, _session_members, scratch_database
+from headshots_tools.localstack import REPO_ROOT, Ports, Stack, scratch_database, session_members
 
 STATUS = "GET /v1/orders/{id}"
+UPLOAD = "POST /v1/orders/{id}/photos"
 READS = {STATUS, "GET /v1/orders/{id}/headshots", "GET /v1/orders/{id}/headshots/{hid}.png"}
 STYLES = ["corporate-navy", "tech-grey"]
-GATEWAY_SERVICES = ("gateway-web", "gateway-worker", "gateway-grpc")
+GATEWAY_SERVICES = ("gateway-web", "gateway-worker", "gateway-grpc", "photo-checker", "photo-checker-2")
 
 # Small, quick jobs: the completed orders only need to exist. The per-tenant limits sit far above the run's rate.
 LOAD_ENV = {
@@ -109,7 +110,7 @@ class Sampler:
             if not pidfile.exists():
                 continue
             sid = int(pidfile.read_text())
-            members = sorted(_session_members(sid), key=lambda pid: (pid != sid, self._proc(pid).create_time()))
+            members = sorted(session_members(sid), key=lambda pid: (pid != sid, self._proc(pid).create_time()))
             if service == "gateway-web":
                 for n, pid in enumerate(members):
                     named["gateway_web_master" if pid == sid else f"gateway_web_worker_{n}"] = pid
@@ -125,7 +126,7 @@ class Sampler:
         rss = {name: self._proc(pid).memory_info().rss / 2**20 for name, pid in named.items()}
         cpu: dict[str, float] = {}
         for name, pid in named.items():
-            group = "gateway_web" if name.startswith("gateway_web") else name
+            group = next((g for g in ("gateway_web", "photo_checker") if name.startswith(g)), name)
             times = self._proc(pid).cpu_times()
             cpu[group] = cpu.get(group, 0.0) + times.user + times.system
         if self.locust_pid:
@@ -272,6 +273,16 @@ class LoadRun:
             self.work.mkdir(parents=True, exist_ok=True)
             (self.work / "plan.json").write_text(json.dumps({"tenants": tenants, "styles": STYLES}))
             self.sampler.start()
+            if a.mixed_only:
+                mixed = self.ten_phone_photos(tenants[0]["key"]) | self.mixed(progress)
+                self.sampler.stop()
+                mixed["_config"] = {
+                    "run": "--mixed-only",
+                    "server": "gateway-web as localstack runs it: gunicorn, 2 workers x 16 threads (gthread); 2 photo "
+                    "checkers at nice 10",
+                    "load_average_1_5_15_at_end": [round(x, 1) for x in os.getloadavg()],
+                }
+                return mixed
             steps: list[Step] = []
             users = a.start_users
             while users <= a.max_users:
@@ -295,9 +306,95 @@ class LoadRun:
             records, start, end = self.locust(
                 progress, f"main run: {best.users} users", best.users, a.seconds, self.work / "main"
             )
+            window = self.sampler.window(start, end)
+            mixed = self.ten_phone_photos(tenants[0]["key"]) | self.mixed(progress)
             self.sampler.stop()
-        window = self.sampler.window(start, end)
-        return self.figures(steps, best, summarise(records, start, end), window, tenants)
+        return self.figures(steps, best, summarise(records, start, end), window, tenants) | mixed
+
+    def ten_phone_photos(self, key: str) -> dict:
+        """Ten phone-sized (12 MP) photos uploaded as the studio uploads them (four requests at a time, each answered
+        once received, `Prefer: respond-async`), then their verdicts read every half second as the studio does: the
+        seconds from the last byte (the last upload answered) until every verdict is in."""
+        client = ApiClient(self.stack.gateway_url, key)
+        photos = phone_photos(self.work / "phone", 10)
+        order = client.json("POST", "/v1/orders", 201, body={"package": "trial", "styles": STYLES})["id"]
+
+        def upload(photo: Path) -> float:
+            client.json("POST", f"/v1/orders/{order}/photos", 202, files=[photo], headers={"Prefer": "respond-async"})
+            return time.monotonic()
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            last_byte = max(pool.map(upload, photos))
+        while True:
+            states = [p["state"] for p in client.json("GET", f"/v1/orders/{order}/photos", 200)["results"]]
+            if "checking" not in states:
+                break
+            time.sleep(0.5)
+        done = time.monotonic()
+        megabytes = sum(p.stat().st_size for p in photos) / 2**20
+        note = (
+            f"10 photos of 4000x3200 ({megabytes:.0f} MB) uploaded 4 at a time as the studio does, verdicts polled "
+            f"every 0.5 s; uploads took {last_byte - started:.1f} s; {states.count('accepted')} accepted; "
+            f"a quiet stack with 2 checkers on {psutil.cpu_count()} shared CPUs"
+        )
+        return {"photos.ten_phone_verdicts_s": fig(done - last_byte, "s", note)}
+
+    def mixed(self, progress) -> dict:
+        """The issue's mixed load: --mixed-readers readers at --mixed-pace reads/s each while --mixed-uploaders users
+        upload 5-photo batches back to back, each waiting for its verdicts (the photo checker's processes check
+        them). Status p99 and errors of the readers; upload to verdict (the upload's answer carries the verdicts)."""
+        a = self.args
+        if not a.mixed_seconds:
+            return {}
+        env = {
+            "HEADSHOTS_LOAD_PLAN": str(self.work / "plan.json"),
+            "HEADSHOTS_LOAD_PACE": str(a.mixed_pace),
+            "HEADSHOTS_LOAD_UPLOADERS": str(a.mixed_uploaders),
+            "HEADSHOTS_LOAD_UPLOAD_EVERY_S": "0",  # back to back
+        }
+        label = f"mixed: {a.mixed_readers} readers x {a.mixed_pace:g}/s, {a.mixed_uploaders} uploaders"
+        task = progress.add_task(label, total=a.mixed_seconds)
+
+        def tick(elapsed, live, pid):
+            self.sampler.locust_pid = pid
+            progress.update(
+                task, completed=min(elapsed, a.mixed_seconds), description=f"{label}: p99 {live.p99_ms:.0f} ms"
+            )
+
+        users = a.mixed_readers + a.mixed_uploaders
+        records, _ = run_locust(
+            self.stack.gateway_url, ["Tenant", "Uploader"], users, a.mixed_seconds, self.work / "mixed", env, tick
+        )
+        progress.remove_task(task)
+        if not records:
+            raise RuntimeError(f"mixed: Locust sent no request; see {self.work / 'mixed' / 'locust.log'}")
+        start, end = min(r[1] for r in records) + 1, max(r[1] for r in records)
+        stats = summarise(records, start, end)
+        status, upload, every = stats.get(STATUS), stats.get(UPLOAD), stats["all"]
+        cpu = cpu_percent(self.sampler.window(start, end))
+        where = (
+            f"{a.mixed_readers} readers at {a.mixed_pace:g} reads/s each beside {a.mixed_uploaders} uploaders of "
+            f"5-photo batches back to back, {a.mixed_seconds:.0f} s; {psutil.cpu_count()} CPUs shared with other work"
+        )
+        result = {
+            "load.mixed.readers": fig(a.mixed_readers, "users", f"{a.mixed_pace:g} reads/s each"),
+            "load.mixed.uploaders": fig(
+                a.mixed_uploaders, "users", "5-photo batches back to back, each waiting for its verdicts"
+            ),
+            "load.mixed.status_p99_ms": fig(status.p99_ms if status else 0.0, "ms", f"status reads, {where}"),
+            "load.mixed.status_rps": fig(status.rps if status else 0.0, "req/s", "status reads"),
+            "load.mixed.errors": fig(every.errors, "requests", f"failed of {every.count}, every route"),
+            "load.mixed.verdict_p95_s": fig(
+                upload.p95_ms / 1000 if upload else 0.0,
+                "s",
+                "upload to verdict: a 5-photo upload from its first byte to its answer, which carries the 5 verdicts",
+            ),
+            "load.mixed.batches": fig(upload.count if upload else 0, "uploads", "5-photo uploads answered in the run"),
+        }
+        for group, pct in sorted(cpu.items()):
+            result[f"load.mixed.cpu_pct.{group}"] = fig(pct, "% of a core", "mixed run")
+        return result
 
     @staticmethod
     def _step_line(step: Step) -> str:
@@ -371,7 +468,7 @@ class LoadRun:
             "tenants": f"{len(tenants)}: {self.args.completed} consumers with a completed order, the rest partners "
             "(they read a status where a consumer downloads a headshot)",
             "database": "PostgreSQL (scratch database)" if a.database_url else "SQLite (WAL)",
-            "server": "gateway-web as localstack runs it: gunicorn, 2 workers x 4 threads; cache locmem",
+            "server": "gateway-web as localstack runs it: gunicorn, 2 workers x 16 threads (gthread); cache locmem",
             "rate_limits": {k: v for k, v in LOAD_ENV.items() if "RATE_LIMIT" in k},
             "client": "Locust (FastHttpUser) in its own process on the same machine",
             "steps": [
@@ -390,6 +487,22 @@ class LoadRun:
             "load_average_1_5_15_at_end": [round(x, 1) for x in os.getloadavg()],
         }
         return result
+
+
+def phone_photos(folder: Path, count: int) -> list[Path]:
+    """`count` phone-sized (12.8 MP) JPEGs of one person: the fixture frames (5:4) scaled up to 4000x3200."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = sorted((REPO_ROOT / "tests" / "fixtures" / "people" / "franck").glob("*.jpg"))
+    photos = []
+    for n in range(count):
+        path = folder / f"phone-{n:02d}.jpg"
+        if not path.exists():
+            with Image.open(frames[n % len(frames)]) as frame:
+                frame.convert("RGB").resize((4000, 3200), Image.Resampling.LANCZOS).save(path, quality=90)
+        photos.append(path)
+    return photos
 
 
 def limiting_factor(steps: list[Step], best: Step, cpu: dict[str, float]) -> str:
@@ -445,8 +558,15 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("HEADSHOTS_LOAD_DATABASE_URL", ""),
         help="a PostgreSQL server (postgresql://...): the run makes a scratch database there; default SQLite",
     )
+    parser.add_argument("--mixed-readers", type=int, default=16, help="readers of the mixed run")
+    parser.add_argument("--mixed-pace", type=float, default=5.0, help="reads/s of each reader in the mixed run")
+    parser.add_argument("--mixed-uploaders", type=int, default=4, help="uploaders of 5-photo batches, back to back")
+    parser.add_argument("--mixed-seconds", type=float, default=60.0, help="length of the mixed run (0: none)")
+    parser.add_argument("--mixed-only", action="store_true", help="only the mixed run (no completed orders, no steps)")
     parser.add_argument("--quick", action="store_true", help="short steps and main run (a smoke run)")
     args = parser.parse_args(argv)
+    if args.mixed_only:
+        args.completed = 0
     if args.quick:
         args.seconds, args.step_seconds, args.tenants, args.completed = min(args.seconds, 20), 8, 3, 1
     # The stack's own database unless one is asked for: never a DATABASE_URL that happens to be set.

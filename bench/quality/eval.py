@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import signal
 import subprocess
 import sys
@@ -37,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from headshots_common.basemodel import is_generated_test_model
-from headshots_tools.demo import FINAL_STATES, ApiClient
+from headshots_tools import mailbox
+from headshots_tools.demo import FINAL_STATES, ApiClient, sign_up_consumer
 from headshots_tools.localstack import REPO_ROOT, Ports, Stack
 from renderer.quality import MIN_LIKENESS
 
@@ -349,8 +351,8 @@ def follow(client: ApiClient, outcomes: list[Outcome], timeout_s: float, console
 def run_eval(
     stack: Stack, people: list[Person], package: str, styles: list[str], timeout_s: float, console
 ) -> list[Outcome]:
-    credentials = {"email": f"eval-{os.getpid()}-{int(time.time())}@headshots.local", "password": os.urandom(9).hex()}
-    token = ApiClient(stack.gateway_url, "").json("POST", "/v1/auth/signup", 201, body=credentials)["token"]
+    email = f"eval-{os.getpid()}-{int(time.time())}@headshots.local"
+    token = sign_up_consumer(stack.gateway_url, mailbox.mail_dir(stack.var_dir), email, secrets.token_urlsafe(12))
     client = ApiClient(stack.gateway_url, token)
     outcomes = []
     for person in people:

@@ -9,10 +9,14 @@ Every figure is a ratio of two measurements taken in this one run (medians or be
   renderer.throughput_over_resident_diffusers     images/s THROUGH THE gRPC API (Ray Serve's proxy -> the
                                                   renderer app) over diffusers with all 8 adapters resident
                                                   (set_adapters per request, or hotswap: the faster), one
-                                                  request at a time, in-process; 8 tenants interleaved,
-                                                  1 image per request
+                                                  request at a time, in-process, on the main thread or a
+                                                  worker thread (the faster; both reported); 8 tenants
+                                                  interleaved, 1 image per request
   renderer.throughput_over_resident_diffusers_4img  the same, 4 images per request
+  renderer.p95_over_resident_diffusers_4img       the renderer's p95 request latency over diffusers', 4 images
   renderer.throughput_over_resident_diffusers_packs the same, whole order packs (40 images over 4 styles)
+  renderer.threads2_over_threads1                 the renderer's images/s with the benchmark's torch threads
+                                                  (2 on the development machine) over the same with 1
   renderer.throughput_over_ray_multiplexed        the renderer over Ray Serve's idiom (@serve.multiplexed
                                                   adapters, @serve.batch per adapter), both through the same
                                                   gRPC proxy and client, 1 image per request
@@ -23,7 +27,10 @@ Every figure is a ratio of two measurements taken in this one run (medians or be
                                                   that evicts from host RAM (16 slots, 24 in host RAM) / the
                                                   same requests with every adapter drawn already in a slot
 
-Ray is always shut down at the end. Usage:
+Every side runs with the same torch thread count (--threads, default torch's), and where it is fastest: the
+renderer's replica on its batch thread, the only multi-threaded torch thread of its process (renderer.threads);
+in-process measurements on fresh threads, each the only OpenMP team of the process while it runs (placement.py).
+Progress and an estimate of the time left are printed as it goes. Ray is always shut down at the end. Usage:
     python bench/renderer/bench_mixed_lora.py [--quick] [--out results.json] [--device cpu] [--no-grpc]
 """
 
@@ -35,7 +42,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -45,6 +51,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder: workloads, baselines, comparisons
 
 from attribution import ModuleTimer, attribute, gain_sources, lora_op_share, unet_batch_curve
+from placement import Progress, on_fresh_thread
 from workloads import mix_requests, pack_requests, render_requests, run_engine, write_figures
 
 from headshots_common.adapter_format import UNET_TARGET_MODULES
@@ -135,23 +142,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller UNet, fewer requests and repeats (smoke run)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of every side (default: torch's)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps of the end-to-end renders")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--no-grpc", action="store_true", help="skip the serving comparisons (Ray Serve, gRPC)")
-    args = parser.parse_args()
-    # Measured here, torch ops on the main thread ran 3-8x slower than on another thread on a busy CPU;
-    # the engine renders on its own thread, so every measurement runs off the main thread too.
-    outcome: list[int] = []
-    worker = threading.Thread(target=lambda: outcome.append(run(args)), name="bench")
-    worker.start()
-    worker.join()
-    return outcome[0] if outcome else 1
+    return run(parser.parse_args())
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or torch.get_num_threads()
+    # The main thread starts no OpenMP team until the main-thread baseline runs (placement.py): setup runs on one
+    # thread, and each in-process measurement on a fresh thread with `threads`.
+    torch.set_num_threads(1)
     repeats = args.repeats or (2 if args.quick else 5)
     steps = args.steps or (2 if args.quick else 4)
     guidance = 5.0
@@ -170,7 +172,24 @@ def run(args: argparse.Namespace) -> int:
     tenants_n = len(RANKS)
     bench_started = time.perf_counter()
     figures: dict = {}
-    where = f"{device} x{torch.get_num_threads()} threads, UNet {list(config['block_out_channels'])} at 128 px"
+    where = f"{device} x{threads} threads, UNet {list(config['block_out_channels'])} at 128 px"
+    serving_rounds = {"1img": 1, "4img": 1, "packs": 1} if args.quick else {"1img": 3, "4img": 2, "packs": 1}
+    plan = {
+        "build the model and the adapters": 20.0,
+        "one UNet forward: mixed adapters vs no LoRA": 15.0,
+        "an adapter into service: slot copy vs hotswap": 15.0,
+        "1,000 adapters, Zipf": 60.0,
+        "UNet batch curve and attribution": 150.0,
+    }
+    per_tenant = 1 if args.quick else 2
+    pack_images = 8 if args.quick else 40
+    if not args.no_grpc:
+        from comparisons import serving_plan
+
+        images = {"1img": 8 * per_tenant, "4img": 32 * per_tenant, "packs": 8 * pack_images}
+        plan.update(serving_plan(serving_rounds, images, seconds_per_image=0.08 if args.quick else 0.27))
+    progress = Progress("renderer bench", plan)
+    progress.step("build the model and the adapters")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -193,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         params = sum(p.numel() for p in unet.parameters())
 
         # -- one UNet forward: 8 adapters in bank slots vs no LoRA -------------------------------------------
+        progress.step("one UNet forward: mixed adapters vs no LoRA")
         bank = install_mixed_lora(unet, AdapterBank.from_unet(unet, num_slots=tenants_n, r_max=max(RANKS)))
         manager = AdapterManager(bank, None, host_capacity=2 * tenants_n)
         for aid, path in files.items():
@@ -209,19 +229,24 @@ def run(args: argparse.Namespace) -> int:
             sync()
 
         samples: dict[str, list[float]] = {"nolora": [], "mixed": []}
-        for i in range(repeats + 1):  # interleaved, so drifting CPU load hits both alike; round 0 warms up
-            bank.clear_batch()
-            started = time.perf_counter()
-            forward()
-            if i:
-                samples["nolora"].append(time.perf_counter() - started)
-            with manager.batch(list(files), guidance_doubles_batch=True):
+
+        def forwards() -> float:
+            for i in range(repeats + 1):  # interleaved, so drifting CPU load hits both alike; round 0 warms up
+                bank.clear_batch()
                 started = time.perf_counter()
                 forward()
                 if i:
-                    samples["mixed"].append(time.perf_counter() - started)
-        with manager.batch(list(files), guidance_doubles_batch=True):
-            lora_share = lora_op_share(forward)
+                    samples["nolora"].append(time.perf_counter() - started)
+                with manager.batch(list(files), guidance_doubles_batch=True):
+                    started = time.perf_counter()
+                    forward()
+                    if i:
+                        samples["mixed"].append(time.perf_counter() - started)
+            with manager.batch(list(files), guidance_doubles_batch=True):
+                return lora_op_share(forward)
+
+        # torch.profiler off the main thread: kineto prints an "External init callback" line, harmless.
+        lora_share = on_fresh_thread(forwards, threads)
         nolora_s, mixed_s = (statistics.median(samples[k]) for k in ("nolora", "mixed"))
         figures["renderer.mixed_over_nolora"] = dict(
             value=round(mixed_s / nolora_s, 3),
@@ -234,11 +259,15 @@ def run(args: argparse.Namespace) -> int:
         )
 
         # -- putting an adapter into service: a slot copy vs diffusers' hotswap ------------------------------
+        progress.step("an adapter into service: slot copy vs hotswap")
         from comparisons import CPU_BARS, compare_serving, serving_figures, slot_load_vs_hotswap
 
         manager.prefetch("tenant3")
         parsed = manager.cache.get("tenant3")
-        loads = slot_load_vs_hotswap(make_pipe, bank, parsed, files["tenant3"], max(RANKS), repeats * 4, sync)
+        loads = on_fresh_thread(
+            lambda: slot_load_vs_hotswap(make_pipe, bank, parsed, files["tenant3"], max(RANKS), repeats * 4, sync),
+            threads,
+        )
         figures["renderer.slot_load_over_hotswap"] = dict(
             value=round(loads["warm_ratio"], 1),
             unit="ratio",
@@ -252,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
         uninstall_mixed_lora(unet)
 
         # -- 1,000 distinct registered adapters, Zipf mix: 16 slots and 24 in host RAM vs all resident -------
+        progress.step("1,000 adapters, Zipf")
         zipf_count = 32 if args.quick else 96
         drawn = zipf_tenants(ZIPF_REGISTERED, zipf_count, exponent=1.1, seed=7)
         zipf_keys = {}
@@ -262,7 +292,12 @@ def run(args: argparse.Namespace) -> int:
         zipf_mix = [(f"user{u:04d}", zipf_keys[u]) for u in drawn]
         distinct = sorted(set(zipf_mix))
         settings = dict(
-            default_steps=steps, default_guidance=guidance, max_batch=tenants_n, max_wait_s=0.05, lora_r_max=max(RANKS)
+            default_steps=steps,
+            default_guidance=guidance,
+            max_batch=tenants_n,
+            max_wait_s=0.05,
+            lora_r_max=max(RANKS),
+            torch_threads=threads,  # as in a replica: the batch thread is the only multi-threaded torch thread
         )
         warm = render_requests(tenants, 10_000)
         zipf_engine = RenderEngine(
@@ -296,20 +331,22 @@ def run(args: argparse.Namespace) -> int:
         )
 
         # -- where the time goes: UNet batch curve and per-image attribution of each side, in-process -------
+        progress.step("UNet batch curve and attribution")
+
         def plain_forward(n: int) -> None:
             with torch.no_grad():
                 unet(sample[:1].repeat(n, 1, 1, 1), timestep, encoder_hidden_states=text[:1].repeat(n, 1, 1))
             sync()
 
-        curve = unet_batch_curve(plain_forward, (2, 8, 16) if args.quick else (2, 8, 16, 32, 80), repeats=3)
+        sizes = (2, 8, 16) if args.quick else (2, 8, 16, 32, 80)
+        curve = on_fresh_thread(lambda: unet_batch_curve(plain_forward, sizes, repeats=3), threads)
         attribution = attribute_mixes(
-            pipe, make_pipe, blobs, files, tenants, steps, guidance, sync, pack_images=8 if args.quick else 16
+            pipe, make_pipe, blobs, files, tenants, steps, guidance, sync, threads, pack_images=8 if args.quick else 16
         )
 
         # -- serving: the renderer through gRPC vs resident diffusers and Ray Serve multiplexing -------------
         serving = None
         if not args.no_grpc:
-            threads = torch.get_num_threads()
             env = {
                 "HEADSHOTS_VAR_DIR": str(tmp / "var"),
                 "HEADSHOTS_BASE_MODEL": str(tmp / "base"),
@@ -321,11 +358,10 @@ def run(args: argparse.Namespace) -> int:
                 # Batch size, batch wait, slots, host cache and highest rank: the shipped defaults.
                 "HEADSHOTS_RENDER_THREADS": str(threads),  # Ray would give each replica OMP_NUM_THREADS=1
             }
-            per_tenant = 1 if args.quick else 2
             mixes = {
                 "1img": mix_requests(tenants, 1, per_tenant),
                 "4img": mix_requests(tenants, 4, per_tenant),
-                "packs": pack_requests(tenants, images=8 if args.quick else 40, styles=4),
+                "packs": pack_requests(tenants, images=pack_images, styles=4),
             }
             serving = compare_serving(
                 env,
@@ -335,15 +371,18 @@ def run(args: argparse.Namespace) -> int:
                 warmup=mix_requests(tenants, 1, 1),
                 steps=steps,
                 guidance=guidance,
-                rounds={"1img": 2, "4img": 2, "packs": 1},
+                rounds=serving_rounds,
                 max_rank=max(RANKS),
+                threads=threads,
                 sync=sync,
+                threads1_mixes=("1img", "4img") if threads > 1 else (),
+                progress=progress,
             )
             figures.update(
                 serving_figures(
                     serving,
                     "renderer",
-                    f"{steps} steps, {threads} torch threads each, {where}",
+                    f"{steps} steps, {where}",
                     CPU_BARS,
                     explain=explanations(curve, attribution),
                 )
@@ -352,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
     figures["_config"] = dict(
         device=str(device),
         torch=torch.__version__,
-        threads=torch.get_num_threads(),
+        threads=threads,
         machine=platform.processor() or platform.machine(),
         quick=args.quick,
         steps=steps,
@@ -385,11 +424,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def attribute_mixes(pipe, make_pipe, blobs, files, tenants, steps, guidance, sync, pack_images: int) -> dict:
+def attribute_mixes(
+    pipe, make_pipe, blobs, files, tenants, steps, guidance, sync, threads: int, pack_images: int
+) -> dict:
     """Per image, UNet time and everything else, for the engine and resident diffusers on each mix (in-process).
 
-    Each side runs alone in the process (the engine is closed before diffusers runs: two torch thread teams
-    on two cores slow each other); resident diffusers runs in both modes and the faster counts per mix.
+    Each side runs alone in the process, on the process's only multi-threaded torch thread (the engine's batch
+    thread; diffusers on a fresh thread: placement.py); resident diffusers runs in both modes and the faster
+    counts per mix.
     """
     from baselines import ResidentDiffusers
 
@@ -403,7 +445,9 @@ def attribute_mixes(pipe, make_pipe, blobs, files, tenants, steps, guidance, syn
     warm = mix_requests(tenants, 1, 1)
     result: dict = {mix: {} for mix in mixes}
     # Everything but steps and guidance at the engine's defaults, which are the renderer's shipped settings.
-    engine = RenderEngine(pipe, blobs, EngineSettings(default_steps=steps, default_guidance=guidance))
+    engine = RenderEngine(
+        pipe, blobs, EngineSettings(default_steps=steps, default_guidance=guidance, torch_threads=threads)
+    )
     timer = ModuleTimer(pipe.unet, sync)
     run_engine(engine, warm, sync)
     for mix, requests in mixes.items():
@@ -412,7 +456,8 @@ def attribute_mixes(pipe, make_pipe, blobs, files, tenants, steps, guidance, syn
     timer.remove()
     engine.close()
     uninstall_mixed_lora(pipe.unet)
-    for hotswap in (False, True):
+
+    def diffusers_side(hotswap: bool) -> None:
         resident = ResidentDiffusers(make_pipe(), files, hotswap=hotswap, max_rank=max(RANKS))
         timer = ModuleTimer(resident.pipe.unet, sync)
         resident.run(warm, steps, guidance, sync)
@@ -425,6 +470,9 @@ def attribute_mixes(pipe, make_pipe, blobs, files, tenants, steps, guidance, syn
                 result[mix]["resident_diffusers"] = run
         timer.remove()
         resident.close()
+
+    for hotswap in (False, True):
+        on_fresh_thread(lambda h=hotswap: diffusers_side(h), threads)
     return result
 
 

@@ -9,8 +9,11 @@ attention projections (random weights; nothing but the base model is read), and 
   renderer.gpu.throughput_over_resident_diffusers{,_4img,_packs}
                                            images/s of the renderer through Ray Serve's gRPC proxy over diffusers
                                            with all 8 adapters resident (set_adapters or hotswap, the faster), one
-                                           request at a time, in-process; 8 tenants interleaved, 1 and 4 images per
+                                           request at a time, in-process, on the main thread or a worker thread (the
+                                           faster; both reported); 8 tenants interleaved, 1 and 4 images per
                                            request and whole order packs (--pack-images over 4 styles)
+  renderer.gpu.p95_over_resident_diffusers_4img
+                                           the renderer's p95 request latency over diffusers', 4 images per request
   renderer.gpu.throughput_over_ray_multiplexed
                                            the renderer over Ray Serve's @serve.multiplexed + @serve.batch idiom,
                                            both through the same gRPC proxy and client
@@ -130,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     from diffusers.utils import logging as dlogging
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder, for `workloads`
-    from comparisons import compare_serving, serving_figures
+    from comparisons import compare_serving, serving_figures, serving_plan
+    from placement import Progress
     from workloads import mix_requests, pack_requests, write_figures
 
     from headshots_common.blobstore import LocalBlobStore
@@ -243,7 +247,12 @@ def run(args: argparse.Namespace) -> int:
             guidance=args.guidance,
             rounds={},
             max_rank=max(RANKS),
+            threads=torch.get_num_threads(),
             sync=sync,
+            progress=Progress(
+                "renderer GPU bench",
+                serving_plan({}, {m: sum(len(r.items) for r in reqs) for m, reqs in mixes.items()}, 0.5),
+            ),
         )
 
     where = f"{gpu}, {dtype}, {args.resolution} px, {args.steps} steps, CFG {args.guidance}"

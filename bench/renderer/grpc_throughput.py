@@ -70,7 +70,13 @@ def serve_renderer(
     ray_dir = tempfile.mkdtemp(prefix="hsray-bench-", dir="/tmp")
     try:
         ray.init(
-            address="local", include_dashboard=False, log_to_driver=False, configure_logging=False, _temp_dir=ray_dir
+            address="local",
+            # Logical CPUs for scheduling only: every application's replica fits, whatever the machine's count.
+            num_cpus=max(8, os.cpu_count() or 1),
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            _temp_dir=ray_dir,
         )
         try:
             serve.start(

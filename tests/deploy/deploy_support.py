@@ -5,24 +5,21 @@
   pod_templates(), containers() and env_of() pick the rendered objects apart;
 - the value scenarios every chart test can use (SCENARIOS: defaults, ALL_FEATURES, FEATURES_OFF) and
   the presets values-dev.yaml and values-production.example.yaml (preset());
-- the services' Dockerfiles and the image-environment check
-  tools/headshots_tools/imagecheck/check_service_env.py (load_check_script());
+- the services' Dockerfiles (dockerfile(), instructions()) and the probe that test_service_images.py runs
+  inside each built image (PROBE_SCRIPT);
 - the metrics the chart's alerts and Grafana dashboard query (queried_metrics(), with PromQL parsed by
   the `promql-parser` package), for a live test to look for in a scrape of the running stack.
 
-The pytest fixtures built on these (default_objects, all_objects, service_envs) are in conftest.py.
+The pytest fixtures built on these (default_objects, all_objects, built_images) are in conftest.py.
 Pinned test dependencies: requirements/deploy-test.txt.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import helm_python as helm
@@ -32,9 +29,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "deploy" / "helm" / "headshots"
 CRDS_DIR = Path(__file__).resolve().parent / "crds"
-IMAGECHECK_DIR = REPO_ROOT / "tools" / "headshots_tools" / "imagecheck"
-CHECK_SCRIPT = IMAGECHECK_DIR / "check_service_env.py"
-PROBE_SCRIPT = IMAGECHECK_DIR / "service_env_probe.py"
+PROBE_SCRIPT = Path(__file__).resolve().parent / "image_probe.py"
 
 RELEASE = "headshots"
 NAMESPACE = "headshots"
@@ -43,9 +38,9 @@ NAMESPACE = "headshots"
 KUBE_VERSION = "1.31.0"
 
 SERVICES = ("gateway", "trainer", "renderer")
-PRESETS = ("values-dev.yaml", "values-production.example.yaml")
+PRESETS = ("values-dev.yaml", "values-production.example.yaml", "values-podman.yaml")
 
-TOPICS = {"headshots.orders.v1", "headshots.training.v1", "headshots.rendering.v1"}
+TOPICS = {"headshots.orders.v1", "headshots.training.v1", "headshots.rendering.v1", "headshots.photos.v1"}
 SHARED_ENV = {
     "DATABASE_URL",
     "DJANGO_SECRET_KEY",
@@ -90,6 +85,16 @@ ALL_FEATURES: dict[str, Any] = {
             "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
             "hosts": [{"host": "headshots.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}],
             "tls": [{"secretName": "headshots-tls", "hosts": ["headshots.example.com"]}],
+        },
+        "grpc": {
+            "tls": {"enabled": True, "existingSecret": "headshots-grpc-server-tls", "clientCaKey": "ca.crt"},
+            "ingress": {
+                "enabled": True,
+                "className": "nginx",
+                "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+                "hosts": [{"host": "grpc.headshots.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}],
+                "tls": [{"secretName": "headshots-grpc-tls", "hosts": ["grpc.headshots.example.com"]}],
+            },
         },
     },
     "trainer": {"keda": {"enabled": True}, "nodeSelector": {"nvidia.com/gpu.present": "true"}},
@@ -198,7 +203,7 @@ def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------
-# Images: Dockerfiles and the image-environment check
+# Images: Dockerfiles
 # --------------------------------------------------------------------------
 
 
@@ -206,18 +211,16 @@ def dockerfile(service: str) -> str:
     return (REPO_ROOT / "services" / service / "Dockerfile").read_text()
 
 
-@functools.cache
-def load_check_script() -> ModuleType:
-    """tools/headshots_tools/imagecheck/check_service_env.py, loaded once from its file."""
-    spec = importlib.util.spec_from_file_location("check_service_env", CHECK_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of a Dockerfile: the reader the image-environment check builds with."""
-    return load_check_script().instructions(text)
+    """(INSTRUCTION, arguments) of a Dockerfile, with continuation lines joined and comments dropped."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    result = []
+    for line in joined.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            result.append((word.upper(), " ".join(rest.split())))
+    return result
 
 
 # --------------------------------------------------------------------------

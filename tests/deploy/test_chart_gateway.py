@@ -120,12 +120,14 @@ GATEWAY_PODS = {
     ("Deployment", "headshots-gateway-web"),
     ("Deployment", "headshots-gateway-grpc"),
     ("Deployment", "headshots-gateway-worker"),
+    ("Deployment", "headshots-photo-checker"),
     ("Job", "headshots-migrations"),
     ("CronJob", "headshots-gateway-retention"),
 }
 GATEWAY_ENV_DEFAULTS = {
     "HEADSHOTS_RATE_LIMIT": "1200/min",
     "HEADSHOTS_ORDER_RATE_LIMIT": "120/min",
+    "HEADSHOTS_AUTH_RATE_LIMIT": "20/min",
     "HEADSHOTS_WEBHOOK_MAX_ATTEMPTS": "10",
     "HEADSHOTS_WEBHOOK_BASE_DELAY_S": "30",
     "HEADSHOTS_AUTH_CACHE_S": "30",
@@ -136,7 +138,8 @@ GATEWAY_ENV_DEFAULTS = {
     "HEADSHOTS_GRPC_MAX_STREAMS": "64",
     "HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT": "8",
     "HEADSHOTS_WEBHOOK_SENDERS": "16",
-    "HEADSHOTS_WEBHOOK_PER_DESTINATION": "4",
+    "HEADSHOTS_WEBHOOK_PER_HOST": "4",
+    "HEADSHOTS_WEBHOOK_PER_TENANT": "8",
     "HEADSHOTS_WORKER_STALE_S": "120",
 }
 
@@ -160,9 +163,10 @@ def test_gateway_settings_defaults_reach_every_gateway_pod(default_objects):
         # Empty cache URL: no entry at all, the gateway falls back to per-process memory.
         assert "HEADSHOTS_CACHE_URL" not in env, name
         assert "HEADSHOTS_WEBHOOK_ALLOW_NETWORKS" not in env, name  # webhooks reach public addresses only
+        assert "HEADSHOTS_TRUSTED_PROXIES" not in env, name  # no proxy is believed about the client's address
     # Only gateway pods get them.
     for where, container in containers(default_objects):
-        if not where.split("/")[1].startswith(("headshots-gateway", "headshots-migrations")):
+        if not where.split("/")[1].startswith(("headshots-gateway", "headshots-migrations", "headshots-photo-checker")):
             assert not set(GATEWAY_ENV_DEFAULTS) & set(env_of(container)), where
     assert not find(default_objects, "NetworkPolicy", "headshots-gateway-cache")
 
@@ -179,6 +183,8 @@ def test_gateway_settings_are_values():
                     "webhookBaseDelaySeconds": 2.5,
                     "authCacheSeconds": 0,
                     "webhookAllowNetworks": ["10.20.0.0/16", "fd00::/8"],
+                    "trustedProxies": ["10.42.0.0/16", "fd00:42::/64"],
+                    "authRateLimit": "5/min",
                     "grpcMaxStreams": 256,
                 }
             }
@@ -193,6 +199,8 @@ def test_gateway_settings_are_values():
     assert env["HEADSHOTS_WEBHOOK_BASE_DELAY_S"]["value"] == "2.5"
     assert env["HEADSHOTS_AUTH_CACHE_S"]["value"] == "0"  # 0 is a value, not empty
     assert env["HEADSHOTS_WEBHOOK_ALLOW_NETWORKS"]["value"] == "10.20.0.0/16,fd00::/8"
+    assert env["HEADSHOTS_TRUSTED_PROXIES"]["value"] == "10.42.0.0/16,fd00:42::/64"
+    assert env["HEADSHOTS_AUTH_RATE_LIMIT"]["value"] == "5/min"
     assert env["HEADSHOTS_GRPC_MAX_STREAMS"]["value"] == "256"
     shared = {key: value for key, value in env.items() if key not in PROCESS_ENV}
     assert all(e == shared for e in gateway_envs(objects).values())
@@ -246,6 +254,8 @@ def test_studio_cookies_are_https_only_and_smtp_is_a_value(default_objects):
         {"cache": {"url": "memcached://x"}},
         {"webhookAllowNetworks": ["the office"]},
         {"webhookAllowNetworks": "10.0.0.0/8"},
+        {"trustedProxies": ["the ingress"]},
+        {"authRateLimit": "few"},
     ],
 )
 def test_schema_rejects_invalid_gateway_settings(config):

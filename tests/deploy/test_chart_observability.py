@@ -19,6 +19,7 @@ from deploy_support import (
     ALL_FEATURES,
     GPU_ONLY_METRICS,
     NAMESPACE,
+    REPO_ROOT,
     containers,
     dashboard_panels,
     dashboard_queries,
@@ -42,6 +43,7 @@ SERVICES = {
     "Deployment/headshots-gateway-web": ("gateway-web", True),
     "Deployment/headshots-gateway-grpc": ("gateway-grpc", True),
     "Deployment/headshots-gateway-worker": ("gateway-worker", True),
+    "Deployment/headshots-photo-checker": ("photo-checker", True),
     "Deployment/headshots-trainer": ("trainer", True),
     "Deployment/headshots-renderer-dispatcher": ("renderer-dispatcher", True),
     "RayService/headshots-renderer/head": ("renderer", False),
@@ -65,6 +67,9 @@ EXPECTED_QUERIED = {
     "gateway_outbox_backlog_messages",
     "gateway_outbox_oldest_age_seconds",
     "gateway_webhook_attempts_total",
+    # photo-checker
+    "headshots_photo_check_backlog_age_seconds",
+    "headshots_photo_check_failures_total",
     # every Kafka consumer
     "kafka_consumer_lag_records",
     # trainer
@@ -95,6 +100,8 @@ ALERTS = {
     "HeadshotsFailedOrdersRateHigh",
     "HeadshotsGpuMemoryNearlyFull",
     "HeadshotsWebhookDeliveriesFailing",
+    "HeadshotsPhotoChecksBacklogged",
+    "HeadshotsPhotoChecksFailing",
 }
 MONITORING_ON = {"metrics": ALL_FEATURES["metrics"]}
 DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
@@ -213,7 +220,7 @@ def test_monitoring_objects_are_off_by_default(default_objects):
 def test_pod_monitors_select_every_workload_on_its_metrics_port(all_objects):
     monitors = find(all_objects, "PodMonitor")
     scraped = {name: t for name, t in pod_templates(all_objects) if metrics_port(t["spec"]["containers"][0])}
-    assert len(scraped) == 7
+    assert len(scraped) == 8
     for monitor in monitors:
         spec = monitor["spec"]
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
@@ -231,7 +238,7 @@ def test_pod_monitors_select_every_workload_on_its_metrics_port(all_objects):
             scraped.pop(name)
     assert scraped == {}, f"pods no PodMonitor scrapes: {sorted(scraped)}"
     # One PodMonitor per workload, the Ray head and workers together (one component).
-    assert len(monitors) == 6
+    assert len(monitors) == 7
 
 
 def test_pod_monitors_follow_their_values():
@@ -306,6 +313,25 @@ def test_prometheus_rule_has_every_alert_complete(all_objects):
         assert "{{ $labels.namespace }}" in annotations["description"] or "{{ $value" in annotations["description"]
 
 
+RUNBOOKS = REPO_ROOT / "docs" / "operators" / "runbooks"
+
+
+def test_every_alert_links_its_runbook_and_every_runbook_is_an_alerts(all_objects):
+    alerts = rules(all_objects)
+    for name, rule in alerts.items():
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"docs/operators/runbooks/{name}.md", name  # the default: the page's path in the repository
+        page = REPO_ROOT / url
+        assert page.is_file(), f"{name}: runbook_url {url} is no page"
+        text = page.read_text()
+        assert text.startswith(f"# {name}\n") and "## Diagnose" in text and "## Fix" in text, name
+    assert {page.stem for page in RUNBOOKS.glob("*.md")} == set(alerts), "a runbook for an alert that is gone"
+    # Operators point the links at where they read the docs.
+    base = "https://git.example.com/ops/headshots/blob/main/docs/operators/runbooks/"
+    served = rules(render({"metrics": {"prometheusRule": {"enabled": True, "runbookBaseUrl": base}}}))
+    assert {rule["annotations"]["runbook_url"] for rule in served.values()} == {f"{base}{name}.md" for name in alerts}
+
+
 def test_alerts_query_what_they_are_about(all_objects):
     alerts = rules(all_objects)
     metrics = {name: promql_metric_names(rule["expr"]) for name, rule in alerts.items()}
@@ -315,6 +341,8 @@ def test_alerts_query_what_they_are_about(all_objects):
         "HeadshotsFailedOrdersRateHigh": {"gateway_orders_finished_total"},
         "HeadshotsGpuMemoryNearlyFull": {"ray_renderer_gpu_memory_used_bytes", "ray_renderer_gpu_memory_total_bytes"},
         "HeadshotsWebhookDeliveriesFailing": {"gateway_webhook_attempts_total"},
+        "HeadshotsPhotoChecksBacklogged": {"headshots_photo_check_backlog_age_seconds"},
+        "HeadshotsPhotoChecksFailing": {"headshots_photo_check_failures_total"},
     }
     assert "by (namespace, group)" in alerts["HeadshotsKafkaConsumerLagHigh"]["expr"]  # per consumer group
     assert 'state="failed"' in alerts["HeadshotsFailedOrdersRateHigh"]["expr"]
@@ -328,6 +356,8 @@ def test_alert_thresholds_and_durations_are_values():
         "failedOrders": {"ratio": 0.25, "window": "2h", "minOrders": 33, "for": "1h", "severity": "info"},
         "gpuMemory": {"ratio": 0.875, "for": "7m", "severity": "critical"},
         "webhookFailures": {"threshold": 5, "window": "1h", "for": "0", "severity": "critical"},
+        "photoBacklog": {"thresholdSeconds": 45, "for": "4m", "severity": "warning"},
+        "photoCheckFailures": {"threshold": 7, "window": "20m", "for": "1m", "severity": "critical"},
     }
     objects = render({"metrics": {"prometheusRule": {"enabled": True, "alerts": alerts_values}}})
     alerts = rules(objects)
@@ -337,6 +367,8 @@ def test_alert_thresholds_and_durations_are_values():
         "HeadshotsFailedOrdersRateHigh": ("failedOrders", ["[2h]", ") > 0.25", ">= 33"]),
         "HeadshotsGpuMemoryNearlyFull": ("gpuMemory", [") > 0.875"]),
         "HeadshotsWebhookDeliveriesFailing": ("webhookFailures", ["[1h]", "> 5"]),
+        "HeadshotsPhotoChecksBacklogged": ("photoBacklog", ["> 45"]),
+        "HeadshotsPhotoChecksFailing": ("photoCheckFailures", ["[20m]", "> 7"]),
     }
     for name, (key, fragments) in expected.items():
         rule = alerts[name]
@@ -531,7 +563,7 @@ def test_grafana_variables_are_read_like_grafana():
 def test_production_preset_turns_monitoring_on():
     values = preset("values-production.example.yaml")
     objects = render(values)
-    assert len(find(objects, "PodMonitor")) == 6
+    assert len(find(objects, "PodMonitor")) == 7
     assert set(rules(objects)) == ALERTS
     assert the_dashboard(objects)["uid"] == "headshots-overview"
     policy = one(objects, "NetworkPolicy", "headshots-allow-metrics")["spec"]

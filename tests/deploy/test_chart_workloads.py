@@ -26,6 +26,7 @@ EXPECTED_COMMANDS = {
     ],
     "headshots-gateway-grpc": ["python", "manage.py", "run_partner_grpc", "--host", "0.0.0.0", "--port", "50051"],
     "headshots-gateway-worker": ["python", "manage.py", "run_worker"],
+    "headshots-photo-checker": ["python", "manage.py", "run_photo_checker"],
     "headshots-trainer": ["python", "-m", "trainer"],
     "headshots-renderer-dispatcher": ["python", "-m", "renderer.dispatcher"],
 }
@@ -45,12 +46,15 @@ def test_every_deployment_container_has_probes_and_resources(all_objects):
             where = f"{deployment['metadata']['name']}/{container['name']}"
             liveness = container.get("livenessProbe")
             assert liveness, f"{where} has no liveness probe"
-            # Prometheus scrapes the `metrics` port of every pod, ready or not: it takes no traffic.
+            # A worker without a port is available only while its loops run: rollouts and disruption budgets
+            # count on readiness whether or not the pod takes traffic.
+            assert container.get("readinessProbe"), f"{where} has no readiness probe"
             has_port = any(port["name"] != "metrics" for port in container.get("ports", []))
-            if has_port:
-                assert container.get("readinessProbe"), f"{where} serves a port without readiness probe"
-            else:
+            if not has_port:
                 assert "exec" in liveness, f"{where} has no port: its liveness must be an exec check"
+                for probe in ("startupProbe", "readinessProbe"):
+                    command = container[probe]["exec"]["command"]
+                    assert command[-2] == "--max-age", f"{where}: its {probe} reads the heartbeat's age"
             for kind in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(container["resources"][kind]), where
 
@@ -116,7 +120,7 @@ def test_shared_configuration_is_identical_everywhere(all_objects):
             assert name in env, f"{where} lacks {name}"
             assert seen.setdefault(name, env[name]) == env[name], f"{where}: {name} differs"
         count += 1
-    assert count == 9  # 5 Deployments, the migrations Job, the retention CronJob, the Ray head and the Ray workers
+    assert count == 10  # 6 Deployments, the migrations Job, the retention CronJob, the Ray head and the Ray workers
     assert seen["HEADSHOTS_KAFKA_BOOTSTRAP"]["value"] == "headshots-kafka-kafka-bootstrap:9092"
     assert seen["HEADSHOTS_BASE_MODEL"]["value"] == "stabilityai/stable-diffusion-xl-base-1.0"
     assert seen["HEADSHOTS_BASE_MODEL_ARCH"]["value"] == "sdxl"

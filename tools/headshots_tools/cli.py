@@ -1,25 +1,32 @@
-"""`headshots`: orders over the partner gRPC API (order ...), the local stack (up, down, status), the end-to-end
-demo, and model generation."""
+"""The developers' `headshots` commands: the local stack (up, down, status), the end-to-end demo, partners, model
+generation, chaos. The `headshots` program is the client package's (headshots_client.cli, which has `order ...`);
+these join it through the `headshots.cli` entry point (`add_commands`), so a partner's install has none of them."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from headshots_tools import order_cli
 from headshots_tools.localstack import PROMETHEUS_BINARY, REPO_ROOT, STATE_FILE, Stack, StackError
+from headshots_tools.localstack.containers import LABEL
 
 console = Console(stderr=True)
+CONTAINERS_HELP = "every service a container of its image (podman; `make images` builds them), as the chart runs it"
 
 
-def _stack() -> Stack:
-    return Stack(var_dir=Path(os.environ.get("HEADSHOTS_VAR_DIR", REPO_ROOT / "var")))
+def _stack(containers: bool = False) -> Stack:
+    """The developer's stack: processes under VAR (HEADSHOTS_VAR_DIR, default var/), containers under VAR/containers
+    (a folder of their own: their user, 10001, owns it)."""
+    var_dir = Path(os.environ.get("HEADSHOTS_VAR_DIR", REPO_ROOT / "var"))
+    return Stack(var_dir=var_dir / "containers", containers=True) if containers else Stack(var_dir=var_dir)
 
 
 def _progress() -> Progress:
@@ -35,7 +42,7 @@ def _progress() -> Progress:
 
 
 def cmd_up(args) -> int:
-    stack = _stack()
+    stack = _stack(args.containers)
     stack.trainers, stack.renderer_replicas, stack.prometheus = args.trainers, args.renderer_replicas, args.prometheus
     with _progress() as progress:
         task = progress.add_task("starting", total=1)
@@ -45,6 +52,8 @@ def cmd_up(args) -> int:
         f"renderer gRPC 127.0.0.1:{stack.ports.renderer_grpc}, Kafka 127.0.0.1:{stack.ports.kafka}; "
         f"logs in {stack.logs_dir}. Stop with `make down`."
     )
+    if stack.containers:
+        console.print(f"every service is a container of its image: `podman ps --filter label={LABEL}={stack.var_dir}`")
     if stack.prometheus:
         console.print(
             f"Prometheus: http://127.0.0.1:{stack.ports.prometheus} (scraping {len(stack.metrics_ports)} processes)"
@@ -53,7 +62,10 @@ def cmd_up(args) -> int:
 
 
 def cmd_down(args) -> int:
+    """Stops both stacks: the processes and, where podman is installed, the containers."""
     stopped = _stack().down()
+    if shutil.which("podman"):
+        stopped += [f"{name} (container)" for name in _stack(containers=True).down()]
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
     return 0
 
@@ -62,6 +74,10 @@ def cmd_status(args) -> int:
     running = _stack().running()
     for name, pid in running.items():
         console.print(f"{name:22} pid {pid}")
+    containers = _stack(containers=True).running() if shutil.which("podman") else {}
+    for name, container_id in containers.items():
+        console.print(f"{name:22} container {container_id}")
+    running |= containers
     if not running:
         console.print("nothing is running")
     return 0
@@ -101,7 +117,7 @@ def cmd_model(args) -> int:
 def cmd_demo(args) -> int:
     from headshots_tools.demo import run_demo
 
-    stack = _stack()
+    stack = _stack(args.containers)
     try:
         with _progress() as progress:
             task = progress.add_task("starting", total=1)
@@ -133,9 +149,21 @@ def cmd_chaos(args) -> int:
     return chaos_main(args.chaos_args)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="headshots", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _stack_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A stack that cannot start or stop says why and exits 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except StackError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            return 2
+
+    return run
+
+
+def add_commands(sub) -> None:
+    """The `headshots.cli` entry point: the developers' commands on the `headshots` parser."""
     up = sub.add_parser("up", help="start the local stack in the background (a supervisor restarts what dies)")
     up.add_argument("--trainers", type=int, default=1, help="trainer worker processes (one consumer group)")
     up.add_argument("--renderer-replicas", type=int, default=1, help="Ray Serve replicas of the renderer")
@@ -144,43 +172,47 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"also run Prometheus ({PROMETHEUS_BINARY}, `make prometheus`) on 127.0.0.1:9090, scraping every service",
     )
-    up.set_defaults(func=cmd_up)
-    sub.add_parser("down", help="stop everything `up` started, Ray included").set_defaults(func=cmd_down)
-    sub.add_parser("status", help="list running services").set_defaults(func=cmd_status)
+    up.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    up.set_defaults(func=_stack_errors(cmd_up))
+    sub.add_parser("down", help="stop everything `up` started, Ray and containers included").set_defaults(
+        func=_stack_errors(cmd_down)
+    )
+    sub.add_parser("status", help="list running services").set_defaults(func=_stack_errors(cmd_status))
     sub.add_parser(
         "prometheus-config", help="print a Prometheus scrape configuration for the local stack's metrics"
-    ).set_defaults(func=cmd_prometheus_config)
+    ).set_defaults(func=_stack_errors(cmd_prometheus_config))
     demo = sub.add_parser("demo", help="start the stack, run one real order end to end, stop the stack")
     demo.add_argument("--package", default="basic")
     demo.add_argument(
         "--styles", nargs="+", default=["corporate-navy", "creative-sage", "executive-black", "friendly-white"]
     )
     demo.add_argument("--out", default=str(REPO_ROOT / "var" / "demo"))
-    demo.set_defaults(func=cmd_demo)
+    demo.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    demo.set_defaults(func=_stack_errors(cmd_demo))
     partner = sub.add_parser(
-        "partner", help="partner organisations: create NAME [--quota N] | revoke KEY | list", add_help=False
+        "partner",
+        help="partner organisations: create NAME [--quota N] [--test] | revoke KEY | revoke PREFIX --tenant ID | list",
+        add_help=False,
     )
     partner.add_argument("partner_args", nargs=argparse.REMAINDER)
-    partner.set_defaults(func=cmd_partner)
-    order_cli.add_parser(sub)
+    partner.set_defaults(func=_stack_errors(cmd_partner))
     model = sub.add_parser("model", help="generate the tiny offline base model")
     model.add_argument("--arch", choices=["sd15", "sdxl"], default="sd15")
     model.add_argument("--out")
     model.add_argument("--force", action="store_true")
-    model.set_defaults(func=cmd_model)
+    model.set_defaults(func=_stack_errors(cmd_model))
     chaos = sub.add_parser(
         "chaos", help="orders through random kills, a broker restart and deletions (make chaos)", add_help=False
     )
     chaos.add_argument("chaos_args", nargs=argparse.REMAINDER)
-    chaos.set_defaults(func=cmd_chaos)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except StackError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    chaos.set_defaults(func=_stack_errors(cmd_chaos))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m headshots_tools.cli`: the same program as the installed `headshots`."""
+    from headshots_client.cli import main as headshots_main
+
+    return headshots_main(argv)
 
 
 if __name__ == "__main__":

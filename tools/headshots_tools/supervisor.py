@@ -15,14 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from headshots_common.lifecycle import heartbeat_of, stop_on_signals
+from headshots_common.lifecycle import LIVENESS_MAX_AGE_S, heartbeat_of, stop_on_signals
 from headshots_common.logs import configure_logging
-from headshots_tools.localstack import Service, Stack, _session_members
+from headshots_tools.localstack import Service, Stack, session_members
 
 log = logging.getLogger("supervisor")
 MAX_BACKOFF_S = 30.0
-# As the chart's liveness probes: a heartbeat older than this fails; a process gets as long again to start.
-LIVENESS_MAX_AGE_S = 60.0
+# As the chart's liveness probes, a heartbeat older than LIVENESS_MAX_AGE_S fails; a process gets as long again
+# to start.
 
 
 def supervise(stack: Stack, stop) -> None:
@@ -34,7 +34,7 @@ def supervise(stack: Stack, stop) -> None:
             pidfile = stack.run_dir / f"{service.name}.pid"
             if not pidfile.exists():
                 continue  # not started by `up`
-            if _session_members(int(pidfile.read_text())):
+            if session_members(int(pidfile.read_text())):
                 if _stuck(stack, service, pidfile):
                     stack.kill(service.name)  # restarted on a later turn, like any dead one
                 continue

@@ -2,8 +2,11 @@
 
     orders/{order_id}/                         everything of one order (deleting an order deletes this prefix)
         photos/{photo_id}.jpg                  accepted selfies, EXIF stripped            (gateway)
+        photos/{photo_id}.analysis.pb          its face box and embedding (PhotoAnalysis) (gateway -> trainer, renderer)
+        quarantine/{photo_id}                  an upload's raw bytes, EXIF and all, until the photo checker has
+                                               read them; nothing else reads them             (gateway)
         training/job.json                      the training job record and its lease      (trainer)
-        training/checkpoint-{lease}.pt         a training checkpoint, per lease token     (trainer)
+        training/checkpoint-{lease}-{step}.pt  a training checkpoint, never overwritten   (trainer)
         training/cancel                        present once cancelling was asked          (trainer)
         adapter/{lease}/pytorch_lora_weights.safetensors   the person's LoRA adapter      (trainer -> renderer)
         adapter/{lease}/manifest.json          how the adapter was made                   (trainer)
@@ -63,6 +66,31 @@ def photo_key(order_id: str, photo_id: str) -> str:
     return f"{photos_prefix(order_id)}{photo_id}.jpg"
 
 
+def photo_analysis_key(photo_key: str) -> str:
+    """The PhotoAnalysis (headshots.v1) stored beside a selfie: its face box and identity embedding."""
+    return photo_key.removesuffix(".jpg") + ".analysis.pb"
+
+
+def quarantine_prefix(order_id: str) -> str:
+    """Uploads waiting for the photo checker: raw bytes as sent, under the order's prefix so deleting it purges them."""
+    return f"{order_prefix(order_id)}quarantine/"
+
+
+def quarantine_key(order_id: str, photo_id: str) -> str:
+    return f"{quarantine_prefix(order_id)}{photo_id}"
+
+
+def is_quarantine_key(key: str) -> bool:
+    order_id = order_id_of(key)
+    return order_id is not None and key.startswith(quarantine_prefix(order_id))
+
+
+def is_photo_key(key: str) -> bool:
+    """A selfie's JPEG (not its analysis) under some order's photos prefix."""
+    order_id = order_id_of(key)
+    return order_id is not None and key.startswith(photos_prefix(order_id)) and key.endswith(".jpg")
+
+
 # -- training ----------------------------------------------------------------------------------------------------
 def training_prefix(order_id: str) -> str:
     return f"{order_prefix(order_id)}training/"
@@ -72,8 +100,9 @@ def training_record_key(order_id: str) -> str:
     return f"{training_prefix(order_id)}job.json"
 
 
-def checkpoint_key(order_id: str, lease_token: int) -> str:
-    return f"{training_prefix(order_id)}checkpoint-{lease_token}.pt"
+def checkpoint_key(order_id: str, lease_token: int, step: int) -> str:
+    """One per (run, step): a run whose lease was taken over can never overwrite what its successor resumes from."""
+    return f"{training_prefix(order_id)}checkpoint-{lease_token}-{step}.pt"
 
 
 def is_checkpoint_key(order_id: str, key: str) -> bool:

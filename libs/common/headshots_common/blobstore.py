@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -42,12 +43,36 @@ class PreconditionFailed(RuntimeError):
     """A conditional write found the blob changed (or present, or absent) since the caller read it."""
 
 
+class TooLarge(ValueError):
+    """A streamed blob went past the size its writer allows; nothing of it was kept."""
+
+    def __init__(self, key: str, max_bytes: int):
+        super().__init__(f"{key}: more than {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
 class OrderDeleted(RuntimeError):
     """The order was deleted: nothing may be written under its prefix any more."""
 
     def __init__(self, order_id: str):
         super().__init__(f"order {order_id} was deleted; its data cannot be written")
         self.order_id = order_id
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a store call failed because the store is unreachable or shedding load for now, so that the same
+    call can succeed later: a connection refused, cut or timed out, or an S3 5xx answer (503 SlowDown and
+    ServiceUnavailable, 500 InternalError). Wrong requests, missing blobs and refused conditions are not."""
+    try:
+        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+    except ImportError:  # no S3 client installed: only the local store, whose errors are not passing ones
+        return False
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in ("SlowDown", "RequestTimeout")
+    return False
 
 
 def check_key(key: str) -> str:
@@ -60,6 +85,45 @@ def check_key(key: str) -> str:
 def content_etag(data: bytes) -> str:
     """S3's ETag of a single-part upload: the quoted MD5 of the content."""
     return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+
+
+class BlobWriter:
+    """A new blob streamed in chunks: nothing is visible under its key until `commit`, and `close` without a commit
+    leaves nothing behind. Past `max_bytes`, `write` raises TooLarge and drops what it had."""
+
+    def __init__(self, key: str, max_bytes: int):
+        self.key, self.max_bytes, self.size = key, max_bytes, 0
+        self.committed = self.closed = False
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            self.close()
+            raise TooLarge(self.key, self.max_bytes)
+        self._write(chunk)
+
+    def commit(self, if_absent: bool = False) -> int:
+        """Make the blob visible; with `if_absent`, PreconditionFailed when one is there already. Returns its size."""
+        try:
+            self._commit(if_absent)
+            self.committed = True
+        finally:
+            self.close()
+        return self.size
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._discard()
+
+    def _write(self, chunk: bytes) -> None:
+        raise NotImplementedError
+
+    def _commit(self, if_absent: bool) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        raise NotImplementedError
 
 
 class _BlobStore:
@@ -108,6 +172,35 @@ class _BlobStore:
 
     def is_deleted(self, order_id: str) -> bool:
         return self.exists(blob_layout.tombstone_key(order_id))
+
+
+class _LocalWriter(BlobWriter):
+    """Chunks go to a hidden temp file beside the blob (never listed; deleting the blob's prefix removes it)."""
+
+    def __init__(self, store: LocalBlobStore, key: str, max_bytes: int):
+        super().__init__(key, max_bytes)
+        self.store, self.path = store, store._path(key)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
+        self.tmp, self.file = Path(tmp), os.fdopen(fd, "wb")
+
+    def _write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+
+    def _commit(self, if_absent: bool) -> None:
+        self.file.close()
+
+        def publish() -> None:
+            with self.store._locked(self.key):
+                if if_absent and self.path.exists():
+                    raise PreconditionFailed(f"{self.key}: expected no blob, found one")
+                os.replace(self.tmp, self.path)
+
+        self.store._guarded(self.key, publish)
+
+    def _discard(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 class LocalBlobStore(_BlobStore):
@@ -175,6 +268,9 @@ class LocalBlobStore(_BlobStore):
             self._replace(path, data)
         return content_etag(data)
 
+    def open_writer(self, key: str, max_bytes: int) -> BlobWriter:
+        return _LocalWriter(self, key, max_bytes)
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
@@ -187,6 +283,26 @@ class LocalBlobStore(_BlobStore):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        """The blob's size in bytes; BlobNotFound when there is none."""
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def modified_before(self, prefix: str, cutoff: float) -> list[str]:
+        """Keys under `prefix` last written before `cutoff` (epoch seconds), partial writes (hidden temp files)
+        included: what a writer killed mid-write or never taken up left behind."""
+        base = self._path(prefix)
+        if not base.exists():
+            return []
+        found = []
+        for path in base.rglob("*"):
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    found.append(str(path.relative_to(self.root)))
+        return sorted(found)
 
     def local_path(self, key: str) -> Path:
         """The file holding the blob (this store keeps blobs as files; tests and tools read them directly)."""
@@ -220,6 +336,27 @@ class LocalBlobStore(_BlobStore):
         elif base.is_file():
             base.unlink()
         return len(keys)
+
+
+class _S3Writer(BlobWriter):
+    """Chunks are held in memory (at most `max_bytes`, never on local disk) and sent as one PUT on commit."""
+
+    def __init__(self, store: S3BlobStore, key: str, max_bytes: int):
+        super().__init__(key, max_bytes)
+        self.store, self.buffer = store, io.BytesIO()
+
+    def _write(self, chunk: bytes) -> None:
+        self.buffer.write(chunk)
+
+    def _commit(self, if_absent: bool) -> None:
+        data = self.buffer.getvalue()
+        if if_absent:
+            self.store.put_if(self.key, data, None)
+        else:
+            self.store.put(self.key, data)
+
+    def _discard(self) -> None:
+        self.buffer = io.BytesIO()
 
 
 class S3BlobStore(_BlobStore):
@@ -258,6 +395,40 @@ class S3BlobStore(_BlobStore):
             if etag is not None and self._is_missing(exc):
                 raise PreconditionFailed(f"{key}: expected {etag}, found no blob") from None
             raise
+
+    def open_writer(self, key: str, max_bytes: int) -> BlobWriter:
+        return _S3Writer(self, key, max_bytes)
+
+    def presigned_post(self, key: str, max_bytes: int, expires_s: int) -> dict[str, Any]:
+        """A form upload straight to the bucket (`url` and `fields`): one object at `key`, at most `max_bytes`,
+        accepted until `expires_s` from now (S3 refuses the rest with 403 or 400)."""
+        return self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_s,
+        )
+
+    def size(self, key: str) -> int:
+        """The blob's size in bytes; BlobNotFound when there is none."""
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+        except Exception as exc:
+            if self._is_missing(exc):
+                raise BlobNotFound(key) from None
+            raise
+
+    def modified_before(self, prefix: str, cutoff: float) -> list[str]:
+        """Keys under `prefix` last written before `cutoff` (epoch seconds)."""
+        full = self.prefix + check_key(prefix)
+        keys: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(
+                item["Key"][len(self.prefix) :]
+                for item in page.get("Contents", ())
+                if item["LastModified"].timestamp() < cutoff
+            )
+        return sorted(keys)
 
     def get(self, key: str) -> bytes:
         return self.get_with_etag(key)[0]

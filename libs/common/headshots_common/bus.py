@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 ORDERS_TOPIC = "headshots.orders.v1"
 TRAINING_TOPIC = "headshots.training.v1"
 RENDERING_TOPIC = "headshots.rendering.v1"
-ALL_TOPICS = (ORDERS_TOPIC, TRAINING_TOPIC, RENDERING_TOPIC)
+# PhotoReceived, keyed by photo id (not order id): one order's photos are checked side by side.
+PHOTOS_TOPIC = "headshots.photos.v1"
+ALL_TOPICS = (ORDERS_TOPIC, TRAINING_TOPIC, RENDERING_TOPIC, PHOTOS_TOPIC)
+# Partitions of the topics a local broker gets; the photos topic has at least as many as checker processes run.
+LOCAL_PARTITIONS = {PHOTOS_TOPIC: 8}
 
 # (topic, key, value, headers): headers carry the order's trace context (headshots_common.tracing).
 Record = tuple[str, str, bytes, list[tuple[str, bytes]]]
@@ -73,11 +77,16 @@ def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> None:
 
 
 def ensure_topics(bootstrap: str, topics: Iterable[str] = ALL_TOPICS, partitions: int = 3) -> None:
-    """Create the topics that do not exist yet (clusters create them through Strimzi instead)."""
+    """Create the topics that do not exist yet (clusters create them through Strimzi instead), with `partitions`
+    each, or more where LOCAL_PARTITIONS says so."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
+        missing = [
+            NewTopic(t, num_partitions=max(partitions, LOCAL_PARTITIONS.get(t, 0)), replication_factor=1)
+            for t in topics
+            if t not in existing
+        ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
                 admin.create_topics(missing)

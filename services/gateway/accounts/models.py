@@ -17,10 +17,16 @@ class Tenant(models.Model):
     # Consumers sign in with email and password; partners only hold API keys.
     email = models.EmailField(unique=True, null=True, blank=True)
     password_hash = models.CharField(max_length=200, blank=True, default="")
+    # When the consumer followed the link e-mailed to them; until then they may prepare orders but not submit one.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
     # Orders allowed per calendar month; null means no quota.
     monthly_order_quota = models.PositiveIntegerField(null=True, blank=True)
     # Standard Webhooks signing secret ("whsec_" + base64), shown to the partner once at creation.
     webhook_secret = models.CharField(max_length=100, blank=True, default="")
+    # A test-mode partner (`partner create NAME --test`): its keys start `hs_test_`, its orders are done by the
+    # gateway worker's placeholder pipeline (orders.services.test_mode), never by the trainer or renderer, and
+    # being a tenant of its own it never sees, nor counts against, live orders.
+    test_mode = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

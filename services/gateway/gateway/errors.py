@@ -35,6 +35,10 @@ class Unauthenticated(DomainError):
     """The caller could not be identified (wrong password, missing or revoked key)."""
 
 
+class PermissionDenied(DomainError):
+    """The caller is known but may not do this yet (a consumer whose e-mail is not verified submitting an order)."""
+
+
 class NotFound(DomainError):
     """The resource does not exist, or belongs to someone else (the two are indistinguishable)."""
 
@@ -56,3 +60,30 @@ class ResourceExhausted(DomainError):
 
 class PayloadTooLarge(DomainError):
     """An upload over a cap on files or bytes; `details` name the limit. Nothing of it was kept."""
+
+
+class Unavailable(DomainError):
+    """A store the gateway needs (the database, the blob store) cannot be reached for now: the same request can
+    succeed after `retry_after_s` (REST 503, gRPC UNAVAILABLE)."""
+
+
+# How long a caller is asked to wait while a store is away: about what a restarted database takes to come back.
+OUTAGE_RETRY_AFTER_S = 5
+
+
+def outage(exc: BaseException) -> Unavailable | None:
+    """The Unavailable to answer for `exc` when it says a store is away (a database connection lost or refused,
+    the blob store unreachable or shedding load); None for every other failure, which stays an internal error."""
+    from django.db import InterfaceError, OperationalError
+
+    from headshots_common.blobstore import unavailable
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        store = "the database"
+    elif unavailable(exc):
+        store = "the photo store"
+    else:
+        return None
+    return Unavailable(
+        "unavailable", f"{store} cannot be reached for a moment; retry shortly", retry_after_s=OUTAGE_RETRY_AFTER_S
+    )

@@ -16,6 +16,12 @@ import tempfile
 from gateway.config import MAX_HEADER_BYTES
 from headshots_common import logs
 
+# Threads, not one request per process: an upload waits (idle) for the photo checker's verdicts, up to
+# HEADSHOTS_VERDICT_WAIT_S, and must not take the place of the status reads meanwhile. Each thread keeps a database
+# connection of its own while busy (CONN_MAX_AGE), so workers x threads bounds a pod's connections.
+worker_class = "gthread"
+threads = 16
+
 limit_request_line = 4 * MAX_HEADER_BYTES
 limit_request_field_size = 8 * MAX_HEADER_BYTES
 limit_request_fields = 200

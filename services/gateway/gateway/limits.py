@@ -2,7 +2,8 @@
 
 - `RequestLimitsMiddleware` (first in the chain): a header longer than MAX_HEADER_BYTES is 431
   `header_too_large`; a NUL in the path or query (no database stores one) is 400 `invalid_argument`; a body
-  whose Content-Length is over its kind's cap is 413 `request_too_large`, refused unread.
+  whose Content-Length is over its kind's cap is 413 `request_too_large`, refused unread (a direct upload's: the
+  per-photo cap).
 - `CappedUploadHandler` (first upload handler): counts a multipart upload's files and bytes while it streams
   in and stops it at `max_upload_files` (413 `too_many_files`) or `max_upload_bytes` (413
   `upload_too_large`); a single file over `max_photo_bytes` is skipped unread and reported as that photo's
@@ -23,8 +24,13 @@ from gateway.config import CONFIG, MAX_HEADER_BYTES, MAX_JSON_BODY_BYTES, MULTIP
 from gateway.errors import PayloadTooLarge
 from gateway.rest_errors import envelope
 
+# Direct uploads' receiver (gateway.upload_urls): one photo's bytes as the body.
+DIRECT_UPLOAD_PATH = "/v1/uploads/"
 
-def max_body_bytes(content_type: str) -> int:
+
+def max_body_bytes(content_type: str, path: str = "") -> int:
+    if path.startswith(DIRECT_UPLOAD_PATH):
+        return CONFIG.max_photo_bytes
     if content_type.startswith("multipart/"):
         return CONFIG.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     return MAX_JSON_BODY_BYTES
@@ -57,7 +63,7 @@ class RequestLimitsMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse(envelope("malformed_request", "Content-Length is not a number"), status=400)
-        limit = max_body_bytes(request.META.get("CONTENT_TYPE", ""))
+        limit = max_body_bytes(request.META.get("CONTENT_TYPE", ""), request.path)
         if length > limit:
             return JsonResponse(
                 envelope(

@@ -39,6 +39,27 @@ WEBHOOK_ATTEMPTS = Counter(
 )
 ORDERS_FINISHED = Counter("gateway_orders_finished_total", "Orders that reached a final state, by state", ["state"])
 ORDERS_CREATED = Counter("gateway_orders_created_total", "Orders created (REST, studio and gRPC alike)")
+# Test-mode orders (accounts.Tenant.test_mode) count apart: a partner's integration tests move no live figure, alert
+# or dashboard.
+TEST_ORDERS_FINISHED = Counter(
+    "gateway_test_orders_finished_total", "Test-mode orders that reached a final state, by state", ["state"]
+)
+TEST_ORDERS_CREATED = Counter("gateway_test_orders_created_total", "Test-mode orders created")
+# Per team, for partners' billing (one series per team: teams are few next to orders).
+TEAM_SEATS_USED = Gauge(
+    "gateway_team_seats_used", "Seats taken in a team (its members)", ["team"], multiprocess_mode="max"
+)
+TEAM_HEADSHOTS_DELIVERED = Gauge(
+    "gateway_team_headshots_delivered", "Headshots delivered to a team's members", ["team"], multiprocess_mode="max"
+)
+
+
+def count_order_created(test_mode: bool) -> None:
+    (TEST_ORDERS_CREATED if test_mode else ORDERS_CREATED).inc()
+
+
+def count_order_finished(test_mode: bool, state: str) -> None:
+    (TEST_ORDERS_FINISHED if test_mode else ORDERS_FINISHED).labels(state).inc()
 
 
 def sample_outbox() -> None:
@@ -49,6 +70,19 @@ def sample_outbox() -> None:
     OUTBOX_BACKLOG.set(unsent.count())
     oldest = unsent.aggregate(oldest=Min("created_at"))["oldest"]
     OUTBOX_OLDEST_AGE.set((timezone.now() - oldest).total_seconds() if oldest else 0.0)
+
+
+def sample_teams() -> None:
+    """The team gauges, read from the database (gateway-worker samples them with the outbox's); a deleted team's
+    series goes."""
+    from teams.selectors import team_metrics
+
+    rows = team_metrics()
+    TEAM_SEATS_USED.clear()
+    TEAM_HEADSHOTS_DELIVERED.clear()
+    for team_id, seats_used, delivered in rows:
+        TEAM_SEATS_USED.labels(team_id).set(seats_used)
+        TEAM_HEADSHOTS_DELIVERED.labels(team_id).set(delivered)
 
 
 class RequestObservabilityMiddleware:

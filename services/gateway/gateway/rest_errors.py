@@ -12,11 +12,13 @@ from gateway import errors
 HTTP_STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidArgument: status.HTTP_400_BAD_REQUEST,
     errors.Unauthenticated: status.HTTP_401_UNAUTHORIZED,
+    errors.PermissionDenied: status.HTTP_403_FORBIDDEN,
     errors.NotFound: status.HTTP_404_NOT_FOUND,
     errors.Conflict: status.HTTP_409_CONFLICT,
     errors.FailedPrecondition: status.HTTP_422_UNPROCESSABLE_ENTITY,
     errors.ResourceExhausted: status.HTTP_429_TOO_MANY_REQUESTS,
     errors.PayloadTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    errors.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 _DRF_CODES = {
@@ -41,7 +43,8 @@ def http_status(error: errors.DomainError) -> int:
 
 
 def exception_handler(exc, context):
-    """DRF's EXCEPTION_HANDLER: domain errors and DRF's own exceptions, in the one envelope."""
+    """DRF's EXCEPTION_HANDLER: domain errors, a store's outage and DRF's own exceptions, in the one envelope."""
+    exc = errors.outage(exc) or exc
     if isinstance(exc, errors.DomainError):
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
         return Response(envelope(exc.code, exc.message, exc.details), status=http_status(exc), headers=headers)
@@ -69,6 +72,31 @@ def not_found(request, exception=None):
     return JsonResponse(envelope("not_found", "no such resource"), status=404)
 
 
+class OutageMiddleware:
+    """What a view outside DRF (the studio's pages) raises while a store is away answers 503 with Retry-After, as
+    the API does (`exception_handler`), instead of a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exc):
+        unavailable = errors.outage(exc)
+        if unavailable is None:
+            return None
+        if request.path.startswith("/studio/"):
+            from django.shortcuts import render
+
+            message = "We are briefly unavailable. Please try again in a few seconds; nothing you did was lost."
+            response = render(request, "studio/error.html", {"message": message}, status=503)
+        else:
+            response = JsonResponse(envelope(unavailable.code, unavailable.message), status=503)
+        response["Retry-After"] = str(unavailable.retry_after_s)
+        return response
+
+
 def server_error(request):
     """handler500: never a stack trace or an HTML page."""
     return JsonResponse(envelope("internal", "internal error"), status=500)
@@ -85,4 +113,4 @@ class ErrorOutput(serializers.Serializer):
     error = ErrorBody()
 
 
-ERROR_RESPONSES = {code: OpenApiResponse(ErrorOutput) for code in (400, 401, 404, 409, 413, 422, 429, 431)}
+ERROR_RESPONSES = {code: OpenApiResponse(ErrorOutput) for code in (400, 401, 403, 404, 409, 413, 422, 429, 431, 503)}

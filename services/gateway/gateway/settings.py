@@ -24,7 +24,9 @@ INSTALLED_APPS = [
     "partner_grpc",
     "webhooks",
     "workers",
+    "checker",
     "studio",
+    "teams",
 ]
 
 MIDDLEWARE = [
@@ -37,6 +39,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studio.security.ContentSecurityPolicyMiddleware",
+    "gateway.rest_errors.OutageMiddleware",  # last: it sees what a view raised
 ]
 
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True, "OPTIONS": {}}]
@@ -53,6 +56,16 @@ SESSION_COOKIE_SECURE = CONFIG.secure_cookies
 CSRF_COOKIE_SECURE = CONFIG.secure_cookies
 CSRF_COOKIE_SAMESITE = "Strict"
 CSRF_FAILURE_VIEW = "studio.security.csrf_failure"
+# Consumers' passwords (sign-up and reset): a weak one is refused with what is wrong (400 `weak_password`).
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "name")},
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -72,7 +85,9 @@ ROOT_URLCONF = "gateway.urls"
 WSGI_APPLICATION = "gateway.wsgi.application"
 
 CONFIG.shared.var_dir.mkdir(parents=True, exist_ok=True)
-DATABASES = {"default": dj_database_url.parse(CONFIG.database_url, conn_max_age=60)}
+# Connections are kept a minute between requests, and checked before reuse: one that died with a database restart
+# is replaced rather than failing the first request each process serves afterwards.
+DATABASES = {"default": dj_database_url.parse(CONFIG.database_url, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The laptop's database serves several processes at once (web workers, gRPC, the worker's loops): readers
     # never wait for the writer (WAL), a writer takes the lock when its transaction starts (IMMEDIATE: no
@@ -90,12 +105,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 
-# Uploads: counted and capped while they stream in (gateway.limits), spooled to temporary files past 2.5 MB,
-# checked before storing. The file count is ours to enforce (with the error envelope), not Django's.
+# Uploads: counted and capped while they stream in (gateway.limits); photos stream straight into the order's
+# quarantine area (orders.quarantine, installed by the photos endpoint). Nothing is ever spooled to a temporary
+# file: any other multipart body keeps at most 2.5 MB of files in memory. The file count is ours to enforce (with
+# the error envelope), not Django's.
 FILE_UPLOAD_HANDLERS = [
     "gateway.limits.CappedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 DATA_UPLOAD_MAX_NUMBER_FILES = None
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BODY_BYTES

@@ -1,9 +1,10 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView
 
-from gateway import health
+from gateway import front_door, health
 
 urlpatterns = [
+    path("", front_door.front_door),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path(
@@ -14,6 +15,7 @@ urlpatterns = [
     path("v1/", include("accounts.urls")),
     path("v1/", include("orders.urls")),
     path("v1/", include("webhooks.urls")),
+    path("v1/", include("teams.urls")),
     path("studio/", include("studio.urls")),
 ]
 

@@ -36,6 +36,10 @@ class Order(models.Model):
     # The order's trace (W3C traceparent; "" when tracing is off): every span of the order is its child.
     traceparent = models.CharField(max_length=64, blank=True, default="")
     adapter_key = models.CharField(max_length=300, blank=True, default="")
+    # The exact render settings of a fixed look (a team's brand look, `teams`): {"style_id", "style_name",
+    # "prompt", "negative_prompt", "sampler", "num_inference_steps", "guidance_scale", "seed_base"}, recorded at
+    # creation so that the order renders the same whenever it is submitted; empty: its styles' catalogue prompts.
+    render_look = models.JSONField(default=dict, blank=True)
     # Kept in step by the services (same transaction as the rows they count): status reads are one row.
     photos_accepted = models.PositiveIntegerField(default=0)
     headshots_ready = models.PositiveIntegerField(default=0)
@@ -46,8 +50,16 @@ class Order(models.Model):
     status_json = models.TextField(default="{}")
     # orders.readiness.assess of the accepted photos, kept up to date as photos come and go.
     readiness = models.JSONField(default=dict)
+    # Each photo and its verdict as GET /v1/orders/{id} shows them (`Photo.summary`), kept in step with the rows by
+    # the photo services, so that status reads stay one column.
+    photo_states = models.JSONField(default=list)
     # Every render's quality report added up (orders.quality): GET /v1/orders/{id}/report.
     quality = models.JSONField(default=dict)
+    # The styles the quality gate left short of their count, and why: [{"style_id", "wanted", "delivered",
+    # "reason"}]; empty once each style has its count (a render of the missing ones fills it in).
+    shortfall = models.JSONField(default=list)
+    # When the person accepted a short delivery as it is: from then on the retention clock runs.
+    accepted_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -58,6 +70,18 @@ class Order(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "-created_at"], name="order_tenant_created_idx")]
+
+    @property
+    def delivery(self) -> str | None:
+        """None until the order's own set is delivered; then "complete", or "short" while a style lacks images."""
+        if self.completed_at is None:
+            return None
+        return "short" if self.shortfall else "complete"
+
+    @property
+    def awaiting_decision(self) -> bool:
+        """Short, and the person has not accepted it: they may still render the missing images or retrain."""
+        return self.delivery == "short" and self.accepted_at is None
 
     def save(self, *args, **kwargs):
         self.updated_at = timezone.now()
@@ -101,36 +125,107 @@ class IdempotencyRecord(models.Model):
 
 
 class DeletionReceipt(models.Model):
-    """Proof of a purge: what was deleted, when, and a digest of every deleted blob key."""
+    """Proof of a purge: what was deleted, when, a digest of every deleted blob key, and what is still left."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
     order_id = models.UUIDField(db_index=True)
-    reason = models.CharField(max_length=32)  # "user_request" or "retention"
+    reason = models.CharField(max_length=32)  # "user_request", "retention" or "team_policy"
     photos_deleted = models.PositiveIntegerField()
     headshots_deleted = models.PositiveIntegerField()
     blobs_deleted = models.PositiveIntegerField()
     blob_keys_sha256 = models.CharField(max_length=64)
+    # Blobs under the order's prefix when the store was last listed (`checked_at`): after the purge, on every
+    # DELETE that shows the receipt again, and by the re-purge sweep.
     remaining_blobs = models.PositiveIntegerField()
+    checked_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(auto_now_add=True)
     # What each process that held the order's data in memory reported dropping, as it reports it
-    # (renderer replicas: adapters and prompt embeddings): [{"purged_by", "entries", "purged_at"}].
+    # (renderer replicas: adapters and prompt embeddings): [{"purged_by", "entries", "entries_kept", "purged_at"}].
     cache_purges = models.JSONField(default=list)
+    # The holders (CacheHolder names) running when the order was deleted: each owes a report.
+    cache_holders_expected = models.JSONField(default=list)
+
+    @property
+    def cache_purges_pending(self) -> list[str]:
+        """The holders running at the deletion that have not reported their purge yet."""
+        reported = {p["purged_by"] for p in self.cache_purges}
+        return [holder for holder in self.cache_holders_expected if holder not in reported]
+
+    @property
+    def complete(self) -> bool:
+        """Nothing of the order is left that anyone knows of: no blob, no holder pending, none kept anything."""
+        kept = any(p.get("entries_kept", 0) for p in self.cache_purges)
+        return self.remaining_blobs == 0 and not self.cache_purges_pending and not kept
+
+
+class CacheHolder(models.Model):
+    """A process that may hold orders' data in memory (a renderer replica), as it last announced itself
+    (`CacheHolderPresent`): the ones running when an order is deleted owe its receipt a purge report."""
+
+    name = models.CharField(max_length=200, unique=True)
+    interval_s = models.FloatField()
+    last_seen_at = models.DateTimeField()
+    stopped = models.BooleanField(default=False)
 
 
 class Photo(models.Model):
+    """An uploaded selfie: its raw bytes wait in quarantine until the photo checker gives its verdict."""
+
+    class State(models.TextChoices):
+        UPLOADING = "uploading"  # a slot for bytes still to come (a direct upload URL, a multipart part streaming)
+        CHECKING = "checking"  # the bytes are in quarantine; the photo checker has not decided yet
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    # Photos that count against the order's cap: all but the rejected.
+    KEPT_STATES = (State.UPLOADING, State.CHECKING, State.ACCEPTED)
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="photos")
-    blob_key = models.CharField(max_length=300)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CHECKING)
+    # The EXIF-free JPEG the checker stored (accepted photos only).
+    blob_key = models.CharField(max_length=300, blank=True, default="")
+    # Where the raw upload waits for the checker (blob_layout.quarantine_key); gone once the checker is done.
+    quarantine_key = models.CharField(max_length=300, blank=True, default="")
     original_filename = models.CharField(max_length=255, blank=True, default="")
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, default="")
     # 128-d identity embedding: later uploads are compared with it (near-duplicates, a different person).
     embedding = models.JSONField(default=list)
     # Head pose, sharpness and face luminance measured by the check (orders.readiness advises from them).
     traits = models.JSONField(default=dict)
+    # The face box in the stored JPEG's pixels: {"left", "top", "right", "bottom"} (thumbnails crop around it).
+    face = models.JSONField(default=dict)
+    reason_code = models.CharField(max_length=64, blank=True, default="")
+    message = models.CharField(max_length=500, blank=True, default="")
+    # An upload slot not filled by then is cleared, with whatever bytes it got (the quarantine sweep).
+    upload_expires_at = models.DateTimeField(null=True, blank=True)
+    # A direct upload's size as announced (its URL takes no more); 0: the per-photo cap.
+    upload_max_bytes = models.PositiveIntegerField(default=0)
+    # When its bytes were all in quarantine: the check backlog is measured from the oldest still checking.
+    received_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    # Its verdict went out in an `order.photos_checked` webhook.
+    announced = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "received_at"], name="photo_state_received_idx")]
+
+    def summary(self) -> dict:
+        """The photo as its order's status shows it (`Order.photo_states`) and GET .../photos lists it."""
+        return {
+            "id": str(self.id),
+            "filename": self.original_filename,
+            "state": self.state,
+            "reason_code": self.reason_code or None,
+            "message": self.message or None,
+            "face": self.face or None,
+            "width": self.width or None,
+            "height": self.height or None,
+        }
 
 
 class Headshot(models.Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from headshots_common.faces import SAME_PERSON_DISTANCE, Face, face_analyzer
+from headshots_common.faces import DETECT_SIDE_PX, SAME_PERSON_DISTANCE, Face, FaceDetails, face_analyzer
 
 try:  # HEIC/HEIF (iPhone photos) when the decoder is installed
     import pillow_heif
@@ -31,13 +32,14 @@ ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "MPO", *HEIF_FORMATS}
 MIN_SIDE_PX = 256
 # Refuse to decode images with more pixels than this (decompression bombs); 40 MP covers every phone camera.
 MAX_PIXELS = 40_000_000
-# Faces are detected on a copy no larger than this (speed); coordinates are scaled back.
-DETECT_SIDE_PX = 800
 # Variance of the Laplacian of the face downsampled to 128 px: sharp portraits measure 300+, a 2 px blur ~60.
 MIN_SHARPNESS = 100.0
 # Mean luminance (0-255) of the face box.
 MIN_FACE_LUMINANCE, MAX_FACE_LUMINANCE = 45.0, 225.0
 MIN_IMAGE_LUMINANCE = 20.0
+# The largest part of the face (cheek to cheek, eyes to chin) the photo's edge may cut off: a training photo with a
+# cut face teaches the model a cut face (`FaceDetails.cut_off`; whole faces in tests/fixtures measure 0-0.03).
+MAX_FACE_CUT_OFF = 0.1
 # Identity-embedding distance under which two photos are the same shot.
 NEAR_DUPLICATE_DISTANCE = 0.12
 
@@ -57,28 +59,32 @@ class CheckedPhoto:
     embedding: list[float]
     # What the readiness advice uses (orders.readiness): head pose, sharpness, face luminance.
     traits: dict
+    # The face box in the stored JPEG's pixels (the same size as the decoded upright photo).
+    face: Face
 
 
 def check_photo(
     data: bytes, *, max_bytes: int, min_face_px: int, accepted_embeddings: Sequence[Sequence[float]] = ()
 ) -> CheckedPhoto | Rejection:
+    """The photo's verdict; faces are found on a copy of at most DETECT_SIDE_PX (a JPEG decodes straight to it),
+    and the face's landmarks, embedding and measures come from its crop at full resolution."""
     if not data:
         return Rejection("empty_file", "The file is empty.")
     if len(data) > max_bytes:
         return Rejection(
             "file_too_large", f"The file is larger than {max_bytes // (1024 * 1024)} MB; send a smaller photo."
         )
-    image = _decode(data)
-    if isinstance(image, Rejection):
-        return image
-    if min(image.size) < MIN_SIDE_PX:
+    decoded = _decode(data, draft_side=DETECT_SIDE_PX)
+    if isinstance(decoded, Rejection):
+        return decoded
+    image, (width, height) = decoded
+    if min(width, height) < MIN_SIDE_PX:
         return Rejection(
-            "image_too_small", f"The photo is {image.width}x{image.height}; use at least {MIN_SIDE_PX} px on each side."
+            "image_too_small", f"The photo is {width}x{height}; use at least {MIN_SIDE_PX} px on each side."
         )
-    gray = image.convert("L")
-    if np.asarray(gray, dtype=np.float32).mean() < MIN_IMAGE_LUMINANCE:
+    if np.asarray(image.convert("L"), dtype=np.float32).mean() < MIN_IMAGE_LUMINANCE:
         return Rejection("too_dark", "The photo is almost black. Take it facing a window or a lamp.")
-    faces = _detect_faces(image)
+    faces = [face.scaled(width / image.width) for face in face_analyzer().find_faces(image)]
     if not faces:
         return Rejection(
             "no_face", "No face was found. Use a photo where your face is clearly visible, facing the camera."
@@ -90,20 +96,29 @@ def check_photo(
         return Rejection(
             "face_too_small", f"Your face is {face.width} px wide; move closer so it is at least {min_face_px} px."
         )
-    pixels = _face_box(gray, face)
+    if image.size != (width, height):  # decoded at a JPEG draft scale: the stored copy and the face need it all
+        full = _decode(data)
+        if isinstance(full, Rejection):
+            return full
+        image = full[0]
+    details = face_analyzer().analyse(image, face)
+    if details.cut_off(width, height) > MAX_FACE_CUT_OFF:
+        return Rejection(
+            "face_cut_off",
+            "The edge of the photo cuts off part of your face. Take it with your whole face in the frame.",
+        )
+    pixels = _face_box(image, face)
     luminance, sharpness = float(pixels.mean()), _sharpness(pixels)
-    rejection = _check_face_quality(gray, face, luminance, sharpness)
+    rejection = _check_face_quality(details, luminance, sharpness)
     if rejection:
         return rejection
-    yaw, pitch = face_analyzer().head_pose(image, face)
     traits = {
-        "yaw": round(yaw, 4),
-        "pitch": round(pitch, 4),
+        "yaw": round(details.yaw, 4),
+        "pitch": round(details.pitch, 4),
         "sharpness": round(sharpness, 1),
         "luminance": round(luminance, 1),
     }
-    embedding = face_analyzer().embed(image, face)
-    rejection = _check_against_accepted(embedding, accepted_embeddings)
+    rejection = check_against_accepted(details.embedding, accepted_embeddings)
     if rejection:
         return rejection
     out = io.BytesIO()
@@ -114,12 +129,15 @@ def check_photo(
         width=image.width,
         height=image.height,
         sha256=hashlib.sha256(jpeg).hexdigest(),
-        embedding=[round(float(v), 6) for v in embedding],
+        embedding=[round(float(v), 6) for v in details.embedding],
         traits=traits,
+        face=face,
     )
 
 
-def _decode(data: bytes) -> Image.Image | Rejection:
+def _decode(data: bytes, draft_side: int | None = None) -> tuple[Image.Image, tuple[int, int]] | Rejection:
+    """The upright RGB image and its full upright size. With `draft_side`, a JPEG is decoded at the smallest of
+    its 1/2, 1/4 and 1/8 scales that keeps the long side at least `draft_side` (a fraction of the work)."""
     too_large = Rejection("image_too_large", f"The photo has more than {MAX_PIXELS // 1_000_000} megapixels.")
     try:
         with warnings.catch_warnings():
@@ -134,6 +152,10 @@ def _decode(data: bytes) -> Image.Image | Rejection:
                 return too_large
             probe.verify()
             image = Image.open(io.BytesIO(data))
+            size = image.size
+            if draft_side and image.format in ("JPEG", "MPO") and max(size) > draft_side:
+                scale = draft_side / max(size)
+                image.draft("RGB", (math.ceil(size[0] * scale), math.ceil(size[1] * scale)))
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return too_large
@@ -147,27 +169,21 @@ def _decode(data: bytes) -> Image.Image | Rejection:
     # image data) (services/gateway/tests/fuzz_regressions). Each is a damaged file, not a server error.
     except Exception:
         return Rejection("corrupt_image", "The image file is damaged or incomplete; upload it again.")
-    # Honour the camera's orientation before EXIF is dropped; an unreadable EXIF block (a damaged file whose
-    # pixels decoded fine) leaves the photo as stored.
-    upright: Image.Image = image
+    # Honour the camera's orientation before EXIF is dropped (in place: a 12 MP copy costs more than the turn); an
+    # unreadable EXIF block (a damaged file whose pixels decoded fine) leaves the photo as stored.
+    decoded_size = image.size
     with contextlib.suppress(Exception):
-        upright = ImageOps.exif_transpose(image)
-    return upright.convert("RGB")
+        ImageOps.exif_transpose(image, in_place=True)
+    if image.size != decoded_size:  # turned a quarter: the full size turns with it
+        size = (size[1], size[0])
+    image.info = {}  # pixels only from here: nothing of the file's metadata (a JPEG comment included) is saved again
+    return (image if image.mode == "RGB" else image.convert("RGB")), size
 
 
-def _detect_faces(image: Image.Image) -> list[Face]:
-    """Faces in full-image pixel coordinates."""
-    scale = min(1.0, DETECT_SIDE_PX / max(image.size))
-    small = image if scale == 1.0 else image.resize((round(image.width * scale), round(image.height * scale)))
-    return [
-        Face(round(f.left / scale), round(f.top / scale), round(f.right / scale), round(f.bottom / scale))
-        for f in face_analyzer().detect(small)
-    ]
-
-
-def _face_box(gray: Image.Image, face: Face) -> np.ndarray:
-    box = (max(0, face.left), max(0, face.top), min(gray.width, face.right), min(gray.height, face.bottom))
-    return np.asarray(gray.crop(box).resize((128, 128), Image.Resampling.BOX), dtype=np.float32)
+def _face_box(image: Image.Image, face: Face) -> np.ndarray:
+    """The face box's grey levels at 128 px (cropped first: only the face's pixels are converted)."""
+    box = (max(0, face.left), max(0, face.top), min(image.width, face.right), min(image.height, face.bottom))
+    return np.asarray(image.crop(box).convert("L").resize((128, 128), Image.Resampling.BOX), dtype=np.float32)
 
 
 def _sharpness(pixels: np.ndarray) -> float:
@@ -176,7 +192,7 @@ def _sharpness(pixels: np.ndarray) -> float:
     return float(laplacian.var())
 
 
-def _check_face_quality(gray: Image.Image, face: Face, luminance: float, sharpness: float) -> Rejection | None:
+def _check_face_quality(details: FaceDetails, luminance: float, sharpness: float) -> Rejection | None:
     """`luminance` and `sharpness` of the face box (`_face_box`)."""
     if luminance < MIN_FACE_LUMINANCE:
         return Rejection("too_dark", "Your face is too dark. Face a window or a lamp, without light behind you.")
@@ -184,12 +200,14 @@ def _check_face_quality(gray: Image.Image, face: Face, luminance: float, sharpne
         return Rejection("overexposed", "Your face is washed out. Avoid direct sun or flash.")
     if sharpness < MIN_SHARPNESS:
         return Rejection("blurry", "The photo is blurry. Hold the camera still and make sure your face is in focus.")
-    if face_analyzer().eyes_hidden(gray, face):
+    if details.eyes_hidden:
         return Rejection("eyes_covered", "Your eyes are hidden. Take off sunglasses and anything covering your eyes.")
     return None
 
 
-def _check_against_accepted(embedding, accepted: Sequence[Sequence[float]]) -> Rejection | None:
+def check_against_accepted(embedding, accepted: Sequence[Sequence[float]]) -> Rejection | None:
+    """A near-duplicate of, or a different person from, the photos accepted so far (the photo checker asks again
+    under the order's lock, where it sees every photo accepted meanwhile)."""
     if not accepted:
         return None
     references = np.asarray(accepted, dtype=np.float32)

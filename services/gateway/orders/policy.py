@@ -14,6 +14,10 @@ MAX_RETENTION = timedelta(hours=MAX_RETENTION_HOURS)
 # between its write and its tombstone check is the only way a blob could come back).
 REPURGE_WINDOW = timedelta(hours=2)
 
+# A process holding orders in memory announces itself every interval; after this many intervals of silence it
+# counts as gone (its memory went with it) and later deletions do not wait for its report.
+CACHE_HOLDER_SILENT_INTERVALS = 3
+
 # More headshots from a stored adapter: at most this many per request.
 MAX_RENDER_COUNT = 40
 

@@ -14,7 +14,25 @@ if TYPE_CHECKING:
     from headshots.v1 import events_pb2
     from orders.models import Order
 
-EMPTY = {"generated": 0, "delivered": 0, "rejected": {}, "gated": False, "consistency": 0.0}
+EMPTY = {"generated": 0, "delivered": 0, "rejected": {}, "gated": False, "consistency": 0.0, "top_up_rounds": 0}
+
+
+# Why most images of a style were not delivered, for a person (the renderer's headshot checks, renderer.quality).
+REJECTION_MESSAGES = {
+    "no_face": "no face could be found in most of them",
+    "multiple_faces": "most showed more than one face",
+    "face_too_small": "the face was too small in most of them",
+    "face_off_centre": "the face was off centre in most of them",
+    "head_cut_off": "the head was cut off in most of them",
+    "eyes_hidden": "the eyes were hidden in most of them",
+    "low_likeness": "most did not look enough like you",
+}
+
+
+def shortfall_entry(style_id: str, wanted: int, delivered: int, reason: str) -> dict:
+    """One short style as the order shows it: the counts, the main rejection reason and what it means."""
+    message = REJECTION_MESSAGES.get(reason, "they did not pass our quality checks")
+    return {"style_id": style_id, "wanted": wanted, "delivered": delivered, "reason": reason, "message": message}
 
 
 def _stats(values: list[float]) -> dict:
@@ -35,6 +53,8 @@ def add_render(order: Order, render: events_pb2.QualityReport) -> dict:
         "delivered": report["delivered"] + render.delivered,
         "rejected": dict(sorted(rejected.items())),
         "gated": render.gated,
+        # Rounds rendered again, over every render, for images a style was missing after the gate.
+        "top_up_rounds": report["top_up_rounds"] + render.top_up_rounds,
         # The latest render's set (the order's pack, then each extra render).
         "consistency": round(float(render.consistency), 4),
         "likeness": _stats([s[0] for s in scores]),
@@ -43,5 +63,6 @@ def add_render(order: Order, render: events_pb2.QualityReport) -> dict:
 
 
 def report(order: Order) -> dict:
-    """GET /v1/orders/{id}/report: zeros until something was rendered."""
-    return {"likeness": _stats([]), "quality": _stats([]), **EMPTY, **(order.quality or {})}
+    """GET /v1/orders/{id}/report: zeros until something was rendered; the shortfall is the order's."""
+    summed = {"likeness": _stats([]), "quality": _stats([]), **EMPTY, **(order.quality or {})}
+    return summed | {"shortfall": order.shortfall}

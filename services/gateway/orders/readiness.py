@@ -1,9 +1,11 @@
 """Before training: how ready an order's selfies are, and what to add or retake for a better likeness.
 
 Computed from what each accepted photo's check measured (`Photo.traits`: head pose, sharpness, face
-luminance; `Photo.embedding`: identity). Thresholds were measured on the real portraits in
-tests/fixtures/photos: five photos of one person sit 0.30-0.39 (mean identity distance to the others),
-another person 0.82-0.87; their poses span yaw -0.25..+0.30 and pitch -0.09..+0.14; sharpness 270-730.
+luminance; `Photo.embedding`: identity). Head pose comes from dlib's 5 landmarks since the 68-point model
+left (`headshots_common.faces`), in the units of the earlier measure, so photos checked before compare with
+new ones. Thresholds were measured on the real portraits in tests/fixtures/photos: five photos of one
+person sit 0.30-0.39 (mean identity distance to the others), another person 0.82-0.87; their poses span
+yaw -0.25..+0.30 and pitch -0.09..+0.14; sharpness 270-730.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from django.urls import reverse
 from orders import readiness
 
 if TYPE_CHECKING:
-    from orders.models import Headshot, Order
+    from orders.models import Headshot, Order, Photo
 
 # What webhooks tell about an order besides its id.
 SUMMARY_FIELDS = ("state", "progress", "failure_reason")
@@ -36,8 +36,14 @@ def order_representation(order: Order) -> dict[str, Any]:
         "progress": {"stage": order.progress_stage, "percent": order.progress_percent, "eta_s": order.eta_seconds},
         "counts": {"photos_accepted": order.photos_accepted, "headshots": order.headshots_ready},
         "failure_reason": order.failure_reason,
+        # Once delivered: "complete", or "short" with what each short style lacks and why (orders.models.Order).
+        "delivery": order.delivery,
+        "shortfall": order.shortfall,
+        "accepted_at": _iso(order.accepted_at),
         # Before training: how ready the photos are and what to add or retake (orders.readiness).
         "readiness": order.readiness or readiness.assess([]),
+        # Before training: each uploaded photo and its verdict, as the photo checker gives it (`Photo.summary`).
+        "photos": order.photo_states,
         "retention_hours": order.retention_hours,
         "created_at": _iso(order.created_at),
         "updated_at": _iso(order.updated_at),
@@ -58,3 +64,13 @@ def order_summary(order: Order) -> dict[str, Any]:
 def headshot_download_path(headshot: Headshot) -> str:
     """The REST path that serves a headshot's PNG."""
     return reverse("headshot-download", kwargs={"order_id": headshot.order_id, "headshot_id": headshot.id})
+
+
+def photo_status_path(photo: Photo) -> str:
+    """The REST path of a photo and its verdict (an upload's status URL)."""
+    return reverse("photo-detail", kwargs={"order_id": photo.order_id, "photo_id": photo.id})
+
+
+def upload_complete_path(photo: Photo) -> str:
+    """Where a direct upload is completed (its check queued)."""
+    return reverse("upload-complete", kwargs={"order_id": photo.order_id, "photo_id": photo.id})

@@ -13,13 +13,13 @@ from django.db.models import QuerySet
 
 from accounts.models import Tenant
 from gateway.errors import NotFound
-from orders.models import Headshot, Order
+from orders.models import Headshot, Order, Photo
 
 # Archives stay in memory up to this size, then spill to a temporary file.
 ZIP_SPOOL_BYTES = 32 * 1024 * 1024
 
 
-def _parse_id(value, what: str) -> uuid.UUID:
+def parse_id(value, what: str) -> uuid.UUID:
     """A malformed id names nothing: it is answered like a missing one."""
     try:
         return uuid.UUID(str(value))
@@ -29,11 +29,23 @@ def _parse_id(value, what: str) -> uuid.UUID:
 
 def get_order(tenant: Tenant, order_id) -> Order:
     """The tenant's order; another tenant's order id is indistinguishable from a missing one."""
-    order_id = _parse_id(order_id, "order")
+    order_id = parse_id(order_id, "order")
     try:
         return Order.objects.get(tenant=tenant, pk=order_id)
     except Order.DoesNotExist:
         raise NotFound("order") from None
+
+
+def get_photo(order: Order, photo_id) -> Photo:
+    photo = order.photos.filter(pk=parse_id(photo_id, "photo")).first()
+    if photo is None:
+        raise NotFound("photo")
+    return photo
+
+
+def photo_summaries(order: Order) -> list[dict[str, Any]]:
+    """The order's photos and their verdicts, oldest first (`Photo.summary`)."""
+    return [p.summary() for p in order.photos.order_by("created_at", "id")]
 
 
 def order_status_json(tenant: Tenant, order_id) -> str:
@@ -41,7 +53,7 @@ def order_status_json(tenant: Tenant, order_id) -> str:
 
     One indexed single-column read: status polling is the busiest call of the API.
     """
-    order_id = _parse_id(order_id, "order")
+    order_id = parse_id(order_id, "order")
     pk = Order._meta.pk
     with connection.cursor() as cursor:
         cursor.execute(
@@ -84,7 +96,7 @@ def list_headshots(order: Order, style_id: str | None = None, sort: str = "creat
 
 
 def get_headshot(order: Order, headshot_id) -> Headshot:
-    headshot = order.headshots.filter(pk=_parse_id(headshot_id, "headshot")).first()
+    headshot = order.headshots.filter(pk=parse_id(headshot_id, "headshot")).first()
     if headshot is None:
         raise NotFound("headshot")
     return headshot

@@ -14,15 +14,16 @@ from outbox.models import OutboxMessage, ProcessedEvent
 log = logging.getLogger(__name__)
 
 
-def enqueue(topic: str, event: events_pb2.Event, traceparent: str = "") -> OutboxMessage:
+def enqueue(topic: str, event: events_pb2.Event, traceparent: str = "", key: str = "") -> OutboxMessage:
     """Record an event for publishing; call inside the transaction that makes the change.
 
     `traceparent`: the order's trace, which the record carries in its headers to the services that consume it.
+    `key`: the Kafka key (the partition), the order id unless given.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("outbox.enqueue must run inside the transaction of the change it announces")
     return OutboxMessage.objects.create(
-        topic=topic, key=event.order_id, payload=event.SerializeToString(), traceparent=traceparent
+        topic=topic, key=key or event.order_id, payload=event.SerializeToString(), traceparent=traceparent
     )
 
 

@@ -20,16 +20,21 @@ from accounts.authentication import bearer_token
 from accounts.selectors import tenant_for_key
 from gateway import ratelimit
 from gateway.config import CONFIG
-from gateway.errors import DomainError, InvalidArgument, Unauthenticated
+from gateway.errors import DomainError, InvalidArgument, Unauthenticated, outage
 from headshots_common import logs
 from partner_grpc import names, status
 
 log = logging.getLogger(__name__)
 
 
-def _tenant(context: grpc.ServicerContext, public: bool):
+def caller_key(context: grpc.ServicerContext) -> str:
+    """The bearer key the call was made with ("" for none)."""
     header = dict(context.invocation_metadata()).get("authorization", "")
-    token = bearer_token(header.decode(errors="replace") if isinstance(header, bytes) else header)
+    return bearer_token(header.decode(errors="replace") if isinstance(header, bytes) else header) or ""
+
+
+def _tenant(context: grpc.ServicerContext, public: bool):
+    token = caller_key(context)
     tenant = tenant_for_key(token) if token else None
     if tenant is None and not public:
         raise Unauthenticated("unauthenticated", "missing or invalid `authorization: Bearer <key>` metadata")
@@ -78,6 +83,7 @@ def _fail(context: grpc.ServicerContext, exc: Exception) -> None:
     """End the call with the error's status (raises, as `context.abort` does)."""
     if context.code() is not None:  # type: ignore[attr-defined]  # grpc-stubs lags grpcio (code() since 1.38)
         raise exc  # the call was aborted already: `abort` raises a bare Exception to unwind
+    exc = outage(exc) or exc
     if isinstance(exc, DomainError):
         status.abort(context, exc)
     log.error("partner call failed", exc_info=exc)

@@ -11,14 +11,21 @@ from typing import Any
 
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
+from accounts.models import ApiKey
 from headshots.partner.v1 import partner_api_pb2 as pb
 from headshots_common.styles import Style
-from orders.models import DeletionReceipt, Headshot, Order, RenderRequest
-from partner_grpc.names import headshot_name, order_name
+from orders.models import DeletionReceipt, Headshot, Order, Photo, RenderRequest
+from partner_grpc.names import api_key_name, headshot_name, order_name, photo_name
 from webhooks.models import WebhookDelivery
 
+# Key kinds by their REST value, as the proto enum names them.
+_KEY_KIND = {value: f"KIND_{name}" for value, name in zip(ApiKey.Kind.values, ApiKey.Kind.names)}
 # Order states by their REST value, as the proto enum names them (constructors take enum names too).
 _STATE = {value: f"STATE_{name}" for value, name in zip(Order.State.values, Order.State.names)}
+# Photo states by their REST value.
+_PHOTO_STATE = {value: f"STATE_{name}" for value, name in zip(Photo.State.values, Photo.State.names)}
+# An order's delivery by its REST value (None: not delivered yet).
+_DELIVERY = {None: "DELIVERY_UNSPECIFIED", "complete": "DELIVERY_COMPLETE", "short": "DELIVERY_SHORT"}
 
 
 def _timestamp(value: str | datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -64,7 +71,31 @@ def order_message(order: dict[str, Any]) -> pb.Order:
         complete_time=_timestamp(order["completed_at"]),
         delete_time=_timestamp(order["deleted_at"]),
         readiness=readiness_message(order.get("readiness")),
+        # Status documents saved before deliveries were judged have none of these.
+        delivery=_DELIVERY[order.get("delivery")],
+        shortfall=shortfall_messages(order.get("shortfall", [])),
+        accept_time=_timestamp(order.get("accepted_at")),
+        photos=[photo_message(order["id"], photo) for photo in order.get("photos", [])],
     )
+
+
+def photo_message(order_id: str, photo: dict[str, Any]) -> pb.Photo:
+    """`photo` is a photo's summary (`Photo.summary`), as its order's status lists it."""
+    return pb.Photo(
+        name=photo_name(order_id, photo["id"]),
+        uid=photo["id"],
+        filename=photo["filename"],
+        state=_PHOTO_STATE[photo["state"]],
+        reason_code=photo["reason_code"] or "",
+        message=photo["message"] or "",
+        face=pb.FaceBox(**photo["face"]) if photo["face"] else None,
+        width=photo["width"] or 0,
+        height=photo["height"] or 0,
+    )
+
+
+def shortfall_messages(shortfall: list[dict[str, Any]]) -> list[pb.StyleShortfall]:
+    return [pb.StyleShortfall(**entry) for entry in shortfall]
 
 
 def readiness_message(readiness: dict[str, Any] | None) -> pb.OrderReadiness:
@@ -106,6 +137,8 @@ def report_message(name: str, report: dict[str, Any]) -> pb.OrderReport:
         consistency=report["consistency"],
         likeness=pb.ScoreStats(**report["likeness"]),
         quality=pb.ScoreStats(**report["quality"]),
+        shortfall=shortfall_messages(report["shortfall"]),
+        top_up_rounds=report["top_up_rounds"],
     )
 
 
@@ -121,9 +154,17 @@ def receipt_message(receipt: DeletionReceipt) -> pb.DeletionReceipt:
         remaining_blobs=receipt.remaining_blobs,
         delete_time=_timestamp(receipt.deleted_at),
         cache_purges=[
-            pb.CachePurge(purged_by=p["purged_by"], entries=p["entries"], purge_time=_timestamp(p["purged_at"]))
+            pb.CachePurge(
+                purged_by=p["purged_by"],
+                entries=p["entries"],
+                entries_kept=p.get("entries_kept", 0),
+                purge_time=_timestamp(p["purged_at"]),
+            )
             for p in receipt.cache_purges
         ],
+        cache_purges_pending=receipt.cache_purges_pending,
+        complete=receipt.complete,
+        check_time=_timestamp(receipt.checked_at),
     )
 
 
@@ -167,3 +208,16 @@ def delivery_message(delivery: WebhookDelivery) -> pb.WebhookDelivery:
     )
     json_format.ParseDict(delivery.payload, message.payload)
     return message
+
+
+def api_key_message(key: ApiKey, current: bool) -> pb.ApiKey:
+    """A key as its owner sees it (REST's token info): never the secret. `current`: the call was made with it."""
+    return pb.ApiKey(
+        name=api_key_name(key.prefix),
+        kind=_KEY_KIND[key.kind],
+        create_time=_timestamp(key.created_at),
+        expire_time=_timestamp(key.expires_at),
+        revoke_time=_timestamp(key.revoked_at),
+        active=key.active,
+        current=current,
+    )

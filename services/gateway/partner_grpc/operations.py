@@ -78,12 +78,12 @@ class OperationsService(operations_pb2_grpc.OperationsServicer):
             raise InvalidArgument(
                 "invalid_filter", "filter is not supported", details={"fields": {"filter": ["not supported"]}}
             )
-        size = paging.page_size(request.page_size)
-        offset = paging.offset_of(request.page_token, "operations")
-        rows = list(selectors.submitted_orders(tenant)[offset : offset + size + 1])
+        rows, next_token = paging.page(
+            selectors.submitted_orders(tenant), request.page_size, request.page_token, "operations"
+        )
         return operations_pb2.ListOperationsResponse(
-            operations=[operation_message(order_representation(order)) for order in rows[:size]],
-            next_page_token=paging.next_page_token(offset + size, "operations") if len(rows) > size else "",
+            operations=[operation_message(order_representation(order)) for order in rows],
+            next_page_token=next_token,
         )
 
     @calls.answer(slot=True)

@@ -36,6 +36,15 @@ def next_page_token(offset: int, query: str) -> str:
     return signing.dumps({"offset": offset, "query": _digest(query)}, salt=SALT)
 
 
+def page(rows, requested_size: int, token: str, query: str) -> tuple[list, str]:
+    """One page of `rows` (a queryset, ordered) for a List call: the page's rows and the next page's token
+    ("" on the last page). One row more than the page is read, to know whether another page follows."""
+    size = page_size(requested_size)
+    offset = offset_of(token, query)
+    found = list(rows[offset : offset + size + 1])
+    return found[:size], next_page_token(offset + size, query) if len(found) > size else ""
+
+
 def offset_of(token: str, query: str) -> int:
     """The offset a token from `next_page_token` carries; 0 for no token."""
     if not token:

@@ -2,7 +2,8 @@
 
 Threads: as many as the stream cap allows streams, and SHORT_CALL_THREADS more for short calls, so long
 streams never starve a GetOrder or a health check (`limits.StreamLimiter`). Keepalive pings find dead connections; the
-largest message accepted is one photo at the upload cap, with room for its fields.
+largest message accepted is one photo at the upload cap, with room for its fields. TLS when the configuration names
+a certificate and key (`partner_grpc.tls`), plaintext otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from headshots_common.metrics import GrpcServerMetrics
 from partner_grpc.limits import StreamLimiter
 from partner_grpc.operations import OperationsService
 from partner_grpc.service import PartnerService
+from partner_grpc.tls import TlsFiles, server_credentials
 
 PARTNER_SERVICE = partner_api_pb2.DESCRIPTOR.services_by_name["PartnerService"].full_name
 OPERATIONS_SERVICE = "google.longrunning.Operations"
@@ -38,7 +40,16 @@ def server_options() -> list[tuple[str, int]]:
     ]
 
 
-def build_server(port: int, host: str = "127.0.0.1", streams: StreamLimiter | None = None) -> grpc.Server:
+def configured_tls() -> TlsFiles:
+    return TlsFiles(CONFIG.grpc_tls_cert_file, CONFIG.grpc_tls_key_file, CONFIG.grpc_tls_client_ca_file)
+
+
+def build_server(
+    port: int, host: str = "127.0.0.1", streams: StreamLimiter | None = None, tls: TlsFiles | None = None
+) -> grpc.Server:
+    """`tls`: the certificate files (default: the configuration's; none set: plaintext). Raises
+    `tls.TlsConfigError` for TLS settings that cannot serve, before anything listens."""
+    credentials = server_credentials(configured_tls() if tls is None else tls)
     streams = streams or StreamLimiter(CONFIG.grpc_max_streams, CONFIG.grpc_max_streams_per_tenant)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=streams.max_streams + SHORT_CALL_THREADS, thread_name_prefix="rpc"),
@@ -54,6 +65,8 @@ def build_server(port: int, host: str = "127.0.0.1", streams: StreamLimiter | No
     reflection.enable_server_reflection(
         (PARTNER_SERVICE, OPERATIONS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    if server.add_insecure_port(f"{host}:{port}") == 0:
+    address = f"{host}:{port}"
+    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    if bound == 0:
         raise RuntimeError(f"cannot listen on {host}:{port}: the port is taken")
     return server

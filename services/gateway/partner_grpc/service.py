@@ -6,10 +6,14 @@ field names mapped to the request's; every error is a domain error that `calls` 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
 
+from google.protobuf import empty_pb2
+
+from accounts import selectors as account_selectors, services as account_services
 from gateway.blobs import blob_store
 from gateway.config import CONFIG
 from gateway.errors import InvalidArgument, PayloadTooLarge
@@ -23,6 +27,7 @@ from orders.services import creation, photos, retention
 from partner_grpc import calls, paging
 from partner_grpc.limits import StreamLimiter
 from partner_grpc.messages import (
+    api_key_message,
     delivery_message,
     headshot_message,
     order_message,
@@ -31,8 +36,15 @@ from partner_grpc.messages import (
     report_message,
     style_message,
 )
-from partner_grpc.names import order_name, parse_headshot_name, parse_order_name
+from partner_grpc.names import (
+    order_name,
+    parse_api_key_name,
+    parse_headshot_name,
+    parse_order_name,
+    parse_photo_name,
+)
 from partner_grpc.operations import operation_message
+from partner_grpc.teams import TeamMethods
 from webhooks.selectors import deliveries_for_order
 
 WATCH_POLL_S = 0.5
@@ -84,17 +96,20 @@ def _once(tenant, method: str, request, create: Callable[[], tuple[int, dict]]) 
     return idempotency.run_once(tenant, request.request_id, fingerprint, create, key_name="request_id")[1]
 
 
-def _chunks(data: bytes, content_type: str, message_type) -> Iterator:
-    for start in range(0, max(len(data), 1), CHUNK_BYTES):
-        first = start == 0
+def _chunks(data: bytes, content_type: str, message_type, offset: int = 0, **first_only) -> Iterator:
+    """The file from `offset` in messages of CHUNK_BYTES; the first also says the type, the whole size and
+    `first_only` (a headshot's SHA-256)."""
+    for start in range(offset, max(len(data), offset + 1), CHUNK_BYTES):
+        first = start == offset
         yield message_type(
             content_type=content_type if first else "",
             total_bytes=len(data) if first else 0,
             data=data[start : start + CHUNK_BYTES],
+            **(first_only if first else {}),
         )
 
 
-class PartnerService(pb_grpc.PartnerServiceServicer):
+class PartnerService(TeamMethods, pb_grpc.PartnerServiceServicer):
     def __init__(self, streams: StreamLimiter):
         self.streams = streams
 
@@ -135,13 +150,11 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
 
     @calls.answer()
     def ListOrders(self, tenant, request, context):
-        size = paging.page_size(request.page_size)
-        offset = paging.offset_of(request.page_token, "orders")
         orders = selectors.list_orders(tenant)
-        rows = list(orders[offset : offset + size + 1])
+        rows, next_token = paging.page(orders, request.page_size, request.page_token, "orders")
         return pb.ListOrdersResponse(
-            orders=[order_message(order_representation(order)) for order in rows[:size]],
-            next_page_token=paging.next_page_token(offset + size, "orders") if len(rows) > size else "",
+            orders=[order_message(order_representation(order)) for order in rows],
+            next_page_token=next_token,
             total_size=orders.count(),
         )
 
@@ -157,18 +170,32 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
         if first is None:
             raise InvalidArgument("no_files", "the stream carried no photos")
         order = selectors.get_order(tenant, parse_order_name(first.parent, "parent"))
+        photos.check_backlog()
         outcomes = photos.add_photos(order, self._capped_uploads(str(order.id), itertools.chain([first], messages)))
-        results = [
-            pb.PhotoResult(
-                filename=o.filename,
-                accepted=o.photo is not None,
-                photo_id=str(o.photo.id) if o.photo else "",
-                reason_code=o.rejection.code if o.rejection else "",
-                message=o.rejection.message if o.rejection else "",
+        # The thread waits idle for the checker's verdicts (bounded), within the call's own deadline.
+        remaining = context.time_remaining()
+        wait_s = CONFIG.verdict_wait_s if remaining is None else max(0.0, min(CONFIG.verdict_wait_s, remaining - 1))
+        results = []
+        for outcome in photos.await_verdicts(outcomes, wait_s):
+            rejection, state = photos.verdict(outcome), photos.result_state(outcome)
+            results.append(
+                pb.PhotoResult(
+                    filename=outcome.filename,
+                    accepted=rejection is None,
+                    photo_id=str(outcome.photo.id) if outcome.photo and state != "rejected" else "",
+                    reason_code=rejection.code if rejection else "",
+                    message=rejection.message if rejection else "",
+                    state=f"STATE_{state.upper()}",
+                )
             )
-            for o in outcomes
-        ]
         return pb.UploadPhotosResponse(results=results, accepted=sum(r.accepted for r in results))
+
+    @calls.answer()
+    def DeletePhoto(self, tenant, request, context):
+        order_id, photo_id = parse_photo_name(request.name)
+        order = selectors.get_order(tenant, order_id)
+        photos.delete_photo(order, selectors.get_photo(order, photo_id).id)
+        return empty_pb2.Empty()
 
     @staticmethod
     def _capped_uploads(order_id: str, messages) -> Iterator[tuple[str, bytes]]:
@@ -195,6 +222,11 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
                     details={"limit_bytes": CONFIG.max_upload_bytes},
                 )
             yield message.filename, message.content
+
+    @calls.answer()
+    def AcceptOrder(self, tenant, request, context):
+        order = retention.accept_delivery(selectors.get_order(tenant, parse_order_name(request.name)))
+        return order_message(order_representation(order))
 
     @calls.answer()
     def SubmitOrder(self, tenant, request, context):
@@ -254,7 +286,15 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
     def DownloadHeadshot(self, tenant, request, context):
         headshot = self._headshot(tenant, request.name)
         # Read from the store on every download: no copy of a headshot is kept on the gateway's disk.
-        yield from _chunks(blob_store().get(headshot.blob_key), "image/png", pb.DownloadHeadshotResponse)
+        data = blob_store().get(headshot.blob_key)
+        if not 0 <= request.read_offset <= len(data):
+            raise InvalidArgument(
+                "invalid_read_offset",
+                f"read_offset must be between 0 and the file's size, {len(data)}",
+                details={"fields": {"read_offset": [f"must be between 0 and {len(data)}"]}},
+            )
+        sha256 = hashlib.sha256(data).hexdigest()
+        yield from _chunks(data, "image/png", pb.DownloadHeadshotResponse, request.read_offset, sha256=sha256)
 
     @calls.server_stream
     def DownloadHeadshotArchive(self, tenant, request, context):
@@ -294,3 +334,22 @@ class PartnerService(pb_grpc.PartnerServiceServicer):
         return pb.ListWebhookDeliveriesResponse(
             webhook_deliveries=[delivery_message(d) for d in deliveries_for_order(tenant, order.id)]
         )
+
+    # -- API keys ----------------------------------------------------------------------------------------------
+    @calls.answer()
+    def ListApiKeys(self, tenant, request, context):
+        size = paging.page_size(request.page_size)
+        offset = paging.offset_of(request.page_token, "apiKeys")
+        keys = account_selectors.keys_of(tenant)
+        rows = list(keys[offset : offset + size + 1])
+        current = account_services.hash_key(calls.caller_key(context))
+        return pb.ListApiKeysResponse(
+            api_keys=[api_key_message(key, key.key_hash == current) for key in rows[:size]],
+            next_page_token=paging.next_page_token(offset + size, "apiKeys") if len(rows) > size else "",
+            total_size=keys.count(),
+        )
+
+    @calls.answer()
+    def DeleteApiKey(self, tenant, request, context):
+        key = account_services.revoke_token(tenant, parse_api_key_name(request.name))
+        return api_key_message(key, key.key_hash == account_services.hash_key(calls.caller_key(context)))

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
+from django.core.cache import cache
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -12,6 +13,37 @@ from accounts.services import create_tenant_with_key
 from headshots.partner.v1 import partner_api_pb2_grpc as pb_grpc
 from headshots_tools.ports import free_port
 from partner_grpc.server import build_server
+
+
+@pytest.fixture(autouse=True)
+def photo_checker(request, monkeypatch):
+    """The photo checker's own code (`checker.services.check`), run in this process when an upload waits for its
+    verdicts: these tests run in one process, most inside a transaction no checker process could see. Tests marked
+    `checker_processes` have real checker processes instead (or none, to see photos stay `checking`)."""
+    if request.node.get_closest_marker("checker_processes"):
+        return
+    from checker import services as checker
+    from headshots.v1 import events_pb2
+    from orders.services import photos
+
+    wait = photos.await_verdicts
+
+    def check_then_wait(outcomes, timeout_s):
+        for outcome in outcomes:
+            if outcome.photo is not None:
+                received = events_pb2.PhotoReceived(
+                    photo_id=str(outcome.photo.id), quarantine_key=outcome.photo.quarantine_key
+                )
+                checker.check(str(outcome.photo.order_id), received)
+        return wait(outcomes, timeout_s)
+
+    monkeypatch.setattr(photos, "await_verdicts", check_then_wait)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit and sign-in counters start at zero in every test (the tests share one process's cache)."""
+    cache.clear()
 
 
 def _client(name):

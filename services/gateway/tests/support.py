@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import grpc
+from django.contrib.auth.hashers import MD5PasswordHasher
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from PIL import Image
@@ -61,3 +62,24 @@ def grpc_error_details(error: grpc.RpcError) -> dict:
                 detail.Unpack(message)
                 found[kind.__name__] = message
     return found
+
+
+class CountingHasher(MD5PasswordHasher):
+    """A fast real password hasher that counts what it hashes: tests see whether a refused try cost a hash."""
+
+    algorithm = "counted_md5"
+    count = 0
+
+    def encode(self, password, salt):
+        CountingHasher.count += 1
+        return super().encode(password, salt)
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for processes a test starts against it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"

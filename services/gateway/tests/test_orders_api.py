@@ -123,7 +123,9 @@ def test_bad_files_are_rejected_with_a_specific_reason_and_nothing_stored(
     result = response.json()["results"][0]
     assert (result["accepted"], result["reason_code"]) == (False, code)
     assert result["message"]
-    assert not Photo.objects.filter(order_id=order["id"]).exists()
+    # The verdict is kept (GET …/photos shows it), and nothing of the file: no bytes, no measures.
+    [photo] = Photo.objects.filter(order_id=order["id"])
+    assert (photo.state, photo.reason_code, photo.blob_key, photo.embedding) == ("rejected", code, "", [])
     assert open_blob_store(CONFIG.shared.blob_url).list(f"orders/{order['id']}/") == []
 
 
@@ -144,7 +146,7 @@ def test_submit_needs_five_photos(api, order, person_photos):
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "not_enough_photos"
     assert response.json()["error"]["details"] == {"accepted": 4, "required": 5}
-    assert not OutboxMessage.objects.exists()
+    assert not OutboxMessage.objects.filter(topic=bus.ORDERS_TOPIC).exists()
 
 
 def test_submit_queues_the_order_and_writes_its_event_in_the_same_transaction(api, order, person_photos):
@@ -152,7 +154,7 @@ def test_submit_queues_the_order_and_writes_its_event_in_the_same_transaction(ap
     response = api.post(f"/v1/orders/{order['id']}/submit")
     assert response.status_code == 202
     assert response.json()["state"] == "queued"
-    [message] = OutboxMessage.objects.all()
+    [message] = OutboxMessage.objects.filter(topic=bus.ORDERS_TOPIC)
     assert message.topic == bus.ORDERS_TOPIC and message.key == order["id"]
     event = bus.decode_event(bytes(message.payload))
     assert bus.payload_kind(event) == "order_submitted"
@@ -161,7 +163,7 @@ def test_submit_queues_the_order_and_writes_its_event_in_the_same_transaction(ap
     assert event.order_submitted.render_spec.images_per_style == 2  # trial: 4 headshots over 2 styles
     # Submitting again changes nothing and emits nothing.
     assert api.post(f"/v1/orders/{order['id']}/submit").status_code == 202
-    assert OutboxMessage.objects.count() == 1
+    assert OutboxMessage.objects.filter(topic=bus.ORDERS_TOPIC).count() == 1
     # The order no longer takes photos.
     response = upload(api, order["id"], photo_file(person_photos[0]))
     assert response.status_code == 409 and response.json()["error"]["code"] == "order_not_open"
@@ -177,3 +179,23 @@ def test_unknown_urls_answer_json_404(api):
     response = api.get("/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_each_photo_and_its_verdict_is_listed_and_a_photo_can_be_removed(api, other_api, order, person_photos):
+    uploaded = upload(api, order["id"], *[photo_file(p) for p in person_photos[:2]], SimpleUploadedFile("x.jpg", b""))
+    results = uploaded.json()["results"]
+    assert [r["state"] for r in results] == ["accepted", "accepted", "rejected"]
+    assert all(api.get(r["status_url"]).status_code == 200 for r in results)
+    listed = api.get(f"/v1/orders/{order['id']}/photos").json()
+    assert listed["count"] == 3 and [p["state"] for p in listed["results"]] == ["accepted", "accepted", "rejected"]
+    kept = listed["results"][0]
+    assert kept["face"]["right"] > kept["face"]["left"] and kept["width"] > kept["face"]["right"]
+    assert api.get(f"/v1/orders/{order['id']}").json()["photos"] == listed["results"]
+
+    assert other_api.delete(f"/v1/orders/{order['id']}/photos/{kept['id']}").status_code == 404
+    assert api.delete(f"/v1/orders/{order['id']}/photos/{kept['id']}").status_code == 204
+    status = api.get(f"/v1/orders/{order['id']}").json()
+    assert status["counts"]["photos_accepted"] == 1 and kept["id"] not in {p["id"] for p in status["photos"]}
+    store = open_blob_store(CONFIG.shared.blob_url)
+    assert not any(kept["id"] in key for key in store.list(f"orders/{order['id']}/"))
+    assert api.delete(f"/v1/orders/{order['id']}/photos/{kept['id']}").status_code == 404

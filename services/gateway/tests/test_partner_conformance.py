@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.services import create_tenant_with_key
+from accounts.services import create_tenant_with_key, issue_api_key
 from headshots_tools.proto_deps import copy_deps
 
 from .support import complete_order
@@ -42,6 +42,8 @@ REST_KIND = {
     429: "resource_exhausted",
 }
 FINAL = {"completed", "failed", "deleted"}
+# The gRPC Order.delivery enum (JSON: its name; absent when unspecified) as REST says it.
+DELIVERY = {None: "", "DELIVERY_COMPLETE": "complete", "DELIVERY_SHORT": "short"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Column:
     rest: APIClient
     grpc: Driver
     anonymous: Driver  # the same client without a key
+    spare_key: str  # the prefix of another key of the partner's, this column's to revoke
     orders: dict[str, str] = field(default_factory=dict)
     downloads: dict[str, bytes] = field(default_factory=dict)
 
@@ -161,7 +164,9 @@ class Rest:
         if response.status_code != 200:
             return cls._error(response)
         body = response.json()
-        return Outcome.of("ok", state=body["state"], photos=body["counts"]["photos_accepted"])
+        return Outcome.of(
+            "ok", state=body["state"], photos=body["counts"]["photos_accepted"], delivery=body["delivery"] or ""
+        )
 
     @classmethod
     def finish(cls, col: Column, label: str) -> Outcome:
@@ -171,6 +176,14 @@ class Rest:
             assert time.monotonic() < deadline
             time.sleep(0.2)
         return Outcome.of("ok", final_state=state)
+
+    @classmethod
+    def accept(cls, col: Column, label: str) -> Outcome:
+        response = col.rest.post(f"/v1/orders/{col.orders[label]}/accept")
+        if response.status_code != 200:
+            return cls._error(response)
+        body = response.json()
+        return Outcome.of("ok", delivery=body["delivery"], accepted=body["accepted_at"] is not None)
 
     @classmethod
     def headshots(cls, col: Column, label: str) -> Outcome:
@@ -232,6 +245,19 @@ class Rest:
     def anonymous(cls, col: Column, label: str) -> Outcome:
         return cls._error(APIClient().get(f"/v1/orders/{col.orders[label]}"))
 
+    @classmethod
+    def keys(cls, col: Column) -> Outcome:
+        keys = col.rest.get("/v1/auth/tokens").json()["results"]
+        return _keys_outcome([(k["prefix"], k["kind"], k["active"], k["current"]) for k in keys])
+
+    @classmethod
+    def revoke(cls, col: Column, prefix: str) -> Outcome:
+        response = col.rest.delete(f"/v1/auth/tokens/{prefix}")
+        if response.status_code != 200:
+            return cls._error(response)
+        key = response.json()
+        return Outcome.of("ok", same_key=key["prefix"] == prefix, active=key["active"], revoked=bool(key["revoked_at"]))
+
 
 # -- the gRPC column ---------------------------------------------------------------------------------------------
 class Grpc:
@@ -277,13 +303,23 @@ class Grpc:
             return cls._error(answer)
         order = answer["response"]
         state = order["state"].removeprefix("STATE_").lower()
-        return Outcome.of("ok", state=state, photos=order.get("photosAccepted", 0))
+        return Outcome.of(
+            "ok", state=state, photos=order.get("photosAccepted", 0), delivery=DELIVERY[order.get("delivery")]
+        )
 
     @classmethod
     def finish(cls, col: Column, label: str) -> Outcome:
         complete_order(col.orders[label], n=3)
         updates = col.grpc("WatchOrder", {"name": f"orders/{col.orders[label]}"})["response"]
         return Outcome.of("ok", final_state=updates[-1]["order"]["state"].removeprefix("STATE_").lower())
+
+    @classmethod
+    def accept(cls, col: Column, label: str) -> Outcome:
+        answer = col.grpc("AcceptOrder", {"name": f"orders/{col.orders[label]}"})
+        if answer["code"] != "OK":
+            return cls._error(answer)
+        order = answer["response"]
+        return Outcome.of("ok", delivery=DELIVERY[order.get("delivery")], accepted="acceptTime" in order)
 
     @classmethod
     def headshots(cls, col: Column, label: str) -> Outcome:
@@ -341,8 +377,37 @@ class Grpc:
     def anonymous(cls, col: Column, label: str) -> Outcome:
         return cls._error(col.anonymous("GetOrder", {"name": f"orders/{col.orders[label]}"}))
 
+    @classmethod
+    def keys(cls, col: Column) -> Outcome:
+        keys = col.grpc("ListApiKeys", {})["response"]["apiKeys"]
+        kinds = {"KIND_API_KEY": "api_key", "KIND_PERSONAL_TOKEN": "personal_token"}
+        return _keys_outcome(
+            [
+                (k["name"].removeprefix("apiKeys/"), kinds[k["kind"]], k.get("active", False), k.get("current", False))
+                for k in keys
+            ]
+        )
 
-def scenario(photos: list[tuple[str, bytes]], foreign_order: str):
+    @classmethod
+    def revoke(cls, col: Column, prefix: str) -> Outcome:
+        answer = col.grpc("DeleteApiKey", {"name": f"apiKeys/{prefix}"})
+        if answer["code"] != "OK":
+            return cls._error(answer)
+        key = answer["response"]
+        return Outcome.of(
+            "ok",
+            same_key=key["name"] == f"apiKeys/{prefix}",
+            active=key.get("active", False),
+            revoked="revokeTime" in key,
+        )
+
+
+def _keys_outcome(keys: list[tuple[str, str, bool, bool]]) -> Outcome:
+    """(prefix, kind, active, current) of each key, newest first."""
+    return Outcome.of("ok", keys=tuple(keys))
+
+
+def scenario(photos: list[tuple[str, bytes]], foreign_order: str, foreign_key: str):
     """(step, run(protocol, column)): what a partner does, in order; every step runs through both protocols."""
     bad = [("empty.jpg", b""), ("text.jpg", b"not a photo")]
     return [
@@ -366,7 +431,10 @@ def scenario(photos: list[tuple[str, bytes]], foreign_order: str):
         ("get another partner's order", lambda p, c: p.get(c, foreign_order)),
         ("get without a key", lambda p, c: p.anonymous(c, "main")),
         ("more renders before completion", lambda p, c: p.render(c, "main")),
+        ("accept before delivery", lambda p, c: p.accept(c, "main")),
         ("watch to completion", lambda p, c: p.finish(c, "main")),
+        ("get the delivered order", lambda p, c: p.get(c, c.orders["main"])),
+        ("accept a complete delivery", lambda p, c: p.accept(c, "main")),
         ("list headshots", lambda p, c: p.headshots(c, "main")),
         ("download a headshot", lambda p, c: p.download(c, "main")),
         ("download them all", lambda p, c: p.archive(c, "main")),
@@ -379,12 +447,19 @@ def scenario(photos: list[tuple[str, bytes]], foreign_order: str):
         ("delete again", lambda p, c: p.delete(c, "main")),
         ("get after deletion", lambda p, c: p.get(c, c.orders["main"])),
         ("more renders after deletion", lambda p, c: p.render(c, "main")),
+        ("list keys", lambda p, c: p.keys(c)),
+        ("revoke a key", lambda p, c: p.revoke(c, c.spare_key)),
+        ("revoke it again", lambda p, c: p.revoke(c, c.spare_key)),
+        ("revoke an unknown key", lambda p, c: p.revoke(c, "ffffffff")),
+        ("revoke another partner's key", lambda p, c: p.revoke(c, foreign_key)),
+        ("list keys after revoking", lambda p, c: p.keys(c)),
     ]
 
 
 def test_rest_and_grpc_agree_on_every_step(partner, partner_stubs, person_photos):
-    _, key = create_tenant_with_key("both-protocols")
+    tenant, key = create_tenant_with_key("both-protocols")
     _, other_key = create_tenant_with_key("someone-else")
+    spare = {protocol: issue_api_key(tenant).split("_")[1] for protocol in ("rest", "grpc")}
     stranger = APIClient()
     stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {other_key}")
     foreign_order = stranger.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"]}, format="json").json()
@@ -393,9 +468,12 @@ def test_rest_and_grpc_agree_on_every_step(partner, partner_stubs, person_photos
     rest.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     driver, anonymous = Driver(partner_stubs, partner.target, key), Driver(partner_stubs, partner.target, "")
     try:
-        columns = {Rest: Column(rest, driver, anonymous), Grpc: Column(rest, driver, anonymous)}
+        columns = {
+            Rest: Column(rest, driver, anonymous, spare["rest"]),
+            Grpc: Column(rest, driver, anonymous, spare["grpc"]),
+        }
         table = []
-        for step, run in scenario(photos, foreign_order["id"]):
+        for step, run in scenario(photos, foreign_order["id"], other_key.split("_")[1]):
             outcomes = {protocol: run(protocol, column) for protocol, column in columns.items()}
             table.append((step, outcomes[Rest], outcomes[Grpc]))
     finally:
@@ -409,5 +487,11 @@ def test_rest_and_grpc_agree_on_every_step(partner, partner_stubs, person_photos
     assert codes["get another partner's order"] == "not_found" and codes["get without a key"] == "unauthenticated"
     assert codes["submit before any photo"] == "not_enough_photos"
     assert codes["upload more files than one upload carries"] == "too_many_files"
+    assert codes["accept before delivery"] == codes["accept a complete delivery"] == "nothing_to_accept"
+    delivered = next(rest_ for step, rest_, _ in table if step == "get the delivered order")
+    assert dict(delivered.facts)["delivery"] == "complete"
+    assert codes["revoke another partner's key"] == "not_found"
+    keys_after = dict(next(rest_ for step, rest_, _ in table if step == "list keys after revoking").facts)["keys"]
+    assert [active for prefix, _, active, _ in keys_after if prefix in spare.values()] == [False, False]
     downloaded = next(rest_ for step, rest_, _ in table if step == "download a headshot")
     assert dict(downloaded.facts) == {"png": True, "same_bytes_over_grpc": True}

@@ -87,7 +87,7 @@ def test_more_renders_from_the_stored_adapter_without_retraining(api, order):
         if bus.payload_kind(bus.decode_event(bytes(m.payload))) == "render_requested"
     ]
     requested = bus.decode_event(bytes(message.payload)).render_requested
-    assert (requested.request_id, list(requested.render_spec.style_ids), requested.existing_count) == (
+    assert (requested.render_id, list(requested.render_spec.style_ids), requested.existing_count) == (
         render_id,
         ["executive-black"],
         2,
@@ -109,7 +109,7 @@ def test_more_renders_from_the_stored_adapter_without_retraining(api, order):
         for i in range(3)
     ]
     consume_once(
-        bus.new_event(order["id"], render_completed=events_pb2.RenderCompleted(headshots=new, request_id=render_id)),
+        bus.new_event(order["id"], render_completed=events_pb2.RenderCompleted(headshots=new, render_id=render_id)),
         apply_pipeline_event,
     )
     body = api.get(f"/v1/orders/{order['id']}").json()

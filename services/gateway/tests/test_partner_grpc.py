@@ -321,3 +321,85 @@ def test_headshots_sort_by_likeness_in_grpc_and_rest_alike(partner, api):
     page = rest.get(f"/v1/orders/{order.uid}/headshots?sort=likeness").json()
     assert [h["likeness_score"] for h in page["results"]] == pytest.approx([0.9, 0.7, 0.5, 0.2])
     assert rest.get(f"/v1/orders/{order.uid}/headshots?sort=seed").status_code == 400
+
+
+def test_keys_are_listed_and_revoked_over_grpc_and_a_revoked_key_stops_working(partner, api):
+    from accounts.selectors import tenant_for_key
+    from accounts.services import issue_api_key
+
+    stub, auth = partner.stub, partner.auth
+    tenant = tenant_for_key(auth[0][1].removeprefix("Bearer "))
+    laptop = issue_api_key(tenant)
+    laptop_auth = [("authorization", f"Bearer {laptop}")]
+    page = stub.ListApiKeys(pb.ListApiKeysRequest(page_size=1), metadata=auth)
+    assert page.total_size == 2 and page.next_page_token  # only the partner's own: not the other tenant's key
+    (newest,) = page.api_keys
+    assert newest.name == f"apiKeys/{laptop.split('_')[1]}" and newest.kind == pb.ApiKey.KIND_API_KEY
+    assert newest.active and not newest.current and not newest.HasField("revoke_time")
+    rest = stub.ListApiKeys(pb.ListApiKeysRequest(page_size=1, page_token=page.next_page_token), metadata=auth)
+    assert rest.api_keys[0].current and not rest.next_page_token  # the key this call was made with
+
+    revoked = stub.DeleteApiKey(pb.DeleteApiKeyRequest(name=newest.name), metadata=auth)
+    assert revoked.name == newest.name and not revoked.active and revoked.HasField("revoke_time")
+    code, reason, _ = _error(stub.ListApiKeys, pb.ListApiKeysRequest(), metadata=laptop_auth)
+    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
+    assert stub.DeleteApiKey(pb.DeleteApiKeyRequest(name=newest.name), metadata=auth) == revoked  # again: the same
+    assert stub.ListApiKeys(pb.ListApiKeysRequest(), metadata=auth).api_keys[1].active  # the partner's own key
+
+    foreign = api.tenant.api_keys.get().prefix
+    for name, expected in [
+        (f"apiKeys/{foreign}", (grpc.StatusCode.NOT_FOUND, "not_found")),  # another partner's: as if none
+        ("apiKeys/ffffffff", (grpc.StatusCode.NOT_FOUND, "not_found")),
+        ("apiKeys/hs_x", (grpc.StatusCode.INVALID_ARGUMENT, "invalid_name")),
+        ("", (grpc.StatusCode.INVALID_ARGUMENT, "invalid_name")),
+    ]:
+        assert _error(stub.DeleteApiKey, pb.DeleteApiKeyRequest(name=name), metadata=auth)[:2] == expected, name
+    assert api.get("/v1/auth/tokens").status_code == 200  # the other partner's key still works
+
+
+def test_photos_and_their_verdicts_are_in_the_order_and_can_be_removed(partner, person_photos):
+    stub, auth = partner.stub, partner.auth
+    order = _create(stub, auth)
+    uploaded = _upload(stub, auth, order, person_photos[:2])
+    assert [r.state for r in uploaded.results] == [pb.Photo.STATE_ACCEPTED] * 2
+    got = stub.GetOrder(pb.GetOrderRequest(name=order.name), metadata=auth)
+    assert [p.state for p in got.photos] == [pb.Photo.STATE_ACCEPTED] * 2
+    first = got.photos[0]
+    assert first.name == f"{order.name}/photos/{first.uid}" and first.face.right > first.face.left > 0
+    stub.DeletePhoto(pb.DeletePhotoRequest(name=first.name), metadata=auth)
+    after = stub.GetOrder(pb.GetOrderRequest(name=order.name), metadata=auth)
+    assert [p.uid for p in after.photos] == [got.photos[1].uid] and after.photos_accepted == 1
+    code, reason, _ = _error(stub.DeletePhoto, pb.DeletePhotoRequest(name=first.name), metadata=auth)
+    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "not_found")
+    code, reason, _ = _error(stub.DeletePhoto, pb.DeletePhotoRequest(name=order.name), metadata=auth)
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_name")
+
+
+@pytest.mark.checker_processes
+def test_watch_order_streams_each_photo_verdict_as_it_lands(partner, person_photos):
+    import threading
+
+    from checker import services as checker
+    from headshots.v1 import events_pb2
+    from orders.services import photos
+
+    stub, auth = partner.stub, partner.auth
+    order = _create(stub, auth)
+    [outcome] = photos.add_photos(Order.objects.get(pk=order.uid), [("me.jpg", person_photos[0].read_bytes())])
+    seen: list[int] = []
+    watching = threading.Event()
+
+    def watch():
+        for message in stub.WatchOrder(pb.WatchOrderRequest(name=order.name), metadata=auth, timeout=30):
+            seen.append(message.order.photos[0].state if message.order.photos else 0)
+            watching.set()
+            if seen[-1] == pb.Photo.STATE_ACCEPTED:
+                return
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    assert watching.wait(20)
+    received = events_pb2.PhotoReceived(photo_id=str(outcome.photo.id), quarantine_key=outcome.photo.quarantine_key)
+    checker.check(order.uid, received)
+    thread.join(30)
+    assert seen[0] == pb.Photo.STATE_CHECKING and seen[-1] == pb.Photo.STATE_ACCEPTED

@@ -3,12 +3,13 @@ again changes nothing that was delivered."""
 
 from datetime import timedelta
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from headshots.v1 import common_pb2, events_pb2
 from headshots_common import blob_layout, bus
-from orders.models import Order
+from orders.models import Order, Photo
 from orders.services.pipeline_events import apply_pipeline_event
 from orders.services.recovery import resubmit_stalled
 from outbox.models import OutboxMessage
@@ -41,6 +42,23 @@ def test_a_stalled_order_is_submitted_again_and_a_moving_one_is_left_alone(api, 
     assert resubmit_stalled(STALL) == 0, "asked again no sooner than another stall period"
 
 
+@pytest.mark.checker_processes  # none: the photos stay `checking`, as when their PhotoReceived was lost
+def test_a_photo_whose_check_was_lost_is_announced_to_the_checker_again(api, order, person_photos):
+    files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in person_photos[:2]]
+    response = api.post(
+        f"/v1/orders/{order['id']}/photos", {"files": files}, format="multipart", HTTP_PREFER="respond-async"
+    )
+    assert response.status_code == 202, response.content
+    checking = list(Photo.objects.filter(order_id=order["id"], state=Photo.State.CHECKING))
+    assert len(checking) == 2 and len(_events("photo_received")) == 2
+    assert resubmit_stalled(STALL) == 0, "just received: the checker has it"
+    Photo.objects.filter(pk=checking[0].pk).update(received_at=timezone.now() - STALL - timedelta(seconds=1))
+    assert resubmit_stalled(STALL) == 1
+    again = _events("photo_received")[2:]
+    assert [(e.photo_id, e.quarantine_key) for e in again] == [(str(checking[0].id), checking[0].quarantine_key)]
+    assert resubmit_stalled(STALL) == 0, "announced again no sooner than another stall period"
+
+
 def test_a_stalled_render_request_is_sent_again(api, order):
     complete_order(order["id"])
     render_id = api.post(f"/v1/orders/{order['id']}/renders", {"style": "tech-grey", "count": 2}, format="json").json()[
@@ -48,7 +66,7 @@ def test_a_stalled_render_request_is_sent_again(api, order):
     ]
     _age(order["id"], STALL * 2)
     assert resubmit_stalled(STALL) == 1
-    assert [r.request_id for r in _events("render_requested")] == [render_id, render_id]
+    assert [r.render_id for r in _events("render_requested")] == [render_id, render_id]
     assert not _events("order_submitted")
 
 

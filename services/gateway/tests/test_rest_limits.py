@@ -20,6 +20,8 @@ from headshots.v1 import events_pb2
 from headshots_common import bus
 from headshots_tools.live_gateway import database_params, live_gateway
 
+pytestmark = pytest.mark.checker_processes
+
 MB = 1024 * 1024
 LIMITS = {
     "HEADSHOTS_MAX_PHOTO_BYTES": str(1 * MB),
@@ -37,6 +39,8 @@ def gateway(request, tmp_path_factory, kafka_bootstrap):
     env = {**LIMITS, "HEADSHOTS_KAFKA_BOOTSTRAP": kafka_bootstrap}
     with live_gateway(tmp_path_factory.mktemp(f"gateway-{request.param}"), request.param, env) as live:
         live.key = live.manage("partner", "create", "limits").strip()
+        live.start_worker()  # its relay brings the photo checker the photos
+        live.start_checker()
         yield live
 
 
@@ -120,7 +124,8 @@ def test_a_thousand_files_are_refused_whole(gateway):
 def test_an_upload_over_the_byte_cap_is_refused_whole(gateway, person_photos):
     order = _order(gateway)
     files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in person_photos[:2]]
-    files += [("files", (f"noise{i}.jpg", _jpeg(900_000), "image/jpeg")) for i in range(3)]
+    # 3.6 MB of noise under the 1 MB file cap: past the 3 MB upload cap whatever the two photos weigh.
+    files += [("files", (f"noise{i}.jpg", _jpeg(900_000), "image/jpeg")) for i in range(4)]
     response = requests.post(
         f"{gateway.http}/v1/orders/{order['id']}/photos", files=files, headers=_headers(gateway), timeout=60
     )
@@ -137,7 +142,8 @@ def test_a_photo_over_the_file_cap_is_rejected_and_the_others_are_kept(gateway, 
     )
     assert response.status_code == 201, response.text
     verdicts = {r["filename"]: (r["accepted"], r["reason_code"]) for r in response.json()["results"]}
-    assert verdicts == {"big.jpg": (False, "file_too_large"), person_photos[0].name: (True, None)}
+    checker_log = gateway.checker_log("photo-checker").read_text(errors="replace")[-3000:]
+    assert verdicts == {"big.jpg": (False, "file_too_large"), person_photos[0].name: (True, None)}, checker_log
 
 
 @pytest.mark.parametrize("query", ["style=%00", "style=tech%00grey", "style=no-such-style"])
@@ -188,7 +194,7 @@ def test_concurrent_submits_of_one_order_never_fail(gateway, person_photos):
 
 
 def test_the_worker_survives_a_busy_database_and_readiness_follows_it(gateway, kafka_bootstrap, person_photos):
-    worker = gateway.start_worker()
+    worker = gateway.processes["worker"]
     deadline = time.monotonic() + 60
     while requests.get(f"{gateway.http}/readyz", timeout=10).json()["worker"]["last_beat_s"] is None:
         assert worker.poll() is None and time.monotonic() < deadline, gateway.log()

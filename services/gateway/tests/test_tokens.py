@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
+from accounts.services import sign_up_consumer
 from headshots.partner.v1 import partner_api_pb2 as pb, partner_api_pb2_grpc as pb_grpc
 from headshots_tools.live_gateway import live_gateway
 
@@ -23,12 +24,13 @@ REDIS_URL = "redis://127.0.0.1:6379/13"
 
 def test_sign_in_tokens_expire_and_can_be_listed_and_revoked(db):
     client = APIClient()
-    signup = client.post(
-        "/v1/auth/signup", {"email": "ana@example.com", "password": "correct horse battery"}, format="json"
-    ).json()
-    phone = client.post(
-        "/v1/auth/token", {"email": "ana@example.com", "password": "correct horse battery"}, format="json"
-    ).json()["token"]
+    sign_up_consumer("ana@example.com", "correct horse battery")
+    laptop, phone = (
+        client.post(
+            "/v1/auth/token", {"email": "ana@example.com", "password": "correct horse battery"}, format="json"
+        ).json()["token"]
+        for _ in range(2)
+    )
     auth = {"HTTP_AUTHORIZATION": f"Bearer {phone}"}
     listed = client.get("/v1/auth/tokens", **auth).json()["results"]
     assert [(t["kind"], t["active"], t["current"]) for t in listed] == [
@@ -37,10 +39,10 @@ def test_sign_in_tokens_expire_and_can_be_listed_and_revoked(db):
     ]
     assert all(t["expires_at"] for t in listed) and "token" not in listed[0]
 
-    laptop_prefix = signup["token"].split("_")[1]
+    laptop_prefix = laptop.split("_")[1]
     revoked = client.delete(f"/v1/auth/tokens/{laptop_prefix}", **auth).json()
     assert revoked["revoked_at"] and not revoked["active"]
-    assert client.get("/v1/auth/tokens", HTTP_AUTHORIZATION=f"Bearer {signup['token']}").status_code == 401
+    assert client.get("/v1/auth/tokens", HTTP_AUTHORIZATION=f"Bearer {laptop}").status_code == 401
     assert client.delete("/v1/auth/tokens/ffffffff", **auth).status_code == 404
 
     ApiKey.objects.filter(prefix=phone.split("_")[1]).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -104,3 +106,29 @@ def test_a_revoked_key_stops_working_in_every_process_at_once(gateway_processes)
     gateway_processes["manage"]("partner", "revoke", key)
     assert {_rest_status(gateway_processes["http"], key) for _ in range(12)} == {401}, "a worker still accepted it"
     assert _grpc_code(gateway_processes["grpc"], key) == grpc.StatusCode.UNAUTHENTICATED
+
+
+_KEY_WITH_PREFIX = """
+import secrets
+from accounts.models import ApiKey, Tenant
+from accounts.services import hash_key
+tenant = Tenant.objects.create(name="bystander", kind="partner")
+raw = "hs_{prefix}_" + secrets.token_urlsafe(32)
+ApiKey.objects.create(tenant=tenant, prefix="{prefix}", key_hash=hash_key(raw))
+print(raw)
+"""
+
+
+def test_revoking_a_key_leaves_another_partners_key_with_the_same_prefix_working_everywhere(gateway_processes):
+    manage = gateway_processes["manage"]
+    key = manage("partner", "create", "revocable").strip()
+    prefix = key.split("_")[1]
+    # Prefixes are 8 hex characters: another partner's key may share one (made directly, with that prefix).
+    bystander = manage("shell", "-c", _KEY_WITH_PREFIX.replace("{prefix}", prefix)).split()[-1]
+    for each in (key, bystander):
+        assert {_rest_status(gateway_processes["http"], each) for _ in range(12)} == {200}
+        assert _grpc_code(gateway_processes["grpc"], each) == grpc.StatusCode.NOT_FOUND
+    manage("partner", "revoke", key)
+    assert {_rest_status(gateway_processes["http"], key) for _ in range(12)} == {401}
+    assert {_rest_status(gateway_processes["http"], bystander) for _ in range(12)} == {200}, "the bystander's key died"
+    assert _grpc_code(gateway_processes["grpc"], bystander) == grpc.StatusCode.NOT_FOUND

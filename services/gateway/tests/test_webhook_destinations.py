@@ -43,6 +43,7 @@ def _create(api, url):
         ("http://100.64.0.1/hooks", "non-public"),  # carrier-grade NAT space
         ("ftp://203.0.113.7/hooks", "scheme"),
         ("http://no-such-host.invalid/hooks", "does not resolve"),
+        ("https://partner:secret@8.8.8.8/hooks", "credentials"),  # never sent: they would sit in our database
     ],
 )
 def test_an_order_whose_webhook_would_reach_our_network_is_refused(api, monkeypatch, url, why):

@@ -96,7 +96,7 @@ def _upload_andcomplete_order(api, order_id, person_photos):
 def test_delete_purges_everything_and_returns_a_receipt(api, order, person_photos):
     _upload_andcomplete_order(api, order["id"], person_photos)
     prefix = f"orders/{order['id']}/"
-    assert len(blob_store().list(prefix)) == 5 + 1 + 2
+    assert len(blob_store().list(prefix)) == 5 * 2 + 1 + 2  # each photo's JPEG and analysis, adapter, headshots
     response = api.delete(f"/v1/orders/{order['id']}")
     assert response.status_code == 200
     receipt = response.json()
@@ -105,7 +105,7 @@ def test_delete_purges_everything_and_returns_a_receipt(api, order, person_photo
         receipt["headshots_deleted"],
         receipt["blobs_deleted"],
         receipt["remaining_blobs"],
-    ) == (5, 2, 8, 0)
+    ) == (5, 2, 13, 0)
     assert blob_store().list(prefix) == []
     body = api.get(f"/v1/orders/{order['id']}").json()
     assert body["state"] == "deleted" and body["counts"] == {"photos_accepted": 0, "headshots": 0}
@@ -124,11 +124,12 @@ def test_retention_purges_selfies_and_adapter_but_keeps_delivered_headshots(api,
     prefix = f"orders/{order['id']}/"
     assert all("/headshots/" in key for key in blob_store().list(prefix))
     receipt = DeletionReceipt.objects.get(order_id=order["id"])
+    # Remaining: what retention purges and is still there (the headshots it keeps are not "remaining").
     assert (receipt.reason, receipt.photos_deleted, receipt.blobs_deleted, receipt.remaining_blobs) == (
         "retention",
         5,
-        6,
-        2,
+        5 * 2 + 1,  # each photo's JPEG and analysis, the adapter
+        0,
     )
     response = api.post(f"/v1/orders/{order['id']}/renders", {"style": "tech-grey", "count": 2}, format="json")
     assert response.status_code == 409 and response.json()["error"]["code"] == "adapter_purged"

@@ -69,11 +69,24 @@ def resolve(host: str, port: int, allowed: tuple[Network, ...]) -> list[tuple]:
     return infos
 
 
+def host_of(url: str) -> str:
+    """The host a webhook URL's requests go to, as the senders' caps count it: whatever the port, the user part
+    or the letter case (`https://user@Hooks.Example.com.:8443/a` is `hooks.example.com`), IDNA names in ASCII."""
+    host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".")
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # not a name IDNA can write (too long a label): the lowercased text is the key
+        return host
+
+
 def check_url(url: str, allowed: tuple[Network, ...]) -> None:
     """BlockedDestination unless `url` is http(s) with a host whose every address may be reached."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedDestination("a webhook URL needs the http or https scheme and a host")
+    if parts.username is not None or parts.password is not None:
+        # urllib would not send them, and a secret in a URL is stored and logged as plain text.
+        raise BlockedDestination("a webhook URL must not carry credentials (user@host); verify our signature instead")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:

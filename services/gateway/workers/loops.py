@@ -1,5 +1,5 @@
 """The gateway's background loops, run together by `manage.py run_worker`: outbox relay, pipeline-event
-consumer, webhook sender, retention sweep, recovery sweep.
+consumer, webhook sender, retention sweep, recovery sweep, and the test-mode pipeline (test partners' orders).
 
 Every loop survives a failed turn (the database busy, the broker away): it logs, waits and tries again, and
 what the turn did not finish is done by a later one. Each loop beats when it completes a turn; the worker's
@@ -25,10 +25,11 @@ from gateway.config import CONFIG
 from headshots_common import bus, logs
 from headshots_common.lifecycle import heartbeat_of
 from headshots_common.metrics import ConsumerLag, Sampler
+from orders.services import retention, test_mode
 from orders.services.pipeline_events import apply_pipeline_event
 from orders.services.recovery import resubmit_stalled
-from orders.services.retention import purge_expired, repurge_deleted
 from outbox import services as outbox
+from teams import services as team_services
 from webhooks.delivery import DeliveryPool
 from workers import services as worker_services
 from workers.selectors import GATEWAY_WORKER
@@ -125,7 +126,8 @@ def run_consumer(stop: threading.Event) -> None:
 
 
 def run_webhooks(stop: threading.Event, idle_sleep_s: float = 0.2, pool: DeliveryPool | None = None) -> None:
-    """Deliveries go out through a pool of senders with a cap per destination: a slow endpoint delays no other."""
+    """Deliveries go out through a pool of senders, claimed fairly with caps per host and tenant: a slow endpoint
+    or a long backlog delays no other partner's webhooks."""
     pool = pool or DeliveryPool()
     try:
         while not stop.is_set():
@@ -148,10 +150,11 @@ def run_retention(stop: threading.Event) -> None:
     while not stop.is_set():
         close_old_connections()
         try:
-            purged = purge_expired()
+            purged, _ = retention.sweep()
             if purged:
                 log.info("retention purged the training data of %d orders", purged)
-            repurge_deleted()
+            if deleted := team_services.enforce_retention():
+                log.info("team retention policies deleted %d members' orders", deleted)
         except Exception:
             log.exception("retention sweep failed; retrying at the next sweep")
         BEATS.beat("retention", sleeps_s=CONFIG.retention_sweep_s)
@@ -172,9 +175,22 @@ def run_recovery(stop: threading.Event) -> None:
         BEATS.beat("recovery", sleeps_s=interval)
 
 
+def run_test_mode(stop: threading.Event, step_s: float = 0.5) -> None:
+    """Test partners' orders move one step each turn (`orders.services.test_mode`): done within seconds."""
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            test_mode.advance()
+        except Exception:
+            log.exception("the test-mode pipeline failed a turn; the orders move on at the next")
+        BEATS.beat("test_mode", sleeps_s=step_s)
+        stop.wait(step_s)
+
+
 def _sample_outbox() -> None:
     try:
         observability.sample_outbox()
+        observability.sample_teams()
     finally:
         close_old_connections()
 
@@ -185,6 +201,7 @@ LOOPS: tuple[Callable[[threading.Event], None], ...] = (
     run_webhooks,
     run_retention,
     run_recovery,
+    run_test_mode,
 )
 
 

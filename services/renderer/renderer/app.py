@@ -38,10 +38,12 @@ class RendererDeployment:
         configure_logging("renderer", ml_libraries=True)  # this Ray worker's own lines, JSON like every service's
         configure_tracing("renderer")
         config = load()
-        if config.torch_threads > 0:
-            import torch
+        import torch
 
-            torch.set_num_threads(config.torch_threads)
+        # The batch thread alone runs torch on this many threads (Ray's OMP_NUM_THREADS, the replica's CPUs, unless
+        # configured); this one, which loads the model and then serves requests, and every other use one
+        # (renderer.threads).
+        threads = config.torch_threads or torch.get_num_threads()
         self.engine = RenderEngine.load(
             config.shared.base_model,
             config.shared.blob_url,
@@ -50,12 +52,14 @@ class RendererDeployment:
                 default_steps=config.num_inference_steps,
                 default_guidance=config.guidance_scale,
                 max_batch=config.max_batch,
+                max_request_batch=config.max_request_batch,
                 max_wait_s=config.max_wait_ms / 1000,
                 adapter_slots=config.adapter_slots,
                 lora_r_max=config.lora_r_max,
                 adapter_cache_capacity=config.adapter_cache_capacity,
                 prompt_cache_capacity=config.prompt_cache_capacity,
                 compile_unet=config.compile_unet,
+                torch_threads=threads,
             ),
             dtype=config.dtype,
         )
@@ -64,7 +68,12 @@ class RendererDeployment:
         self.adapter_events = AdapterEventListener(
             self.engine, config.shared.kafka_bootstrap, self.engine.replica_id, sweep_s=config.deletion_sweep_s
         ).start()
-        log.info("renderer replica %s ready with base model %s", self.engine.replica_id, self.engine.base_model)
+        log.info(
+            "renderer replica %s ready with base model %s, batches on %d torch threads",
+            self.engine.replica_id,
+            self.engine.base_model,
+            threads,
+        )
 
     async def Render(self, request: pb.RenderRequest, grpc_context=None):
         """`grpc_context` (Ray Serve's RayServegRPCContext): a bad request or adapter file -- a

@@ -22,12 +22,14 @@ class RendererConfig:
     num_inference_steps: int
     guidance_scale: float
     max_batch: int
+    max_request_batch: int  # a request too big for a batch runs alone, in equal batches of at most this many images
     max_wait_ms: int
     adapter_slots: int
     lora_r_max: int
     adapter_cache_capacity: int
     prompt_cache_capacity: int
     overgenerate: float
+    top_up_rounds: int  # rounds rendered again, with new seeds, for the images a style is still missing
     device: str
     dtype: str  # auto (fp16 on CUDA, fp32 on CPU), fp16, bf16 or fp32
     compile_unet: bool  # torch.compile the UNet (mixed-LoRA modules included)
@@ -53,6 +55,10 @@ def load() -> RendererConfig:
         guidance_scale=env_float("HEADSHOTS_RENDER_GUIDANCE", 5.0),
         # One denoising batch holds up to max_batch images for up to adapter_slots adapters.
         max_batch=env_int("HEADSHOTS_RENDER_MAX_BATCH", 8),
+        # A request with more images than a batch holds (an order's pack) runs alone, as diffusers runs a request,
+        # in equal batches of at most this many images (others wait at most one of them); 0: 4 x MAX_BATCH on a
+        # CPU, MAX_BATCH on a GPU (EngineSettings.max_request_batch).
+        max_request_batch=env_int("HEADSHOTS_RENDER_MAX_REQUEST_BATCH", 0),
         # A batch waits for more images while they keep arriving: until none has come for this long
         # (and at most 4x this long after the first).
         max_wait_ms=env_int("HEADSHOTS_RENDER_MAX_WAIT_MS", 25),
@@ -63,6 +69,9 @@ def load() -> RendererConfig:
         prompt_cache_capacity=env_int("HEADSHOTS_RENDER_PROMPT_CACHE", 256),
         # The dispatcher renders ceil(n * overgenerate) per style and delivers the n best (renderer.quality).
         overgenerate=env_float("HEADSHOTS_RENDER_OVERGENERATE", 1.25),
+        # A style the gate left short is rendered again for its missing images, at most this many more rounds;
+        # what is still missing then is reported as the render's shortfall.
+        top_up_rounds=env_int("HEADSHOTS_RENDER_TOP_UP_ROUNDS", 2),
         device=env_str("HEADSHOTS_DEVICE", "auto"),
         dtype=env_str("HEADSHOTS_RENDER_DTYPE", "auto"),
         compile_unet=env_bool("HEADSHOTS_RENDER_COMPILE", False),

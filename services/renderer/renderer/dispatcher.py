@@ -4,7 +4,9 @@ Consumes TrainingCompleted (the order's style pack) and RenderRequested (more
 headshots from a stored adapter) from Kafka, streams the images from the
 renderer's gRPC API, scores each one (likeness, photo quality, headshot checks, consistency:
 renderer.quality), stores the best `images_per_style` of the ceil(n * overgenerate) rendered per
-style, and publishes progress and RenderCompleted with the pick's quality report.
+style, and publishes progress and RenderCompleted with the pick's quality report. A style the quality
+gate left short is rendered again for its missing images, with new seeds, for at most `top_up_rounds`
+more rounds; what is still missing is the report's shortfall, per style.
 The offset is committed only once the images and their manifest are stored.
 A deleted order's render stops within seconds (its tombstone), and nothing of it is kept; every
 renderer replica evicts the order's adapter by itself (renderer.adapter_events).
@@ -18,24 +20,26 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
+import numpy as np
 from google.protobuf import json_format
 from kafka.errors import CommitFailedError, RebalanceInProgressError
 from PIL import Image
 
 from headshots.v1 import common_pb2, events_pb2, renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
-from headshots_common import blob_layout, bus, logs, tracing
+from headshots_common import blob_layout, bus, logs, photo_analysis, tracing
 from headshots_common.blobstore import OrderDeleted, open_blob_store
 from headshots_common.lifecycle import heartbeat_of, stop_on_signals
 from headshots_common.logs import configure_logging
 from headshots_common.metrics import ConsumerLag, serve_metrics
+from headshots_common.styles import look_prompt, look_seed
 from headshots_common.tracing import configure_tracing
 from renderer.config import DISPATCHER_PROCESS_NAME, RendererConfig, load
 from renderer.likeness import candidates_per_style, selfie_embeddings
 from renderer.observability import IMAGES_DELIVERED, IMAGES_REJECTED
-from renderer.quality import pick, score_image
+from renderer.quality import Scored, pick, score_image, shortfall
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +52,13 @@ REPLICA_FAILED = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.Status
 REPLICA_FAILURE_ATTEMPTS = 4
 
 
-def image_seed(order_id: str, render_id: str, style_id: str, index: int) -> int:
-    """A stable seed per image: rendering again reproduces a render's headshots; two renders never share seeds."""
-    digest = hashlib.sha256(f"{order_id}:{render_id}:{style_id}:{index}".encode()).digest()
-    return int.from_bytes(digest[:6], "big")
+def image_seed(order_id: str, render_id: str, style_id: str, index: int, top_up_round: int = 0) -> int:
+    """A stable seed per image: rendering again reproduces a render's headshots (its top-up rounds too); two
+    renders, or two rounds of one, never share seeds."""
+    name = f"{order_id}:{render_id}:{style_id}:{index}"
+    if top_up_round:
+        name = f"{order_id}:{render_id}:{style_id}:top-up-{top_up_round}:{index}"
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:6], "big")
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,12 @@ class OrderRender:
             return cls(event.order_id, blob_layout.PACK_RENDER_ID, c.adapter_key, c.subject_phrase, c.render_spec)
         if kind == "render_requested":
             r = event.render_requested
-            return cls(event.order_id, r.request_id, r.adapter_key, r.subject_phrase, r.render_spec)
+            return cls(event.order_id, r.render_id, r.adapter_key, r.subject_phrase, r.render_spec)
         return None
 
     @property
-    def request_id(self) -> str:
+    def event_render_id(self) -> str:
+        """The render's id as the events carry it: empty for the order's own style pack."""
         return "" if self.render_id == blob_layout.PACK_RENDER_ID else self.render_id
 
     @property
@@ -90,20 +98,52 @@ class OrderRender:
     def images_per_style(self) -> int:
         return max(1, self.render_spec.images_per_style)
 
+    @property
+    def style_ids(self) -> list[str]:
+        return list(dict.fromkeys(self.render_spec.style_ids))
+
     def render_request(self, candidates_per_style: int | None = None) -> pb.RenderRequest:
         """`candidates_per_style` images per style (default: as many as are delivered); seeds are stable."""
-        spec = self.render_spec
         count = candidates_per_style or self.images_per_style
+        return self.top_up_request(dict.fromkeys(self.style_ids, count), 0)
+
+    def top_up_request(self, counts: dict[str, int], top_up_round: int) -> pb.RenderRequest:
+        """`counts[style]` images of each style, with the seeds of round `top_up_round` (0: the first render)."""
+        adapter = pb.AdapterRef(adapter_id=self.order_id, adapter_key=self.adapter_key)
+        request_id = f"{self.order_id}:{self.render_id}"
+        if self.render_spec.HasField("look"):
+            return self._look_request(request_id, adapter, counts, top_up_round)
         items = [
-            pb.RenderItem(style_id=style_id, seed=image_seed(self.order_id, self.render_id, style_id, i))
-            for style_id in spec.style_ids
+            pb.RenderItem(style_id=style_id, seed=image_seed(self.order_id, self.render_id, style_id, i, top_up_round))
+            for style_id, count in counts.items()
+            for i in range(count)
+        ]
+        return pb.RenderRequest(request_id=request_id, adapter=adapter, subject_phrase=self.subject_phrase, items=items)
+
+    def _look_request(
+        self, request_id: str, adapter: pb.AdapterRef, counts: dict[str, int], top_up_round: int
+    ) -> pb.RenderRequest:
+        """A fixed look (a team's): its prompt, settings and seed schedule, whoever the order is for."""
+        look = self.render_spec.look
+        prompt = look_prompt(look.prompt, self.subject_phrase)
+        items = [
+            pb.RenderItem(
+                style_id=style_id,
+                prompt=prompt,
+                negative_prompt=look.negative_prompt,
+                seed=look_seed(look.seed_base, style_id, i, top_up_round, self.event_render_id),
+            )
+            for style_id, count in counts.items()
             for i in range(count)
         ]
         return pb.RenderRequest(
-            request_id=f"{self.order_id}:{self.render_id}",
-            adapter=pb.AdapterRef(adapter_id=self.order_id, adapter_key=self.adapter_key),
+            request_id=request_id,
+            adapter=adapter,
             subject_phrase=self.subject_phrase,
             items=items,
+            num_inference_steps=look.num_inference_steps,
+            guidance_scale=look.guidance_scale,
+            sampler=look.sampler,
         )
 
 
@@ -156,50 +196,44 @@ class RenderDispatcher:
             if completed is None:
                 return
             self.blobs.put(render.manifest_key, json_format.MessageToJson(completed).encode())
-        completed.request_id = render.request_id
+        completed.render_id = render.event_render_id
         self._publish(render.order_id, render_completed=completed)
 
     def _render(self, render: OrderRender) -> events_pb2.RenderCompleted | None:
-        request = render.render_request(candidates_per_style(render.images_per_style, self.config.overgenerate))
         references = self._selfie_embeddings(render.order_id)
-        total, started, candidates = len(request.items), time.monotonic(), []
-        log.info("rendering order %s (%s): %d images", render.order_id, render.render_id, total)
-        responses = self.renderer.Render(
-            request, timeout=3600, metadata=tracing.grpc_metadata(tracing.current_traceparent())
-        )
-        checked_at = time.monotonic()
-        try:
-            for response in responses:
-                if time.monotonic() - checked_at >= DELETION_CHECK_S:  # deleted meanwhile: stop rendering it
-                    checked_at = time.monotonic()
-                    if self.blobs.is_deleted(render.order_id):
-                        responses.cancel()
-                        raise OrderDeleted(render.order_id)
-                image = Image.open(io.BytesIO(response.png))
-                candidates.append(score_image(image, references, response.style_id, response.index, response))
-                self.heartbeat.beat()  # scoring a large pack takes minutes on a busy CPU: still alive
-                done = len(candidates)
-                eta = (time.monotonic() - started) / done * (total - done)
-                self._publish(
-                    render.order_id,
-                    render_progress=events_pb2.RenderProgress(images_done=done, images_total=total, eta_seconds=eta),
-                )
-        except grpc.RpcError as exc:
-            if exc.code() in RENDERER_AWAY | REPLICA_FAILED:
-                raise  # the event is not committed and is retried (_handle_with_retry)
-            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and self.blobs.is_deleted(render.order_id):
-                raise OrderDeleted(render.order_id) from None
-            log.error("rendering order %s (%s) failed: %s", render.order_id, render.render_id, exc.details())
-            self._fail(render, f"rendering failed: {exc.code().name}")
-            return None
-        picked = pick(candidates, render.images_per_style, self.config.quality_gate)
+        wanted, overgenerate = render.images_per_style, self.config.overgenerate
+        started, requested = time.monotonic(), 0
+        pool: list[Scored] = []
+        missing = dict.fromkeys(render.style_ids, wanted)
+        for top_up_round in range(1 + self.config.top_up_rounds):
+            request = render.top_up_request(
+                {style_id: candidates_per_style(n, overgenerate) for style_id, n in missing.items()}, top_up_round
+            )
+            log.info(
+                "rendering order %s (%s), round %d: %d images",
+                render.order_id,
+                render.render_id,
+                top_up_round,
+                len(request.items),
+            )
+            scored = self._render_round(render, request, references, pool, requested + len(request.items))
+            if scored is None:
+                return None
+            # Indices run on across rounds: each image keeps its own key and its place in the request order.
+            pool += [replace(s, index=requested + s.index) for s in scored]
+            requested += len(request.items)
+            picked = pick(pool, wanted, self.config.quality_gate)
+            short = shortfall(pool, picked, render.style_ids, wanted)
+            missing = {s.style_id: s.wanted - s.delivered for s in short}  # the next round renders only these
+            if not missing:
+                break
         for reason, count in picked.rejected.items():
             IMAGES_REJECTED.labels(reason).inc(count)
         IMAGES_DELIVERED.inc(len(picked.delivered))
         headshots = []
         for kept in picked.delivered:
             response = kept.payload
-            key = render.headshot_key(response.style_id, response.index)
+            key = render.headshot_key(response.style_id, kept.index)
             self.blobs.put(key, response.png)
             headshots.append(
                 common_pb2.Headshot(
@@ -220,9 +254,24 @@ class RenderDispatcher:
             rejected=picked.rejected,
             gated=picked.gated,
             consistency=picked.consistency,
+            shortfall=[
+                events_pb2.StyleShortfall(
+                    style_id=s.style_id, wanted=s.wanted, delivered=s.delivered, main_reason=s.main_reason
+                )
+                for s in short
+            ],
+            top_up_rounds=top_up_round,
         )
         if picked.rejected:
             log.info("order %s: %s not delivered %s", render.order_id, sum(picked.rejected.values()), picked.rejected)
+        if short:
+            log.warning(
+                "order %s (%s) is short after %d top-up rounds: %s",
+                render.order_id,
+                render.render_id,
+                top_up_round,
+                {s.style_id: f"{s.delivered}/{s.wanted} ({s.main_reason})" for s in short},
+            )
         log.info(
             "order %s (%s): %d headshots stored in %.1fs",
             render.order_id,
@@ -232,16 +281,60 @@ class RenderDispatcher:
         )
         return events_pb2.RenderCompleted(headshots=headshots, quality=report)
 
+    def _render_round(
+        self, render: OrderRender, request: pb.RenderRequest, references: list, pool: list[Scored], total: int
+    ) -> list[Scored] | None:
+        """Render and score one request's images (each with its index in `request`); None when the render failed
+        for good (announced). `total`: the images of every round so far, for progress."""
+        scored: list[Scored] = []
+        started = time.monotonic()
+        responses = self.renderer.Render(
+            request, timeout=3600, metadata=tracing.grpc_metadata(tracing.current_traceparent())
+        )
+        checked_at = time.monotonic()
+        try:
+            for response in responses:
+                if time.monotonic() - checked_at >= DELETION_CHECK_S:  # deleted meanwhile: stop rendering it
+                    checked_at = time.monotonic()
+                    if self.blobs.is_deleted(render.order_id):
+                        responses.cancel()
+                        raise OrderDeleted(render.order_id)
+                image = Image.open(io.BytesIO(response.png))
+                scored.append(score_image(image, references, response.style_id, response.index, response))
+                self.heartbeat.beat()  # scoring a large pack takes minutes on a busy CPU: still alive
+                done, left = len(pool) + len(scored), len(request.items) - len(scored)
+                eta = (time.monotonic() - started) / len(scored) * left
+                self._publish(
+                    render.order_id,
+                    render_progress=events_pb2.RenderProgress(images_done=done, images_total=total, eta_seconds=eta),
+                )
+        except grpc.RpcError as exc:
+            if exc.code() in RENDERER_AWAY | REPLICA_FAILED:
+                raise  # the event is not committed and is retried (_handle_with_retry)
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and self.blobs.is_deleted(render.order_id):
+                raise OrderDeleted(render.order_id) from None
+            log.error("rendering order %s (%s) failed: %s", render.order_id, render.render_id, exc.details())
+            self._fail(render, f"rendering failed: {exc.code().name}")
+            return None
+        return scored
+
     def _fail(self, render: OrderRender, message: str) -> None:
         failed = events_pb2.RenderFailed(
-            reason=events_pb2.FAILURE_REASON_INTERNAL, message=message, request_id=render.request_id
+            reason=events_pb2.FAILURE_REASON_INTERNAL, message=message, render_id=render.event_render_id
         )
         self._publish(render.order_id, render_failed=failed)
 
     def _selfie_embeddings(self, order_id: str) -> list:
-        """The order's selfies' face embeddings (none once the photos are purged: scores are then 0)."""
-        keys = self.blobs.list(blob_layout.photos_prefix(order_id))
-        return selfie_embeddings(self.blobs.get(key) for key in keys)
+        """The order's selfies' face embeddings (none once the photos are purged: scores are then 0): the ones the
+        photo checker stored beside each selfie, and for selfies without one (older orders), their JPEG's."""
+        embeddings = []
+        for key in filter(blob_layout.is_photo_key, self.blobs.list(blob_layout.photos_prefix(order_id))):
+            analysis = photo_analysis.read(self.blobs, key)
+            if analysis is not None:
+                embeddings.append(np.asarray(analysis.embedding, dtype=np.float32))
+            else:
+                embeddings.extend(selfie_embeddings([self.blobs.get(key)]))
+        return embeddings
 
     def _publish(self, order_id: str, **payload) -> None:
         event = bus.new_event(order_id, **payload)

@@ -32,6 +32,7 @@ from renderer.errors import AdapterDeleted, AdapterEvicted
 from renderer.lora import AdapterBank, AdapterManager, install_mixed_lora
 from renderer.prompt_cache import PromptEmbeddingCache
 from renderer.scheduler import BatchKey, BatchScheduler, QueuedImage, QueuedRequest
+from renderer.threads import run_torch_here, single_threaded_elsewhere
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ class EngineSettings:
     default_steps: int = 12
     default_guidance: float = 5.0
     max_batch: int = 8
+    # A request too big for a batch (an order's pack) runs alone, in equal batches of at most this many images;
+    # 0: 4 x max_batch on a CPU (a CPU's cost per sample still falls past a mixed batch), max_batch on a GPU (its
+    # cost per sample has flattened there, and bigger calls only take memory: the VAE decodes a call at once).
+    max_request_batch: int = 0
     max_wait_s: float = 0.025
     adapter_slots: int = 16
     lora_r_max: int = 64
@@ -81,6 +86,9 @@ class EngineSettings:
     # torch.compile the UNet (after the mixed-LoRA modules are installed). The bank then gathers at a
     # fixed rank (r_max) so that a new adapter mix is a new tensor VALUE, never a new shape: no recompile.
     compile_unet: bool = False
+    # > 0: the batch thread runs torch on this many threads and every other thread of the process on one, so the
+    # process holds one OpenMP team (a replica: renderer.threads); 0 leaves torch's threads as they are.
+    torch_threads: int = 0
 
 
 DTYPES = {
@@ -123,7 +131,12 @@ class RenderEngine:
     """One base pipeline for the life of the replica, shared by every person's requests."""
 
     def __init__(self, pipe, blobs: BlobStore, settings: EngineSettings = EngineSettings()):
+        if settings.torch_threads:  # the banks below are filled on this thread: one thread, no OpenMP team
+            single_threaded_elsewhere()
         self.pipe = pipe
+        # The base model's own scheduler; a request may name another of its compatibles (`_sampler`).
+        self.base_scheduler = pipe.scheduler
+        self.samplers: dict[str, Any] = {}
         self.blobs = blobs
         self.settings = settings
         self.replica_id = "local"  # the Serve replica's id, once the deployment knows it
@@ -162,14 +175,24 @@ class RenderEngine:
         )
         # A batch never needs more adapters than there are device slots.
         self.scheduler = BatchScheduler(
-            settings.max_batch, settings.max_wait_s, max_adapters=min(settings.max_batch, settings.adapter_slots)
+            settings.max_batch,
+            settings.max_wait_s,
+            max_adapters=min(settings.max_batch, settings.adapter_slots),
+            max_request_batch=settings.max_request_batch
+            or (settings.max_batch if pipe.device.type == "cuda" else 4 * settings.max_batch),
         )
         self.images_rendered = 0
         self.batch_sizes: list[int] = []  # for tests and stats: the size of every batch run
         # Held while a batch runs; eviction waits for it so a slot never changes under a forward pass.
         self._batch_lock = threading.Lock()
-        self._worker = threading.Thread(target=self._run_batches, name="render-batches", daemon=True)
+        torch_ready = threading.Event()
+        self._worker = threading.Thread(
+            target=self._run_batches, args=(torch_ready,), name="render-batches", daemon=True
+        )
         self._worker.start()
+        torch_ready.wait()
+        if settings.torch_threads:  # the batch thread took its count: every thread from now on takes one
+            single_threaded_elsewhere()
 
     @classmethod
     def load(
@@ -182,6 +205,8 @@ class RenderEngine:
     ) -> RenderEngine:
         from diffusers import DiffusionPipeline
 
+        if settings.torch_threads:  # loaded on this thread, which goes on serving: one thread, no OpenMP team
+            single_threaded_elsewhere()
         torch_device = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
         torch_dtype = resolve_dtype(dtype, torch_device)
         pipe = DiffusionPipeline.from_pretrained(resolve_base_model(base_model), dtype=torch_dtype).to(torch_device)
@@ -223,6 +248,7 @@ class RenderEngine:
             width=request.width or self.native_size,
             steps=request.num_inference_steps or self.settings.default_steps,
             guidance=request.guidance_scale or self.settings.default_guidance,
+            sampler=self._check_sampler(request.sampler),
         )
         queued = QueuedRequest(
             adapter_id=adapter.adapter_id or "",
@@ -306,6 +332,10 @@ class RenderEngine:
         """Evict every adapter of a deleted order; returns the entries dropped."""
         return sum(self.evict(a) for a in self._adapters_by_order().get(order_id, []))
 
+    def held(self, order_id: str) -> int:
+        """How many of the order's adapters this replica still holds in some tier (0 once all are evicted)."""
+        return len(self._adapters_by_order().get(order_id, []))
+
     def evict_replaced(self, order_id: str, adapter_key: str) -> int:
         """Evict the order's adapters held under any key but `adapter_key` (its newest training); entries dropped."""
         return sum(
@@ -345,7 +375,10 @@ class RenderEngine:
 
     # -- the batch loop ----------------------------------------------------------------------
 
-    def _run_batches(self) -> None:
+    def _run_batches(self, torch_ready: threading.Event) -> None:
+        if self.settings.torch_threads:
+            run_torch_here(self.settings.torch_threads)
+        torch_ready.set()
         while True:
             batch = self.scheduler.next_batch()
             if not batch:
@@ -386,6 +419,7 @@ class RenderEngine:
                         for u in uses
                     ],
                 )
+                self.pipe.scheduler = self._sampler(key.sampler)
                 images = self.pipe(
                     **embeddings,
                     height=key.height,
@@ -398,6 +432,25 @@ class RenderEngine:
         for queued_image, spec, image in zip(batch, specs, images):
             self.images_rendered += 1
             queued_image.request.on_result(queued_image, RenderedImage(spec.index, spec.style_id, spec.seed, image))
+
+    def _check_sampler(self, name: str) -> str:
+        """`name` when the base model's scheduler can be swapped for it ("" for its own); else ValueError."""
+        base = self.base_scheduler
+        if name in ("", type(base).__name__):
+            return ""
+        if name not in {cls.__name__ for cls in base.compatibles}:
+            raise ValueError(f"unknown sampler {name!r} for this base model")
+        return name
+
+    def _sampler(self, name: str):
+        """The scheduler a batch samples with: the base model's, or one of its compatibles on the same config
+        (made once; the batch loop is the only caller)."""
+        if not name:
+            return self.base_scheduler
+        if name not in self.samplers:
+            cls = next(c for c in self.base_scheduler.compatibles if c.__name__ == name)
+            self.samplers[name] = cls.from_config(self.base_scheduler.config)
+        return self.samplers[name]
 
     def _load_adapters(self, batch: list[QueuedImage]) -> list[QueuedImage]:
         """Put each adapter of the batch in a slot; a failing one fails only its own images."""

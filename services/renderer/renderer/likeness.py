@@ -20,9 +20,9 @@ def selfie_embeddings(photos: Iterable[bytes | Image.Image]) -> list[np.ndarray]
     embeddings = []
     for photo in photos:
         image = Image.open(io.BytesIO(photo)) if isinstance(photo, bytes) else photo
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image.thumbnail((1024, 1024))  # selfies pass the gateway's large-face check: detection stays fast
-        embedding = face_analyzer().embed_largest(image)
+        # Full size, as the gateway measured it: detection shrinks its own copy, and the embedding comes from the
+        # face's crop (a resized photo moves it by as much as 0.05).
+        embedding = face_analyzer().embed_largest(ImageOps.exif_transpose(image).convert("RGB"))
         if embedding is not None:
             embeddings.append(embedding)
     return embeddings

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from headshots_common.faces import Face, face_analyzer, likeness
+from headshots_common.faces import Face, FaceDetails, face_analyzer, likeness
 
 MIN_FACE_HEIGHT = 0.15  # of the image height
 MAX_CENTRE_OFFSET = 0.25  # of the image width, the face centre from the middle
@@ -84,8 +84,8 @@ class Scored:
         )
 
 
-def check_headshot(image: Image.Image, faces: Sequence[Face]) -> str | None:
-    """The first headshot check the image fails, or None."""
+def check_headshot(image: Image.Image, faces: Sequence[Face], details: FaceDetails | None = None) -> str | None:
+    """The first headshot check the image fails, or None; `details` of the one face when already measured."""
     if not faces:
         return "no_face"
     if len(faces) > 1:
@@ -97,7 +97,7 @@ def check_headshot(image: Image.Image, faces: Sequence[Face]) -> str | None:
         return "face_off_centre"
     if face.top - HEAD_ROOM * face.height < 0 or face.left < 0 or face.right > image.width:
         return "head_cut_off"
-    if face_analyzer().eyes_hidden(image.convert("L"), face):
+    if (details or face_analyzer().analyse(image, face)).eyes_hidden:
         return "eyes_hidden"
     return None
 
@@ -105,9 +105,10 @@ def check_headshot(image: Image.Image, faces: Sequence[Face]) -> str | None:
 def score_image(image: Image.Image, references: Sequence[np.ndarray], style_id: str, index: int, payload=None):
     image = image.convert("RGB")
     analyzer = face_analyzer()
-    faces = analyzer.detect(image)
-    rejection = check_headshot(image, faces)
-    embedding = analyzer.embed(image, faces[0]) if len(faces) == 1 else None
+    faces = analyzer.find_faces(image)
+    details = analyzer.analyse(image, faces[0]) if len(faces) == 1 else None  # landmarks and embedding, once
+    rejection = check_headshot(image, faces, details)
+    embedding = details.embedding if details else None
     score = likeness(embedding, list(references)) if embedding is not None and references else 0.0
     if rejection is None and references and score < MIN_LIKENESS:
         rejection = "low_likeness"
@@ -136,6 +137,27 @@ class Pick:
     rejected: dict[str, int]  # reason -> images dropped for it (gated only)
     gated: bool
     consistency: float  # mean pairwise identity similarity of the delivered images with a face
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    style_id: str
+    wanted: int
+    delivered: int
+    main_reason: str  # the rejection most of the style's images failed with ("" when none was rejected)
+
+
+def shortfall(pool: Sequence[Scored], picked: Pick, style_ids: Sequence[str], wanted_per_style: int) -> list[Shortfall]:
+    """The styles the pick left with fewer than `wanted_per_style` images, in `style_ids` order."""
+    delivered = Counter(s.style_id for s in picked.delivered)
+    short = []
+    for style_id in dict.fromkeys(style_ids):
+        if delivered[style_id] >= wanted_per_style:
+            continue
+        reasons = Counter(s.rejection for s in pool if s.style_id == style_id and s.rejection)
+        main_reason = reasons.most_common(1)[0][0] if picked.gated and reasons else ""
+        short.append(Shortfall(style_id, wanted_per_style, delivered[style_id], main_reason))
+    return short
 
 
 def pick(pool: Sequence[Scored], wanted_per_style: int, gate: bool) -> Pick:

@@ -2,13 +2,16 @@
 
 Requests arrive as `QueuedRequest`s (one adapter's images that share a `BatchKey`); `next_batch()`
 hands the render loop the `QueuedImage`s to run in ONE pipeline call: same key only, at most
-`max_batch` images and `max_adapters` adapters, adapters served round-robin, and a batch kept open
-while requests keep arriving (docs/renderer.md, "Scheduling").
+`max_batch` images and `max_adapters` adapters, whole requests served round-robin between adapters (a
+request that fits a batch is never split), a request too big for a batch alone in equal batches of its
+own of at most `max_request_batch` images, and a batch kept open while requests keep arriving
+(docs/renderer.md, "Scheduling").
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -25,6 +28,7 @@ class BatchKey:
     width: int
     steps: int
     guidance: float
+    sampler: str = ""  # a diffusers scheduler class name; "" the base model's own
 
 
 @dataclass
@@ -51,15 +55,30 @@ class QueuedImage:
         return self.request.items[self.index]
 
 
+# Adapters whose last turn the scheduler remembers; one forgotten goes first when it returns, as it would anyway.
+_REMEMBERED_ADAPTERS = 4096
+
+
 class BatchScheduler:
-    def __init__(self, max_batch: int = 8, max_wait_s: float = 0.02, max_adapters: int | None = None):
+    def __init__(
+        self,
+        max_batch: int = 8,
+        max_wait_s: float = 0.02,
+        max_adapters: int | None = None,
+        max_request_batch: int | None = None,
+    ):
+        """`max_request_batch` (default `max_batch`): the most images of one request too big for a mixed batch
+        that run together, alone (an order's whole pack, as diffusers runs a request: in batches of its own)."""
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        self.max_request_batch = max(max_request_batch or max_batch, max_batch)
         # A burst still arriving keeps the batch open, but never longer than this after its first image.
         self.max_linger_s = 4 * max_wait_s
         self.max_adapters = max_adapters or max_batch
-        self._queues: OrderedDict[str, deque[QueuedImage]] = OrderedDict()  # adapter id -> images, round-robin order
+        self._queues: dict[str, deque[QueuedImage]] = {}  # adapter id -> its queued images, in arrival order
+        # adapter id -> the batch number it was last served in: the least recently served goes first (fair share).
+        self._last_served: OrderedDict[str, int] = OrderedDict()
         self._cond = threading.Condition()
         self._oldest_arrival: float | None = None
         self._last_arrival = 0.0
@@ -141,43 +160,70 @@ class BatchScheduler:
             self.tasks_batched += len(batch)
             return batch
 
+    def _turn_order(self) -> list[str]:
+        """Queued adapters, the least recently served first (never served: first, by arrival)."""
+        return sorted(self._queues, key=lambda adapter_id: self._last_served.get(adapter_id, -1))
+
     def _fillable(self) -> int:
-        """How many images the next batch could hold (same key as the head of the first adapter's queue)."""
-        key = next(iter(self._queues.values()))[0].request.key
+        """How many images the next batch could hold (same key as the head of the adapter whose turn it is)."""
+        key = self._queues[self._turn_order()[0]][0].request.key
         return sum(1 for q in self._queues.values() for image in q if image.request.key == key)
 
     def _take(self) -> list[QueuedImage]:
-        adapter_ids = list(self._queues)
-        key = self._queues[adapter_ids[0]][0].request.key  # the head of the adapter whose turn it is
-        batch: list[QueuedImage] = []
-        chosen: list[str] = []
-        # Round-robin: one image per adapter per round, among adapters with work of this key.
-        while len(batch) < self.max_batch:
-            progressed = False
-            for adapter_id in adapter_ids:
-                if len(batch) >= self.max_batch:
-                    break
-                queue = self._queues.get(adapter_id)
-                if not queue:
-                    continue
-                if adapter_id not in chosen and len(chosen) >= self.max_adapters:
-                    continue
-                image = next((i for i in queue if i.request.key == key), None)
-                if image is None:
-                    continue
-                queue.remove(image)
-                batch.append(image)
-                if adapter_id not in chosen:
-                    chosen.append(adapter_id)
-                progressed = True
-            if not progressed:
-                break
-        # Rotate: the adapter after the first one served goes first next time; emptied queues leave.
-        self._queues.move_to_end(adapter_ids[0])
-        for adapter_id in adapter_ids:
+        order = self._turn_order()
+        head = self._queues[order[0]][0].request
+        if len(self._queued(head)) > self.max_batch:
+            batch, served = self._request_batch(head), [order[0]]
+        else:
+            batch, served = self._mixed_batch(order, head.key)
+        for adapter_id in served:  # to the back of the turn order
+            self._last_served[adapter_id] = self.batches
+            self._last_served.move_to_end(adapter_id)
+        while len(self._last_served) > _REMEMBERED_ADAPTERS:  # the longest unserved: first anyway when they return
+            self._last_served.popitem(last=False)
+        for adapter_id in order:  # emptied queues leave
             self._set_queue(adapter_id, self._queues.get(adapter_id, deque()))
         self._oldest_arrival = time.monotonic() if self._queues else None
         return batch
+
+    def _mixed_batch(self, order: list[str], key: BatchKey) -> tuple[list[QueuedImage], list[str]]:
+        """Round-robin: one whole request per adapter per round, among adapters with a request of this key that
+        still fits; a request bigger than a batch never joins one (it runs alone, `_request_batch`)."""
+        batch: list[QueuedImage] = []
+        served: list[str] = []
+        progressed = True
+        while progressed and len(batch) < self.max_batch:
+            progressed = False
+            for adapter_id in order:
+                queue = self._queues[adapter_id]
+                if adapter_id not in served and len(served) >= self.max_adapters:
+                    continue
+                request = next((image.request for image in queue if image.request.key == key), None)
+                if request is None:
+                    continue
+                images = self._queued(request)
+                if len(batch) + len(images) > self.max_batch:
+                    continue
+                for image in images:
+                    queue.remove(image)
+                batch.extend(images)
+                if adapter_id not in served:
+                    served.append(adapter_id)
+                progressed = True
+        return batch, served
+
+    def _request_batch(self, request: QueuedRequest) -> list[QueuedImage]:
+        """The next of the equal batches, each at most max_request_batch images, that a big request runs in."""
+        images = self._queued(request)
+        batches = math.ceil(len(images) / self.max_request_batch)
+        taken = images[: math.ceil(len(images) / batches)]
+        queue = self._queues[request.adapter_id]
+        for image in taken:
+            queue.remove(image)
+        return taken
+
+    def _queued(self, request: QueuedRequest) -> list[QueuedImage]:
+        return [image for image in self._queues[request.adapter_id] if image.request is request]
 
     def _set_queue(self, adapter_id: str, queue: deque[QueuedImage]) -> None:
         if queue:

@@ -88,6 +88,42 @@ def test_one_batch_of_three_people_equals_rendering_each_alone_with_diffusers(ma
     assert np.abs(pixels(results["a1"].image) - pixels(results["base"].image)).mean() > 1  # adapters show
 
 
+def test_a_persons_request_stays_in_one_batch_so_the_first_people_are_done_first(make_engine):
+    """Three people's 3-image requests, batches of 8: the first two share the first batch whole and are done
+    before the third's images start, instead of every request waiting for the last batch."""
+    engine = make_engine(max_batch=8, max_wait_s=1.0)
+    done: queue.Queue = queue.Queue()
+    for name, seeds in [("a1", [1, 2, 3]), ("a2", [4, 5, 6]), ("a3", [7, 8, 9])]:
+        engine.submit(request(name, seeds), lambda image, result, name=name: done.put((name, result)))
+    finished = [done.get(timeout=120) for _ in range(9)]
+    assert all(not isinstance(result, Exception) for _, result in finished)
+    assert engine.batch_sizes == [6, 3]
+    assert sorted(name for name, _ in finished[:6]) == ["a1"] * 3 + ["a2"] * 3
+
+
+def test_one_persons_pack_runs_in_a_batch_of_its_own_and_equals_diffusers_rendering_it_in_one_call(
+    make_engine, tiny_model, lora_files
+):
+    engine = make_engine(max_batch=2, max_request_batch=8, max_wait_s=0.2)
+    seeds = [21, 22, 23]
+    rendered = sorted(engine.render(request("a3", seeds)), key=lambda r: r.seed)
+    assert engine.batch_sizes == [3], "more than a batch holds, so alone and in one call"
+
+    reference = sd_pipe(tiny_model)
+    path = lora_files["a3"]
+    reference.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="ref")
+    prompt = STYLES["corporate-navy"].prompt("sks person")
+    expected = reference(
+        prompt=[prompt] * 3,
+        negative_prompt=[NEGATIVE_PROMPT] * 3,
+        num_inference_steps=STEPS,
+        guidance_scale=5.0,
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+    ).images
+    for got, want in zip(rendered, expected, strict=True):
+        assert np.abs(pixels(got.image) - pixels(want)).max() <= GREY_LEVELS
+
+
 def test_adapters_cycle_through_two_slots_under_pressure(make_engine):
     engine = make_engine(max_batch=2, max_wait_s=0.2, adapter_slots=2, adapter_cache_capacity=2)
     first = [r.image for r in engine.render(request("a1", [5]))]
@@ -129,7 +165,7 @@ def test_a_bad_adapter_fails_only_its_own_requests(make_engine, blobs):
 
 
 def test_evict_drops_the_adapter_from_every_tier_and_its_queued_images(make_engine):
-    engine = make_engine(max_batch=2, max_wait_s=0.05, adapter_slots=2)
+    engine = make_engine(max_batch=2, max_request_batch=2, max_wait_s=0.05, adapter_slots=2)
     list(engine.render(request("a1", [1])))
     slot = engine.adapters.slots.lookup("a1")
     assert slot and "a1" in engine.adapters.cache and engine.prefetch(request("a1", []).adapter)
@@ -186,3 +222,28 @@ def test_an_sdxl_base_renders_through_the_engine_as_through_diffusers(tmp_path):
     ).images[0]
     assert np.abs(pixels(rendered[0]) - pixels(reference)).max() <= GREY_LEVELS
     assert engine.stats()["prompts_cached"] == 1
+
+
+def test_a_request_samples_with_the_scheduler_it_names_and_an_unknown_one_is_refused(make_engine):
+    """A fixed look (a team's) names its sampler: the same seed with another scheduler is another image, the base
+    model's own scheduler named is the default, and a name the model cannot use is refused at submit."""
+    engine = make_engine(max_batch=1, max_wait_s=0.01)
+    own = type(engine.pipe.scheduler).__name__
+    # The sampler a team's look names (compatibles come in no fixed order; not every one renders 4-step batches).
+    other = "EulerDiscreteScheduler" if own != "EulerDiscreteScheduler" else "DDIMScheduler"
+    assert other in {c.__name__ for c in engine.pipe.scheduler.compatibles}
+
+    def render(sampler: str) -> np.ndarray:
+        req = request(None, [7])
+        req.sampler = sampler
+        (result,) = [q.get(timeout=120) for q in submit_all(engine, {"one": req}).values()]
+        return pixels(result.image)
+
+    default, named_own, swapped = render(""), render(own), render(other)
+    assert np.array_equal(default, named_own)
+    assert not np.array_equal(default, swapped)
+    assert np.array_equal(render(""), default)  # the base scheduler is back for the next batch
+    unknown = request(None, [7])
+    unknown.sampler = "NoSuchScheduler"
+    with pytest.raises(ValueError, match="unknown sampler"):
+        engine.submit(unknown, lambda image, result: None)

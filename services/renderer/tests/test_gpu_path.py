@@ -107,13 +107,13 @@ def test_gpu_bench_smoke_run_on_cpu_with_the_tiny_model(tiny_model, tmp_path):
             "--base-model",
             tiny_model,
             "--resolution",
-            "128",
+            "64",
             "--steps",
             "2",
             "--requests-per-tenant",
             "1",
             "--pack-images",
-            "4",
+            "2",
             "--repeats",
             "1",
             "--out",
@@ -136,6 +136,6 @@ def test_gpu_bench_smoke_run_on_cpu_with_the_tiny_model(tiny_model, tmp_path):
     ):
         assert figures[name]["value"] > 0, name
     assert "p95" in figures["renderer.gpu.images_per_s"]["note"]
-    # Through gRPC, the renderer rendered the warm-up (8) and each mix once: 8 + 8x1 + 8x4 + 8 packs of 4.
-    assert int(figures["_config"]["serving"]["renderer_stats"]["images_rendered"]) == 80
+    # Through gRPC, the renderer rendered the warm-up (8) and each mix once: 8 + 8x1 + 8x4 + 8 packs of 2.
+    assert int(figures["_config"]["serving"]["renderer_stats"]["images_rendered"]) == 64
     assert figures["_config"]["lora_linears"] == 48

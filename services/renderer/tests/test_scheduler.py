@@ -23,13 +23,35 @@ def adapters_of(batch) -> list[str]:
     return [image.request.adapter_id for image in batch]
 
 
-def test_a_batch_mixes_adapters_round_robin_up_to_max_batch():
+def test_a_batch_mixes_whole_requests_of_many_adapters_round_robin_up_to_max_batch():
     scheduler = BatchScheduler(max_batch=4, max_wait_s=0)
     for adapter_id, n in [("a", 3), ("b", 1), ("c", 2)]:
         scheduler.submit(request(adapter_id, n))
-    assert adapters_of(scheduler.next_batch()) == ["a", "b", "c", "a"]
-    assert [t.item for t in scheduler.next_batch()] == ["c1", "a2"]  # c's turn first now
+    assert adapters_of(scheduler.next_batch()) == ["a", "a", "a", "b"]
+    assert [t.item for t in scheduler.next_batch()] == ["c0", "c1"]  # c's whole request, which did not fit
     assert scheduler.depth == 0 and scheduler.mean_batch_size == 3.0
+
+
+def test_a_request_that_fits_a_batch_is_never_spread_across_batches():
+    """8 people's 4-image requests, batches of 8: each batch holds two whole requests, taken in turn, so the
+    first people are done after the first batch instead of everyone at the end."""
+    scheduler = BatchScheduler(max_batch=8, max_wait_s=0)
+    for adapter_id in "abcdefgh":
+        scheduler.submit(request(adapter_id, 4))
+    scheduler.submit(request("a", 4))  # a's second request waits its turn behind everyone's first
+    batches = [adapters_of(scheduler.next_batch()) for _ in range(5)]
+    assert batches == [[p] * 4 + [q] * 4 for p, q in ("ab", "cd", "ef", "gh")] + [["a"] * 4]
+
+
+def test_a_request_bigger_than_a_batch_runs_alone_in_equal_batches_and_others_wait_one_of_them():
+    scheduler = BatchScheduler(max_batch=4, max_wait_s=0, max_request_batch=16)
+    scheduler.submit(request("pack", 40))
+    assert adapters_of(scheduler.next_batch()) == ["pack"] * 14  # 40 in three equal batches of at most 16
+    scheduler.submit(request("small", 1))  # arrives while the pack's first batch renders
+    assert adapters_of(scheduler.next_batch()) == ["small"]  # a pack's batch holds no one else
+    assert [len(scheduler.next_batch()) for _ in range(2)] == [13, 13]
+    scheduler.submit(request("whole", 12))
+    assert len(scheduler.next_batch()) == 12  # a pack that fits max_request_batch runs in one call, as diffusers does
 
 
 def test_an_adapter_with_many_images_does_not_delay_one_with_few_beyond_one_batch():
@@ -38,10 +60,9 @@ def test_an_adapter_with_many_images_does_not_delay_one_with_few_beyond_one_batc
     first = scheduler.next_batch()
     assert adapters_of(first) == ["big"] * 4  # alone, it fills the batch
     scheduler.submit(request("small", 4))  # arrives while big's first batch renders
-    batches = [scheduler.next_batch() for _ in range(2)]
-    assert adapters_of(batches[0]) == ["big", "small", "big", "small"]
-    assert adapters_of(batches[1]).count("small") == 2  # small is done two batches after it arrived
-    assert scheduler.depth == 200 - 8  # big: 4 + 2 + 2 rendered
+    assert adapters_of(scheduler.next_batch()) == ["small"] * 4  # small is done one batch after it arrived
+    assert adapters_of(scheduler.next_batch()) == ["big"] * 4
+    assert scheduler.depth == 200 - 8
 
 
 def test_only_compatible_items_share_a_batch():

@@ -7,7 +7,8 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 from safetensors.torch import load_file
 
-from trainer.training import TrainingParams, face_crops, load_pipeline, train_lora
+from trainer.photos import face_crops
+from trainer.training import TrainingParams, load_pipeline, remove_adapters, train_lora
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_resuming_from_a_checkpoint_continues_the_same_run(tiny_model, person_ph
         try:
             return train_lora(pipe, photos, "a photo of sks person", tmp_path / out, params, **kwargs)
         finally:
-            pipe.unet.delete_adapters("default")
+            remove_adapters(pipe)
 
     straight = load_file(train("straight").adapter_path)
     saved: list[Checkpoint] = []

@@ -1,4 +1,5 @@
-"""The trainer worker against a real broker: completion, duplicates, bad photos, OOM retry, cancel, long jobs.
+"""The trainer worker against a real broker: completion, duplicates, bad photos, OOM retry, cancel, long jobs,
+and the face boxes and embeddings the photo checker stored beside the selfies.
 
 One in-process worker (a thread, real Kafka consumer group, real training on the tiny model) serves
 every test of this module; TrainerService is served beside it as `python -m trainer` does.
@@ -21,12 +22,15 @@ from prometheus_client import REGISTRY
 from trainer_test_support import new_order_id, order_submitted, publish_order, upload_photos
 
 from headshots.v1 import common_pb2, events_pb2, trainer_service_pb2 as pb, trainer_service_pb2_grpc as pb_grpc
-from headshots_common import blob_layout, bus
+from headshots_common import blob_layout, bus, photo_analysis
 from headshots_common.blobstore import open_blob_store
+from headshots_common.faces import FaceAnalyzer, face_analyzer
 from headshots_common.settings import SharedSettings
 from headshots_tools.ports import free_port
-from trainer import grpc_service, priors, worker as worker_module
+from trainer import grpc_service, orders, priors
 from trainer.config import load
+from trainer.reporting import JobReporter
+from trainer.training import TrainingEngine
 from trainer.training_jobs import TrainingJobStore
 from trainer.worker import TrainerWorker
 
@@ -37,27 +41,31 @@ HQ = common_pb2.TRAINING_PROFILE_HIGH_QUALITY  # 2 x steps, 2 x batch, prior pre
 CLASS_IMAGES = 2
 
 
-class InstrumentedWorker(TrainerWorker):
-    """Slows chosen jobs down, so that they outlast the poll interval or can be cancelled mid-run."""
+def slow_steps(real, threads_seen: set):
+    """Slows chosen jobs down (on the training thread), so that they outlast the poll interval or can be
+    cancelled mid-run; notes the thread every step ran on, and its torch threads, in `threads_seen`."""
 
-    def _progress_reporter(self, job):
-        report = super()._progress_reporter(job)
+    def step(self, *args):
+        real(self, *args)
+        threads_seen.add((threading.get_ident(), torch.get_num_threads()))
+        if self.job.order_id.startswith("slow-"):
+            time.sleep(SLOW_STEP_S)
 
-        def slow_report(*args):
-            report(*args)
-            if job.order_id.startswith("slow-"):
-                time.sleep(SLOW_STEP_S)
-
-        return slow_report
+    return step
 
 
-def train_lora_that_runs_out_of_memory_above_batch_1(real):
-    def train_lora(pipe, photos, prompt, out_dir, params, **kwargs):
-        if OOM_SUBJECT in prompt and params.batch_size > 1:
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(pipe, photos, prompt, out_dir, params, **kwargs)
+def runs_out_of_memory_above_batch_1(real, attempts: list):
+    """The engine's train, except that it runs out of memory above batch 1 for OOM_SUBJECT orders, as a GPU would
+    (gradient checkpointing or not); every attempt's (batch, gradient checkpointing) noted in `attempts`."""
 
-    return train_lora
+    def train(self, photos, prompt, out_dir, params, *args, **kwargs):
+        if OOM_SUBJECT in prompt:
+            attempts.append((params.batch_size, params.gradient_checkpointing))
+            if params.batch_size > 1:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, photos, prompt, out_dir, params, *args, **kwargs)
+
+    return train
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +73,7 @@ def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("trainer")
     config = dataclasses.replace(
         load(),
+        threads=1,
         shared=SharedSettings(
             var_dir=var_dir,
             kafka_bootstrap=kafka_bootstrap,
@@ -89,11 +98,12 @@ def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
     blobs = open_blob_store(config.shared.blob_url)
     publisher = bus.Publisher(kafka_bootstrap)
     stop = threading.Event()
+    oom_attempts: list[tuple[int, bool]] = []
+    threads_seen: set[tuple[int, int]] = set()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            worker_module, "train_lora", train_lora_that_runs_out_of_memory_above_batch_1(worker_module.train_lora)
-        )
-        worker = InstrumentedWorker(config, blobs, publisher, tiny_model, torch.device("cpu"), stop)
+        patch.setattr(JobReporter, "step", slow_steps(JobReporter.step, threads_seen))
+        patch.setattr(TrainingEngine, "train", runs_out_of_memory_above_batch_1(TrainingEngine.train, oom_attempts))
+        worker = TrainerWorker(config, blobs, publisher, tiny_model, torch.device("cpu"), stop)
         port = free_port()
         server = grpc_service.serve(TrainingJobStore(blobs), publisher, "127.0.0.1", port)
         thread = threading.Thread(target=worker.run, daemon=True)
@@ -105,6 +115,8 @@ def trainer(kafka_bootstrap, tiny_model, tmp_path_factory):
             publisher=publisher,
             jobs=TrainingJobStore(blobs),
             stub=pb_grpc.TrainerServiceStub(channel),
+            oom_attempts=oom_attempts,
+            threads_seen=threads_seen,
         )
         channel.close()
         stop.set()
@@ -201,12 +213,34 @@ def test_bad_photos_fail_with_a_reason(trainer, person_photos, training_events, 
     assert trainer.jobs.load(order_id).training.state == pb.TRAINING_STATE_FAILED
 
 
-def test_out_of_memory_is_retried_with_a_smaller_batch(trainer, person_photos, training_events):
+def test_an_order_whose_runs_kept_stalling_fails_with_a_reason_instead_of_moving_on_again(
+    trainer, person_photos, training_events
+):
+    order_id = new_order_id("stalls")
+    for n in range(orders.MAX_STALLED_RUNS):  # workers that each hung on it and handed it over
+        job = trainer.jobs.acquire(order_id, f"hung-worker-{n}")
+        trainer.jobs.start_run(job, 0)
+        trainer.jobs.give_up(job)
+    publish_order(
+        trainer.publisher, order_id, order_submitted(upload_photos(trainer.blobs, order_id, person_photos[:3]))
+    )
+    event = training_events.wait_for(order_id)
+    assert bus.payload_kind(event) == "training_failed", event
+    assert event.training_failed.reason == events_pb2.FAILURE_REASON_STALLED
+    assert f"stalled {orders.MAX_STALLED_RUNS} times" in event.training_failed.message
+    assert not training_events.of(order_id, "training_progress"), "it did not train again"
+
+
+def test_out_of_memory_is_retried_with_gradient_checkpointing_then_a_smaller_batch(
+    trainer, person_photos, training_events
+):
     order_id = submit(trainer, person_photos[:3], profile=HQ, subject_class=OOM_SUBJECT)
     event = training_events.wait_for(order_id)
     assert bus.payload_kind(event) == "training_completed", event
     manifest = json.loads(trainer.blobs.get(blob_layout.adapter_manifest_key(order_id, 1)))
     assert manifest["batch_size"] == 1 and manifest["steps"] == 16
+    # Gradient checkpointing is off until memory runs out, and tried before the batch is halved.
+    assert trainer.oom_attempts == [(2, False), (2, True), (1, True)]
 
 
 def test_high_quality_orders_share_class_images_generated_once(trainer, person_photos, training_events, monkeypatch):
@@ -283,3 +317,72 @@ def test_grpc_submit_is_idempotent_and_cancel_stops_a_running_job(trainer, perso
     with pytest.raises(grpc.RpcError) as missing:
         trainer.stub.GetTraining(pb.GetTrainingRequest(name="trainings/nope"), timeout=10)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _analysed(blobs, keys: list[str]) -> None:
+    """Store beside each photo what the photo checker stores: its face box and embedding, as it computes them."""
+    analyzer = face_analyzer()
+    for key in keys:
+        image = Image.open(io.BytesIO(blobs.get(key))).convert("RGB")
+        face = max(analyzer.find_faces(image), key=lambda f: f.width * f.height)
+        embedding = analyzer.analyse(image, face).embedding
+        blobs.put(blob_layout.photo_analysis_key(key), photo_analysis.encode(face, embedding, *image.size))
+
+
+def _large(photo) -> bytes:
+    """A fixture photo at 1,600 px wide, as a phone would send it."""
+    image = Image.open(photo).convert("RGB")
+    buffer = io.BytesIO()
+    image.resize((1600, round(1600 * image.height / image.width))).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def detections(monkeypatch):
+    """The size of every image the trainer's face detector looked at (the real detector runs)."""
+    seen: list[tuple[int, int]] = []
+    real = FaceAnalyzer.detect
+
+    def detect(self, image, upsample=1):
+        seen.append(image.size)
+        return real(self, image, upsample)
+
+    monkeypatch.setattr(FaceAnalyzer, "detect", detect)
+    return seen
+
+
+def test_photos_the_checker_analysed_are_not_looked_at_again(trainer, person_photos, training_events, detections):
+    order_id = new_order_id("analysed")
+    keys = upload_photos(trainer.blobs, order_id, person_photos[:3])
+    _analysed(trainer.blobs, keys)
+    detections.clear()
+    publish_order(trainer.publisher, order_id, order_submitted(keys))
+    event = training_events.wait_for(order_id)
+    assert bus.payload_kind(event) == "training_completed", event
+    probe_size = (128, 128)  # the likeness probes' renders are looked at for a face: that is their purpose
+    assert [size for size in detections if size != probe_size] == [], "a selfie's face was detected again"
+    manifest = json.loads(trainer.blobs.get(event.training_completed.manifest_key))
+    assert manifest["metrics"]["face_detections"] == 0
+
+
+def test_photos_without_an_analysis_are_looked_at_once_on_a_small_copy(
+    trainer, person_photos, training_events, detections
+):
+    order_id = new_order_id("older")
+    keys = upload_photos(trainer.blobs, order_id, [_large(person_photos[0]), person_photos[1], person_photos[2]])
+    _analysed(trainer.blobs, keys[1:])  # the first photo comes from an order placed before the photo checker
+    detections.clear()
+    publish_order(trainer.publisher, order_id, order_submitted(keys))
+    event = training_events.wait_for(order_id)
+    assert bus.payload_kind(event) == "training_completed", event
+    selfies = [size for size in detections if size != (128, 128)]
+    assert selfies == [(800, 640)], "only the photo without an analysis, on a copy of at most 800 px, once"
+    manifest = json.loads(trainer.blobs.get(event.training_completed.manifest_key))
+    assert manifest["metrics"]["face_detections"] == 1
+
+
+def test_every_job_runs_on_the_worker_s_one_torch_thread(trainer, person_photos, training_events):
+    """One OpenMP team per worker: a thread per job made a team per job, and a second team makes every op sleep."""
+    for _ in range(2):
+        assert bus.payload_kind(training_events.wait_for(submit(trainer, person_photos[:1]))) == "training_completed"
+    assert trainer.threads_seen == {(trainer.worker.torch.ident, 1)}, "HEADSHOTS_TRAIN_THREADS=1 on one thread"

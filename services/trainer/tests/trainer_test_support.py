@@ -84,11 +84,11 @@ def worker_env(kafka_bootstrap: str, tiny_model: str, var_dir: Path, group: str,
     )
 
 
-def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
-    """A trainer worker as its own process (`python -m trainer`), logging to `log_path`."""
+def start_worker(env: dict, log_path: Path, argv: tuple[str, ...] = ("-m", "trainer")) -> subprocess.Popen:
+    """A trainer worker as its own process (`python -m trainer`, or python with `argv`), logging to `log_path`."""
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "trainer"],
+            [sys.executable, *argv],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -122,3 +122,66 @@ def order_submitted(
 
 def publish_order(publisher: bus.Publisher, order_id: str, submitted: events_pb2.OrderSubmitted) -> None:
     publisher.publish(bus.ORDERS_TOPIC, bus.new_event(order_id, order_submitted=submitted))
+
+
+class JobStoreUser:
+    """A `TrainingJobStore` user in a process of its own (a trainer less the training), driven call by call.
+
+    It keeps the job it acquired, as a trainer does, so a test can interleave two of them as in a lease
+    takeover: the first one's lease expires while it still believes it holds the job.
+    """
+
+    def __init__(self, store_url: str, env: dict[str, str], lease_s: float):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve_job_store, args=(store_url, env, lease_s, child), daemon=True)
+        self._process.start()
+
+    def __call__(self, method: str, *args):
+        """Run `method` on the store with this user's job; raises the child's exception type by name."""
+        self._conn.send((method, args))
+        if not self._conn.poll(60):
+            raise AssertionError(f"{method} did not answer within 60 s")
+        ok, value = self._conn.recv()
+        if not ok:
+            raise JobStoreError(*value)
+        return value
+
+    def close(self) -> None:
+        self._conn.send(None)
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+class JobStoreError(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+def _serve_job_store(store_url: str, env: dict[str, str], lease_s: float, conn) -> None:
+    os.environ.update(env)
+    from headshots_common.blobstore import open_blob_store
+    from trainer.training_jobs import TrainingJobStore
+
+    jobs = TrainingJobStore(open_blob_store(store_url), lease_s=lease_s)
+    job = None
+    while (call := conn.recv()) is not None:
+        method, args = call
+        try:
+            if method == "acquire":
+                job = jobs.acquire(*args)
+                result = job.lease.token if job else None
+            elif method == "fail":
+                reason = events_pb2.FAILURE_REASON_CANCELLED
+                jobs.finish(job, error=events_pb2.TrainingFailed(reason=reason, message=args[0]))
+                result = None
+            else:
+                result = getattr(jobs, method)(job, *args)
+        except Exception as exc:
+            conn.send((False, (type(exc).__name__, str(exc))))
+        else:
+            conn.send((True, result))

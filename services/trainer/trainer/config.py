@@ -38,6 +38,9 @@ class TrainerConfig:
     consumer_group: str
     max_poll_interval_ms: int
     lease_s: float  # how long a job's lease lasts without renewal: a stalled or dead worker's job moves on after it
+    # A job without progress (a step or a phase mark) for this long is stalled: its lease is given up and the
+    # process exits, to be restarted; another worker resumes the job from its checkpoint.
+    stall_s: float
     workers: int  # one job per worker; each worker owns one device (GPU)
     steps: int  # for the standard profile
     rank: int
@@ -58,6 +61,9 @@ class TrainerConfig:
     class_image_steps: int = 25  # denoising steps per class image (generated once)
     train_text_encoder: bool = False  # LoRA on the text encoder(s) too; its weights go in the same adapter file
     augment_variants: int = 2  # random zoomed crops per photo besides the photo itself (each also mirrored)
+    threads: int = 0  # torch's intra-op threads on the worker's torch thread; 0: the CPU quota (trainer.threads)
+    # torch.compile of the UNet, once per worker process: None (unset) compiles on a GPU only, where it pays.
+    compile: bool | None = None
 
     def steps_and_batch(self, profile: common_pb2.TrainingProfile) -> tuple[int, int]:
         scale = self._profile(profile)
@@ -80,6 +86,7 @@ def load() -> TrainerConfig:
         consumer_group=env_str("HEADSHOTS_TRAINER_GROUP", "headshots-trainer"),
         max_poll_interval_ms=env_int("HEADSHOTS_TRAINER_MAX_POLL_INTERVAL_MS", 300_000),
         lease_s=env_float("HEADSHOTS_TRAINER_LEASE_S", 30.0),
+        stall_s=env_float("HEADSHOTS_TRAIN_STALL_S", 120.0),
         workers=env_int("HEADSHOTS_TRAINER_WORKERS", 1),
         steps=env_int("HEADSHOTS_TRAIN_STEPS", 60),
         rank=env_int("HEADSHOTS_LORA_RANK", 8),
@@ -99,4 +106,6 @@ def load() -> TrainerConfig:
         class_image_steps=env_int("HEADSHOTS_TRAIN_CLASS_IMAGE_STEPS", 25),
         train_text_encoder=env_bool("HEADSHOTS_TRAIN_TEXT_ENCODER", False),
         augment_variants=env_int("HEADSHOTS_TRAIN_AUGMENT_VARIANTS", 2),
+        threads=env_int("HEADSHOTS_TRAIN_THREADS", 0),
+        compile=_optional_bool("HEADSHOTS_TRAIN_COMPILE"),
     )

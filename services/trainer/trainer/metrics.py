@@ -19,6 +19,10 @@ DUPLICATES = Counter("trainer_duplicate_orders_total", "Order messages skipped b
 PARTITIONS_REVOKED = Counter("trainer_partitions_revoked_total", "Kafka partitions taken away by a rebalance")
 TAKEOVERS = Counter("trainer_lease_takeovers_total", "Jobs taken over after another worker's lease expired")
 LEASES_LOST = Counter("trainer_leases_lost_total", "Jobs this worker stopped because another took its lease")
+STALLS = Counter("trainer_stalls_total", "Jobs whose lease this worker gave up after no progress for the stall window")
+BLOB_STORE_WAITS = Counter(
+    "trainer_blob_store_waits_total", "Times a job waited for an unavailable blob store before trying again"
+)
 
 
 class RevocationCounter(ConsumerRebalanceListener):

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import torch
 from PIL import Image
@@ -53,12 +54,25 @@ def generate_class_images(pipe, prompt: str, seeds: list[int], resolution: int, 
 
 
 def ensure_class_images(
-    blobs, pipe, prefix: str, prompt: str, count: int, resolution: int, steps: int
+    blobs,
+    pipe,
+    prefix: str,
+    prompt: str,
+    count: int,
+    resolution: int,
+    steps: int,
+    progress: Callable[[], None] | None = None,
 ) -> list[Image.Image]:
-    """The `count` class images under `prefix`, generating (and storing) only those not stored yet."""
+    """The `count` class images under `prefix`, generating (and storing) only those not stored yet.
+
+    `progress` is called after each generated batch, and while this job waits for another job of the process
+    that generates them (the lease keeper's marks: waiting on a job that makes progress is no stall)."""
     with _locks_guard:
         lock = _locks[prefix]
-    with lock:
+    while not lock.acquire(timeout=5.0):
+        if progress:
+            progress()
+    try:
         keys = [class_image_key(prefix, i) for i in range(count)]
         missing = [i for i, key in enumerate(keys) if not blobs.exists(key)]
         if missing:
@@ -72,6 +86,8 @@ def ensure_class_images(
                         buffer = io.BytesIO()
                         image.save(buffer, format="PNG")
                         blobs.put(keys[i], buffer.getvalue())
+                if progress:
+                    progress()
             log.info("class images under %s ready in %.1fs", prefix, time.monotonic() - started)
         images = []
         for key in keys:
@@ -79,3 +95,5 @@ def ensure_class_images(
             image.load()
             images.append(image.convert("RGB"))
         return images
+    finally:
+        lock.release()

@@ -213,6 +213,16 @@ securityContext:
 {{/*
 The root filesystem is read-only: /tmp is an emptyDir.
 */}}
+{{/*
+ingress-nginx refuses bodies over 1 MB by default: an Ingress to the gateway lets an upload at the gateway's cap (and
+its multipart or gRPC framing overhead) through, so the gateway answers an over-cap upload with its own error.
+Usage: {{ include "headshots.ingressBodyLimit" . }} -> a dict of the one annotation
+*/}}
+{{- define "headshots.ingressBodyLimit" -}}
+{{- $megabytes := add (div (int64 .Values.gateway.config.maxUploadBytes) 1048576) 2 -}}
+{{- dict "nginx.ingress.kubernetes.io/proxy-body-size" (printf "%dm" $megabytes) | toYaml -}}
+{{- end -}}
+
 {{- define "headshots.tmpVolume" -}}
 - name: tmp
   emptyDir: {}
@@ -228,7 +238,7 @@ Timing fields of a probe from its values (enabled is not a probe field).
 Usage: {{ include "headshots.probeTiming" .Values.gateway.web.livenessProbe | nindent 4 }}
 */}}
 {{- define "headshots.probeTiming" -}}
-{{- toYaml (omit . "enabled" "command") -}}
+{{- toYaml (omit . "enabled" "command" "maxAgeSeconds") -}}
 {{- end -}}
 
 {{/* ===================================================================== */}}
@@ -341,11 +351,15 @@ gateway's own default applies; 0 is a value, not empty.
 - name: HEADSHOTS_CACHE_URL
   value: {{ $config.cache.url | quote }}
 {{- end }}
+{{- with $config.trustedProxies }}
+- name: HEADSHOTS_TRUSTED_PROXIES
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- with $config.webhookAllowNetworks }}
 - name: HEADSHOTS_WEBHOOK_ALLOW_NETWORKS
   value: {{ join "," . | quote }}
 {{- end }}
-{{- range $name, $value := dict "HEADSHOTS_RATE_LIMIT" $config.rateLimit "HEADSHOTS_ORDER_RATE_LIMIT" $config.orderRateLimit "HEADSHOTS_WEBHOOK_MAX_ATTEMPTS" $config.webhookMaxAttempts "HEADSHOTS_WEBHOOK_BASE_DELAY_S" $config.webhookBaseDelaySeconds "HEADSHOTS_AUTH_CACHE_S" $config.authCacheSeconds "HEADSHOTS_TOKEN_TTL_HOURS" $config.tokenTtlHours "HEADSHOTS_STALL_S" $config.stallSeconds "HEADSHOTS_MAX_UPLOAD_FILES" $config.maxUploadFiles "HEADSHOTS_MAX_UPLOAD_BYTES" $config.maxUploadBytes "HEADSHOTS_GRPC_MAX_STREAMS" $config.grpcMaxStreams "HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT" $config.grpcMaxStreamsPerTenant "HEADSHOTS_WEBHOOK_SENDERS" $config.webhookSenders "HEADSHOTS_WEBHOOK_PER_DESTINATION" $config.webhookPerDestination "HEADSHOTS_WORKER_STALE_S" $config.workerStaleSeconds }}
+{{- range $name, $value := dict "HEADSHOTS_RATE_LIMIT" $config.rateLimit "HEADSHOTS_ORDER_RATE_LIMIT" $config.orderRateLimit "HEADSHOTS_AUTH_RATE_LIMIT" $config.authRateLimit "HEADSHOTS_WEBHOOK_MAX_ATTEMPTS" $config.webhookMaxAttempts "HEADSHOTS_WEBHOOK_BASE_DELAY_S" $config.webhookBaseDelaySeconds "HEADSHOTS_AUTH_CACHE_S" $config.authCacheSeconds "HEADSHOTS_TOKEN_TTL_HOURS" $config.tokenTtlHours "HEADSHOTS_STALL_S" $config.stallSeconds "HEADSHOTS_MAX_UPLOAD_FILES" $config.maxUploadFiles "HEADSHOTS_MAX_UPLOAD_BYTES" $config.maxUploadBytes "HEADSHOTS_GRPC_MAX_STREAMS" $config.grpcMaxStreams "HEADSHOTS_GRPC_MAX_STREAMS_PER_TENANT" $config.grpcMaxStreamsPerTenant "HEADSHOTS_WEBHOOK_SENDERS" $config.webhookSenders "HEADSHOTS_WEBHOOK_PER_HOST" $config.webhookPerHost "HEADSHOTS_WEBHOOK_PER_TENANT" $config.webhookPerTenant "HEADSHOTS_WORKER_STALE_S" $config.workerStaleSeconds "HEADSHOTS_VERDICT_WAIT_S" $config.verdictWaitSeconds "HEADSHOTS_UPLOAD_URL_TTL_S" $config.uploadUrlTtlSeconds "HEADSHOTS_CHECK_BACKLOG_MAX_AGE_S" $config.checkBacklogMaxAgeSeconds "HEADSHOTS_CHECK_BACKLOG_MAX_DEPTH" $config.checkBacklogMaxDepth }}
 {{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
 {{- $text := toString $value }}
 {{- /* Whole numbers as integers: toString would write 1000000 as 1e+06. */}}

@@ -24,17 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19headshots/v1/common.proto\x12\x0cheadshots.v1\"9\n\nRenderSpec\x12\x11\n\tstyle_ids\x18\x01 \x03(\t\x12\x18\n\x10images_per_style\x18\x02 \x01(\x05\"\xaf\x01\n\x08Headshot\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08style_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x16\n\x0elikeness_score\x18\x06 \x01(\x02\x12\x15\n\rquality_score\x18\x07 \x01(\x02\x12\x19\n\x11\x63onsistency_score\x18\x08 \x01(\x02\x12\r\n\x05gated\x18\t \x01(\x08*\x90\x01\n\x0fTrainingProfile\x12 \n\x1cTRAINING_PROFILE_UNSPECIFIED\x10\x00\x12\x19\n\x15TRAINING_PROFILE_FAST\x10\x01\x12\x1d\n\x19TRAINING_PROFILE_STANDARD\x10\x02\x12!\n\x1dTRAINING_PROFILE_HIGH_QUALITY\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19headshots/v1/common.proto\x12\x0cheadshots.v1\"a\n\nRenderSpec\x12\x11\n\tstyle_ids\x18\x01 \x03(\t\x12\x18\n\x10images_per_style\x18\x02 \x01(\x05\x12&\n\x04look\x18\x03 \x01(\x0b\x32\x18.headshots.v1.RenderLook\"\x8e\x01\n\nRenderLook\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\x0f\n\x07sampler\x18\x03 \x01(\t\x12\x1b\n\x13num_inference_steps\x18\x04 \x01(\x05\x12\x16\n\x0eguidance_scale\x18\x05 \x01(\x02\x12\x11\n\tseed_base\x18\x06 \x01(\x03\"\xaf\x01\n\x08Headshot\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08style_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x16\n\x0elikeness_score\x18\x06 \x01(\x02\x12\x15\n\rquality_score\x18\x07 \x01(\x02\x12\x19\n\x11\x63onsistency_score\x18\x08 \x01(\x02\x12\r\n\x05gated\x18\t \x01(\x08\"u\n\rPhotoAnalysis\x12#\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x15.headshots.v1.FaceBox\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12\r\n\x05model\x18\x03 \x01(\t\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\"C\n\x07\x46\x61\x63\x65\x42ox\x12\x0c\n\x04left\x18\x01 \x01(\x05\x12\x0b\n\x03top\x18\x02 \x01(\x05\x12\r\n\x05right\x18\x03 \x01(\x05\x12\x0e\n\x06\x62ottom\x18\x04 \x01(\x05*\x90\x01\n\x0fTrainingProfile\x12 \n\x1cTRAINING_PROFILE_UNSPECIFIED\x10\x00\x12\x19\n\x15TRAINING_PROFILE_FAST\x10\x01\x12\x1d\n\x19TRAINING_PROFILE_STANDARD\x10\x02\x12!\n\x1dTRAINING_PROFILE_HIGH_QUALITY\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'headshots.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRAININGPROFILE']._serialized_start=281
-  _globals['_TRAININGPROFILE']._serialized_end=425
+  _globals['_TRAININGPROFILE']._serialized_start=654
+  _globals['_TRAININGPROFILE']._serialized_end=798
   _globals['_RENDERSPEC']._serialized_start=43
-  _globals['_RENDERSPEC']._serialized_end=100
-  _globals['_HEADSHOT']._serialized_start=103
-  _globals['_HEADSHOT']._serialized_end=278
+  _globals['_RENDERSPEC']._serialized_end=140
+  _globals['_RENDERLOOK']._serialized_start=143
+  _globals['_RENDERLOOK']._serialized_end=285
+  _globals['_HEADSHOT']._serialized_start=288
+  _globals['_HEADSHOT']._serialized_end=463
+  _globals['_PHOTOANALYSIS']._serialized_start=465
+  _globals['_PHOTOANALYSIS']._serialized_end=582
+  _globals['_FACEBOX']._serialized_start=584
+  _globals['_FACEBOX']._serialized_end=651
 # @@protoc_insertion_point(module_scope)

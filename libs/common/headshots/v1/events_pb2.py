@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from headshots.v1 import common_pb2 as headshots_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19headshots/v1/events.proto\x12\x0cheadshots.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19headshots/v1/common.proto\"\xa2\x05\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12.\n\noccur_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x37\n\x0forder_submitted\x18\n \x01(\x0b\x32\x1c.headshots.v1.OrderSubmittedH\x00\x12\x33\n\rorder_deleted\x18\x0b \x01(\x0b\x32\x1a.headshots.v1.OrderDeletedH\x00\x12\x39\n\x10render_requested\x18\x0c \x01(\x0b\x32\x1d.headshots.v1.RenderRequestedH\x00\x12;\n\x11training_progress\x18\x14 \x01(\x0b\x32\x1e.headshots.v1.TrainingProgressH\x00\x12=\n\x12training_completed\x18\x15 \x01(\x0b\x32\x1f.headshots.v1.TrainingCompletedH\x00\x12\x37\n\x0ftraining_failed\x18\x16 \x01(\x0b\x32\x1c.headshots.v1.TrainingFailedH\x00\x12\x37\n\x0frender_progress\x18\x1e \x01(\x0b\x32\x1c.headshots.v1.RenderProgressH\x00\x12\x39\n\x10render_completed\x18\x1f \x01(\x0b\x32\x1d.headshots.v1.RenderCompletedH\x00\x12\x33\n\rrender_failed\x18  \x01(\x0b\x32\x1a.headshots.v1.RenderFailedH\x00\x12\x33\n\rcaches_purged\x18! \x01(\x0b\x32\x1a.headshots.v1.CachesPurgedH\x00\x42\t\n\x07payload\"\xcb\x01\n\x0eOrderSubmitted\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nphoto_keys\x18\x02 \x03(\t\x12\x15\n\rsubject_class\x18\x03 \x01(\t\x12\x37\n\x10training_profile\x18\x04 \x01(\x0e\x32\x1d.headshots.v1.TrainingProfile\x12-\n\x0brender_spec\x18\x05 \x01(\x0b\x32\x18.headshots.v1.RenderSpec\x12\x13\n\x0bresubmitted\x18\x06 \x01(\x08\"\x99\x01\n\x0fRenderRequested\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64\x61pter_key\x18\x02 \x01(\t\x12\x16\n\x0esubject_phrase\x18\x03 \x01(\t\x12-\n\x0brender_spec\x18\x04 \x01(\x0b\x32\x18.headshots.v1.RenderSpec\x12\x16\n\x0e\x65xisting_count\x18\x05 \x01(\x05\"!\n\x0cOrderDeleted\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"X\n\x10TrainingProgress\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x02 \x01(\x05\x12\x0c\n\x04loss\x18\x03 \x01(\x02\x12\x13\n\x0b\x65ta_seconds\x18\x04 \x01(\x02\"\xcb\x01\n\x11TrainingCompleted\x12\x13\n\x0b\x61\x64\x61pter_key\x18\x01 \x01(\t\x12\x14\n\x0cmanifest_key\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x16\n\x0esubject_phrase\x18\x04 \x01(\t\x12\r\n\x05steps\x18\x05 \x01(\x05\x12\x0f\n\x07seconds\x18\x06 \x01(\x02\x12-\n\x0brender_spec\x18\x07 \x01(\x0b\x32\x18.headshots.v1.RenderSpec\x12\x10\n\x08likeness\x18\x08 \x01(\x02\"N\n\x0eTrainingFailed\x12+\n\x06reason\x18\x01 \x01(\x0e\x32\x1b.headshots.v1.FailureReason\x12\x0f\n\x07message\x18\x02 \x01(\t\"P\n\x0eRenderProgress\x12\x13\n\x0bimages_done\x18\x01 \x01(\x05\x12\x14\n\x0cimages_total\x18\x02 \x01(\x05\x12\x13\n\x0b\x65ta_seconds\x18\x03 \x01(\x02\"~\n\x0fRenderCompleted\x12)\n\theadshots\x18\x01 \x03(\x0b\x32\x16.headshots.v1.Headshot\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12,\n\x07quality\x18\x03 \x01(\x0b\x32\x1b.headshots.v1.QualityReport\"\xc7\x01\n\rQualityReport\x12\x11\n\tgenerated\x18\x01 \x01(\x05\x12\x11\n\tdelivered\x18\x02 \x01(\x05\x12;\n\x08rejected\x18\x03 \x03(\x0b\x32).headshots.v1.QualityReport.RejectedEntry\x12\r\n\x05gated\x18\x04 \x01(\x08\x12\x13\n\x0b\x63onsistency\x18\x05 \x01(\x02\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"`\n\x0cRenderFailed\x12+\n\x06reason\x18\x01 \x01(\x0e\x32\x1b.headshots.v1.FailureReason\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"2\n\x0c\x43\x61\x63hesPurged\x12\x11\n\tpurged_by\x18\x01 \x01(\t\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x05*\xd3\x01\n\rFailureReason\x12\x1e\n\x1a\x46\x41ILURE_REASON_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x46\x41ILURE_REASON_BAD_PHOTOS\x10\x01\x12 \n\x1c\x46\x41ILURE_REASON_OUT_OF_MEMORY\x10\x02\x12\x1c\n\x18\x46\x41ILURE_REASON_CANCELLED\x10\x03\x12\x1b\n\x17\x46\x41ILURE_REASON_INTERNAL\x10\x04\x12&\n\"FAILURE_REASON_ADAPTER_UNAVAILABLE\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19headshots/v1/events.proto\x12\x0cheadshots.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19headshots/v1/common.proto\"\x9b\x06\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12.\n\noccur_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x37\n\x0forder_submitted\x18\n \x01(\x0b\x32\x1c.headshots.v1.OrderSubmittedH\x00\x12\x33\n\rorder_deleted\x18\x0b \x01(\x0b\x32\x1a.headshots.v1.OrderDeletedH\x00\x12\x39\n\x10render_requested\x18\x0c \x01(\x0b\x32\x1d.headshots.v1.RenderRequestedH\x00\x12\x35\n\x0ephoto_received\x18\r \x01(\x0b\x32\x1b.headshots.v1.PhotoReceivedH\x00\x12;\n\x11training_progress\x18\x14 \x01(\x0b\x32\x1e.headshots.v1.TrainingProgressH\x00\x12=\n\x12training_completed\x18\x15 \x01(\x0b\x32\x1f.headshots.v1.TrainingCompletedH\x00\x12\x37\n\x0ftraining_failed\x18\x16 \x01(\x0b\x32\x1c.headshots.v1.TrainingFailedH\x00\x12\x37\n\x0frender_progress\x18\x1e \x01(\x0b\x32\x1c.headshots.v1.RenderProgressH\x00\x12\x39\n\x10render_completed\x18\x1f \x01(\x0b\x32\x1d.headshots.v1.RenderCompletedH\x00\x12\x33\n\rrender_failed\x18  \x01(\x0b\x32\x1a.headshots.v1.RenderFailedH\x00\x12\x33\n\rcaches_purged\x18! \x01(\x0b\x32\x1a.headshots.v1.CachesPurgedH\x00\x12@\n\x14\x63\x61\x63he_holder_present\x18\" \x01(\x0b\x32 .headshots.v1.CacheHolderPresentH\x00\x42\t\n\x07payload\"\xcb\x01\n\x0eOrderSubmitted\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nphoto_keys\x18\x02 \x03(\t\x12\x15\n\rsubject_class\x18\x03 \x01(\t\x12\x37\n\x10training_profile\x18\x04 \x01(\x0e\x32\x1d.headshots.v1.TrainingProfile\x12-\n\x0brender_spec\x18\x05 \x01(\x0b\x32\x18.headshots.v1.RenderSpec\x12\x13\n\x0bresubmitted\x18\x06 \x01(\x08\"\x98\x01\n\x0fRenderRequested\x12\x11\n\trender_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64\x61pter_key\x18\x02 \x01(\t\x12\x16\n\x0esubject_phrase\x18\x03 \x01(\t\x12-\n\x0brender_spec\x18\x04 \x01(\x0b\x32\x18.headshots.v1.RenderSpec\x12\x16\n\x0e\x65xisting_count\x18\x05 \x01(\x05\"L\n\rPhotoReceived\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08photo_id\x18\x02 \x01(\t\x12\x16\n\x0equarantine_key\x18\x03 \x01(\t\"!\n\x0cOrderDeleted\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"X\n\x10TrainingProgress\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x02 \x01(\x05\x12\x0c\n\x04loss\x18\x03 \x01(\x02\x12\x13\n\x0b\x65ta_seconds\x18\x04 \x01(\x02\"\xcb\x01\n\x11TrainingCompleted\x12\x13\n\x0b\x61\x64\x61pter_key\x18\x01 \x01(\t\x12\x14\n\x0cmanifest_key\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x16\n\x0esubject_phrase\x18\x04 \x01(\t\x12\r\n\x05steps\x18\x05 \x01(\x05\x12\x0f\n\x07seconds\x18\x06 \x01(\x02\x12-\n\x0brender_spec\x18\x07 \x01(\x0b\x32\x18.headshots.v1.RenderSpec\x12\x10\n\x08likeness\x18\x08 \x01(\x02\"N\n\x0eTrainingFailed\x12+\n\x06reason\x18\x01 \x01(\x0e\x32\x1b.headshots.v1.FailureReason\x12\x0f\n\x07message\x18\x02 \x01(\t\"P\n\x0eRenderProgress\x12\x13\n\x0bimages_done\x18\x01 \x01(\x05\x12\x14\n\x0cimages_total\x18\x02 \x01(\x05\x12\x13\n\x0b\x65ta_seconds\x18\x03 \x01(\x02\"}\n\x0fRenderCompleted\x12)\n\theadshots\x18\x01 \x03(\x0b\x32\x16.headshots.v1.Headshot\x12\x11\n\trender_id\x18\x02 \x01(\t\x12,\n\x07quality\x18\x03 \x01(\x0b\x32\x1b.headshots.v1.QualityReport\"\x8f\x02\n\rQualityReport\x12\x11\n\tgenerated\x18\x01 \x01(\x05\x12\x11\n\tdelivered\x18\x02 \x01(\x05\x12;\n\x08rejected\x18\x03 \x03(\x0b\x32).headshots.v1.QualityReport.RejectedEntry\x12\r\n\x05gated\x18\x04 \x01(\x08\x12\x13\n\x0b\x63onsistency\x18\x05 \x01(\x02\x12/\n\tshortfall\x18\x06 \x03(\x0b\x32\x1c.headshots.v1.StyleShortfall\x12\x15\n\rtop_up_rounds\x18\x07 \x01(\x05\x1a/\n\rRejectedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"Z\n\x0eStyleShortfall\x12\x10\n\x08style_id\x18\x01 \x01(\t\x12\x0e\n\x06wanted\x18\x02 \x01(\x05\x12\x11\n\tdelivered\x18\x03 \x01(\x05\x12\x13\n\x0bmain_reason\x18\x04 \x01(\t\"_\n\x0cRenderFailed\x12+\n\x06reason\x18\x01 \x01(\x0e\x32\x1b.headshots.v1.FailureReason\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\trender_id\x18\x03 \x01(\t\"H\n\x0c\x43\x61\x63hesPurged\x12\x11\n\tpurged_by\x18\x01 \x01(\t\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x05\x12\x14\n\x0c\x65ntries_kept\x18\x03 \x01(\x05\"J\n\x12\x43\x61\x63heHolderPresent\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\x12\n\ninterval_s\x18\x02 \x01(\x02\x12\x10\n\x08stopping\x18\x03 \x01(\x08*\xef\x01\n\rFailureReason\x12\x1e\n\x1a\x46\x41ILURE_REASON_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x46\x41ILURE_REASON_BAD_PHOTOS\x10\x01\x12 \n\x1c\x46\x41ILURE_REASON_OUT_OF_MEMORY\x10\x02\x12\x1c\n\x18\x46\x41ILURE_REASON_CANCELLED\x10\x03\x12\x1b\n\x17\x46\x41ILURE_REASON_INTERNAL\x10\x04\x12&\n\"FAILURE_REASON_ADAPTER_UNAVAILABLE\x10\x05\x12\x1a\n\x16\x46\x41ILURE_REASON_STALLED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,32 +35,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_QUALITYREPORT_REJECTEDENTRY']._loaded_options = None
   _globals['_QUALITYREPORT_REJECTEDENTRY']._serialized_options = b'8\001'
-  _globals['_FAILUREREASON']._serialized_start=2116
-  _globals['_FAILUREREASON']._serialized_end=2327
+  _globals['_FAILUREREASON']._serialized_start=2574
+  _globals['_FAILUREREASON']._serialized_end=2813
   _globals['_EVENT']._serialized_start=104
-  _globals['_EVENT']._serialized_end=778
-  _globals['_ORDERSUBMITTED']._serialized_start=781
-  _globals['_ORDERSUBMITTED']._serialized_end=984
-  _globals['_RENDERREQUESTED']._serialized_start=987
-  _globals['_RENDERREQUESTED']._serialized_end=1140
-  _globals['_ORDERDELETED']._serialized_start=1142
-  _globals['_ORDERDELETED']._serialized_end=1175
-  _globals['_TRAININGPROGRESS']._serialized_start=1177
-  _globals['_TRAININGPROGRESS']._serialized_end=1265
-  _globals['_TRAININGCOMPLETED']._serialized_start=1268
-  _globals['_TRAININGCOMPLETED']._serialized_end=1471
-  _globals['_TRAININGFAILED']._serialized_start=1473
-  _globals['_TRAININGFAILED']._serialized_end=1551
-  _globals['_RENDERPROGRESS']._serialized_start=1553
-  _globals['_RENDERPROGRESS']._serialized_end=1633
-  _globals['_RENDERCOMPLETED']._serialized_start=1635
-  _globals['_RENDERCOMPLETED']._serialized_end=1761
-  _globals['_QUALITYREPORT']._serialized_start=1764
-  _globals['_QUALITYREPORT']._serialized_end=1963
-  _globals['_QUALITYREPORT_REJECTEDENTRY']._serialized_start=1916
-  _globals['_QUALITYREPORT_REJECTEDENTRY']._serialized_end=1963
-  _globals['_RENDERFAILED']._serialized_start=1965
-  _globals['_RENDERFAILED']._serialized_end=2061
-  _globals['_CACHESPURGED']._serialized_start=2063
-  _globals['_CACHESPURGED']._serialized_end=2113
+  _globals['_EVENT']._serialized_end=899
+  _globals['_ORDERSUBMITTED']._serialized_start=902
+  _globals['_ORDERSUBMITTED']._serialized_end=1105
+  _globals['_RENDERREQUESTED']._serialized_start=1108
+  _globals['_RENDERREQUESTED']._serialized_end=1260
+  _globals['_PHOTORECEIVED']._serialized_start=1262
+  _globals['_PHOTORECEIVED']._serialized_end=1338
+  _globals['_ORDERDELETED']._serialized_start=1340
+  _globals['_ORDERDELETED']._serialized_end=1373
+  _globals['_TRAININGPROGRESS']._serialized_start=1375
+  _globals['_TRAININGPROGRESS']._serialized_end=1463
+  _globals['_TRAININGCOMPLETED']._serialized_start=1466
+  _globals['_TRAININGCOMPLETED']._serialized_end=1669
+  _globals['_TRAININGFAILED']._serialized_start=1671
+  _globals['_TRAININGFAILED']._serialized_end=1749
+  _globals['_RENDERPROGRESS']._serialized_start=1751
+  _globals['_RENDERPROGRESS']._serialized_end=1831
+  _globals['_RENDERCOMPLETED']._serialized_start=1833
+  _globals['_RENDERCOMPLETED']._serialized_end=1958
+  _globals['_QUALITYREPORT']._serialized_start=1961
+  _globals['_QUALITYREPORT']._serialized_end=2232
+  _globals['_QUALITYREPORT_REJECTEDENTRY']._serialized_start=2185
+  _globals['_QUALITYREPORT_REJECTEDENTRY']._serialized_end=2232
+  _globals['_STYLESHORTFALL']._serialized_start=2234
+  _globals['_STYLESHORTFALL']._serialized_end=2324
+  _globals['_RENDERFAILED']._serialized_start=2326
+  _globals['_RENDERFAILED']._serialized_end=2421
+  _globals['_CACHESPURGED']._serialized_start=2423
+  _globals['_CACHESPURGED']._serialized_end=2495
+  _globals['_CACHEHOLDERPRESENT']._serialized_start=2497
+  _globals['_CACHEHOLDERPRESENT']._serialized_end=2571
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#headshots/v1/renderer_service.proto\x12\x0cheadshots.v1\"D\n\nAdapterRef\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64\x61pter_key\x18\x02 \x01(\t\x12\r\n\x05scale\x18\x03 \x01(\x02\"U\n\nRenderItem\x12\x10\n\x08style_id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x03 \x01(\t\x12\x0c\n\x04seed\x18\x04 \x01(\x03\"\xe3\x01\n\rRenderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x07\x61\x64\x61pter\x18\x02 \x01(\x0b\x32\x18.headshots.v1.AdapterRef\x12\x16\n\x0esubject_phrase\x18\x03 \x01(\t\x12\'\n\x05items\x18\x04 \x03(\x0b\x32\x18.headshots.v1.RenderItem\x12\r\n\x05width\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\x12\x1b\n\x13num_inference_steps\x18\x07 \x01(\x05\x12\x16\n\x0eguidance_scale\x18\x08 \x01(\x02\"k\n\x0eRenderResponse\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08style_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x0b\n\x03png\x18\x06 \x01(\x0c\"C\n\x16PrefetchAdapterRequest\x12)\n\x07\x61\x64\x61pter\x18\x01 \x01(\x0b\x32\x18.headshots.v1.AdapterRef\")\n\x17PrefetchAdapterResponse\x12\x0e\n\x06\x63\x61\x63hed\x18\x01 \x01(\x08\")\n\x13\x45victAdapterRequest\x12\x12\n\nadapter_id\x18\x01 \x01(\t\"\'\n\x14\x45victAdapterResponse\x12\x0f\n\x07\x65victed\x18\x01 \x01(\x08\"\x11\n\x0fGetStatsRequest\"\xb5\x03\n\x10GetStatsResponse\x12\x17\n\x0fimages_rendered\x18\x01 \x01(\x03\x12\x13\n\x0bqueue_depth\x18\x02 \x01(\x05\x12\x17\n\x0f\x61\x64\x61pters_cached\x18\x03 \x01(\x05\x12\x17\n\x0fmean_batch_size\x18\x04 \x01(\x02\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x03\x12\x1b\n\x13host_cache_capacity\x18\x06 \x01(\x05\x12\x1b\n\x13host_cache_hit_rate\x18\x07 \x01(\x02\x12\x12\n\nslots_used\x18\x08 \x01(\x05\x12\x13\n\x0bslots_total\x18\t \x01(\x05\x12\x15\n\rslot_hit_rate\x18\n \x01(\x02\x12\x16\n\x0eslot_evictions\x18\x0b \x01(\x03\x12\x1a\n\x12\x61\x64\x61pter_file_loads\x18\x0c \x01(\x03\x12\x16\n\x0eprompts_cached\x18\r \x01(\x05\x12\x1d\n\x15prompt_cache_hit_rate\x18\x0e \x01(\x02\x12\x12\n\nreplica_id\x18\x0f \x01(\t\x12\x19\n\x11\x61\x64\x61pters_resident\x18\x10 \x03(\t\x12\x1c\n\x14host_cache_evictions\x18\x11 \x01(\x03\x32\xda\x02\n\x0fRendererService\x12\x45\n\x06Render\x12\x1b.headshots.v1.RenderRequest\x1a\x1c.headshots.v1.RenderResponse0\x01\x12^\n\x0fPrefetchAdapter\x12$.headshots.v1.PrefetchAdapterRequest\x1a%.headshots.v1.PrefetchAdapterResponse\x12U\n\x0c\x45victAdapter\x12!.headshots.v1.EvictAdapterRequest\x1a\".headshots.v1.EvictAdapterResponse\x12I\n\x08GetStats\x12\x1d.headshots.v1.GetStatsRequest\x1a\x1e.headshots.v1.GetStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#headshots/v1/renderer_service.proto\x12\x0cheadshots.v1\"D\n\nAdapterRef\x12\x12\n\nadapter_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64\x61pter_key\x18\x02 \x01(\t\x12\r\n\x05scale\x18\x03 \x01(\x02\"U\n\nRenderItem\x12\x10\n\x08style_id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x03 \x01(\t\x12\x0c\n\x04seed\x18\x04 \x01(\x03\"\xf4\x01\n\rRenderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x07\x61\x64\x61pter\x18\x02 \x01(\x0b\x32\x18.headshots.v1.AdapterRef\x12\x16\n\x0esubject_phrase\x18\x03 \x01(\t\x12\'\n\x05items\x18\x04 \x03(\x0b\x32\x18.headshots.v1.RenderItem\x12\r\n\x05width\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\x12\x1b\n\x13num_inference_steps\x18\x07 \x01(\x05\x12\x16\n\x0eguidance_scale\x18\x08 \x01(\x02\x12\x0f\n\x07sampler\x18\t \x01(\t\"k\n\x0eRenderResponse\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08style_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x0b\n\x03png\x18\x06 \x01(\x0c\"C\n\x16PrefetchAdapterRequest\x12)\n\x07\x61\x64\x61pter\x18\x01 \x01(\x0b\x32\x18.headshots.v1.AdapterRef\")\n\x17PrefetchAdapterResponse\x12\x0e\n\x06\x63\x61\x63hed\x18\x01 \x01(\x08\")\n\x13\x45victAdapterRequest\x12\x12\n\nadapter_id\x18\x01 \x01(\t\"\'\n\x14\x45victAdapterResponse\x12\x0f\n\x07\x65victed\x18\x01 \x01(\x08\"\x11\n\x0fGetStatsRequest\"\xb5\x03\n\x10GetStatsResponse\x12\x17\n\x0fimages_rendered\x18\x01 \x01(\x03\x12\x13\n\x0bqueue_depth\x18\x02 \x01(\x05\x12\x17\n\x0f\x61\x64\x61pters_cached\x18\x03 \x01(\x05\x12\x17\n\x0fmean_batch_size\x18\x04 \x01(\x02\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x03\x12\x1b\n\x13host_cache_capacity\x18\x06 \x01(\x05\x12\x1b\n\x13host_cache_hit_rate\x18\x07 \x01(\x02\x12\x12\n\nslots_used\x18\x08 \x01(\x05\x12\x13\n\x0bslots_total\x18\t \x01(\x05\x12\x15\n\rslot_hit_rate\x18\n \x01(\x02\x12\x16\n\x0eslot_evictions\x18\x0b \x01(\x03\x12\x1a\n\x12\x61\x64\x61pter_file_loads\x18\x0c \x01(\x03\x12\x16\n\x0eprompts_cached\x18\r \x01(\x05\x12\x1d\n\x15prompt_cache_hit_rate\x18\x0e \x01(\x02\x12\x12\n\nreplica_id\x18\x0f \x01(\t\x12\x19\n\x11\x61\x64\x61pters_resident\x18\x10 \x03(\t\x12\x1c\n\x14host_cache_evictions\x18\x11 \x01(\x03\x32\xda\x02\n\x0fRendererService\x12\x45\n\x06Render\x12\x1b.headshots.v1.RenderRequest\x1a\x1c.headshots.v1.RenderResponse0\x01\x12^\n\x0fPrefetchAdapter\x12$.headshots.v1.PrefetchAdapterRequest\x1a%.headshots.v1.PrefetchAdapterResponse\x12U\n\x0c\x45victAdapter\x12!.headshots.v1.EvictAdapterRequest\x1a\".headshots.v1.EvictAdapterResponse\x12I\n\x08GetStats\x12\x1d.headshots.v1.GetStatsRequest\x1a\x1e.headshots.v1.GetStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +36,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENDERITEM']._serialized_start=123
   _globals['_RENDERITEM']._serialized_end=208
   _globals['_RENDERREQUEST']._serialized_start=211
-  _globals['_RENDERREQUEST']._serialized_end=438
-  _globals['_RENDERRESPONSE']._serialized_start=440
-  _globals['_RENDERRESPONSE']._serialized_end=547
-  _globals['_PREFETCHADAPTERREQUEST']._serialized_start=549
-  _globals['_PREFETCHADAPTERREQUEST']._serialized_end=616
-  _globals['_PREFETCHADAPTERRESPONSE']._serialized_start=618
-  _globals['_PREFETCHADAPTERRESPONSE']._serialized_end=659
-  _globals['_EVICTADAPTERREQUEST']._serialized_start=661
-  _globals['_EVICTADAPTERREQUEST']._serialized_end=702
-  _globals['_EVICTADAPTERRESPONSE']._serialized_start=704
-  _globals['_EVICTADAPTERRESPONSE']._serialized_end=743
-  _globals['_GETSTATSREQUEST']._serialized_start=745
-  _globals['_GETSTATSREQUEST']._serialized_end=762
-  _globals['_GETSTATSRESPONSE']._serialized_start=765
-  _globals['_GETSTATSRESPONSE']._serialized_end=1202
-  _globals['_RENDERERSERVICE']._serialized_start=1205
-  _globals['_RENDERERSERVICE']._serialized_end=1551
+  _globals['_RENDERREQUEST']._serialized_end=455
+  _globals['_RENDERRESPONSE']._serialized_start=457
+  _globals['_RENDERRESPONSE']._serialized_end=564
+  _globals['_PREFETCHADAPTERREQUEST']._serialized_start=566
+  _globals['_PREFETCHADAPTERREQUEST']._serialized_end=633
+  _globals['_PREFETCHADAPTERRESPONSE']._serialized_start=635
+  _globals['_PREFETCHADAPTERRESPONSE']._serialized_end=676
+  _globals['_EVICTADAPTERREQUEST']._serialized_start=678
+  _globals['_EVICTADAPTERREQUEST']._serialized_end=719
+  _globals['_EVICTADAPTERRESPONSE']._serialized_start=721
+  _globals['_EVICTADAPTERRESPONSE']._serialized_end=760
+  _globals['_GETSTATSREQUEST']._serialized_start=762
+  _globals['_GETSTATSREQUEST']._serialized_end=779
+  _globals['_GETSTATSRESPONSE']._serialized_start=782
+  _globals['_GETSTATSRESPONSE']._serialized_end=1219
+  _globals['_RENDERERSERVICE']._serialized_start=1222
+  _globals['_RENDERERSERVICE']._serialized_end=1568
 # @@protoc_insertion_point(module_scope)

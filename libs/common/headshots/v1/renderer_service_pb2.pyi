@@ -29,7 +29,7 @@ class RenderItem(_message.Message):
     def __init__(self, style_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
-    __slots__ = ("request_id", "adapter", "subject_phrase", "items", "width", "height", "num_inference_steps", "guidance_scale")
+    __slots__ = ("request_id", "adapter", "subject_phrase", "items", "width", "height", "num_inference_steps", "guidance_scale", "sampler")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_PHRASE_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,7 @@ class RenderRequest(_message.Message):
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     adapter: AdapterRef
     subject_phrase: str
@@ -46,7 +47,8 @@ class RenderRequest(_message.Message):
     height: int
     num_inference_steps: int
     guidance_scale: float
-    def __init__(self, request_id: _Optional[str] = ..., adapter: _Optional[_Union[AdapterRef, _Mapping]] = ..., subject_phrase: _Optional[str] = ..., items: _Optional[_Iterable[_Union[RenderItem, _Mapping]]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ...) -> None: ...
+    sampler: str
+    def __init__(self, request_id: _Optional[str] = ..., adapter: _Optional[_Union[AdapterRef, _Mapping]] = ..., subject_phrase: _Optional[str] = ..., items: _Optional[_Iterable[_Union[RenderItem, _Mapping]]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., sampler: _Optional[str] = ...) -> None: ...
 
 class RenderResponse(_message.Message):
     __slots__ = ("index", "style_id", "seed", "width", "height", "png")

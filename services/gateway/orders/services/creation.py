@@ -9,14 +9,15 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from gateway.config import CONFIG
-from gateway.errors import Conflict, FailedPrecondition, InvalidArgument, ResourceExhausted
-from gateway.observability import ORDERS_CREATED
+from gateway.errors import Conflict, FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted
+from gateway.observability import count_order_created
 from headshots.v1 import common_pb2, events_pb2
 from headshots_common import bus, tracing
 from headshots_common.styles import PACKAGES, STYLES, images_per_style, subject_phrase
 from orders import policy
-from orders.models import Order, RenderRequest
+from orders.models import Order, Photo, RenderRequest
 from orders.representation import order_summary
+from orders.services import test_mode
 from outbox import services as outbox
 from webhooks import services as webhooks
 from webhooks.destinations import BlockedDestination
@@ -47,7 +48,9 @@ def create_order(
     subject_class: str = policy.DEFAULT_SUBJECT_CLASS,
     retention_hours: int = policy.DEFAULT_RETENTION_HOURS,
     webhook_url: str = "",
+    render_look: dict | None = None,
 ) -> Order:
+    """`render_look`: a fixed look's exact render settings (`render_spec`), for a team member's order."""
     if package not in PACKAGES:
         raise InvalidArgument("unknown_package", f"package must be one of {sorted(PACKAGES)}")
     unknown = [s for s in style_ids if s not in STYLES]
@@ -62,6 +65,10 @@ def create_order(
             "invalid_retention",
             f"retention_hours must be between 1 and {policy.MAX_RETENTION_HOURS} ({policy.MAX_RETENTION.days} days)",
         )
+    if webhook_url and tenant.kind != Tenant.Kind.PARTNER:
+        # Webhooks are signed with a partner's secret; consumers have none and follow their orders in the studio.
+        message = "webhooks are for partners (signed with the partner's secret); consumers follow orders in the studio"
+        raise InvalidArgument("webhooks_need_partner", message, details={"fields": {"webhook_url": [message]}})
     if webhook_url:
         try:
             webhooks.check_destination(webhook_url)
@@ -79,24 +86,40 @@ def create_order(
         subject_class=subject_class,
         retention_hours=retention_hours,
         webhook_url=webhook_url,
+        render_look=render_look or {},
         purge_at=timezone.now() + policy.MAX_RETENTION,
     )
     order.traceparent = tracing.order_trace(str(order.id), str(tenant.id))
     order.save(force_insert=True)
-    transaction.on_commit(lambda: ORDERS_CREATED.inc())
+    transaction.on_commit(lambda: count_order_created(tenant.test_mode))
     webhooks.enqueue(order, "order.created", order_summary(order))
     return order
 
 
 def submit_order(order: Order) -> Order:
-    """Queue the order for training: state change and OrderSubmitted event in one transaction."""
+    """Queue the order for training: state change and OrderSubmitted event in one transaction.
+
+    A consumer must have verified their e-mail first (preparing an order needs no verification; GPU work does).
+    """
+    tenant = order.tenant
+    if tenant.kind == Tenant.Kind.CONSUMER and tenant.email_verified_at is None:
+        raise PermissionDenied(
+            "email_not_verified",
+            "verify your e-mail address first: follow the link we e-mailed you, or ask for a new one",
+        )
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         if order.state != Order.State.AWAITING_PHOTOS:
             if order.state == Order.State.QUEUED:
                 return order  # submitting twice is harmless
             raise Conflict("order_not_open", f"the order is already {order.state}")
-        photos = list(order.photos.order_by("created_at"))
+        if order.photos.filter(state=Photo.State.CHECKING).exists():
+            raise Conflict(
+                "photos_being_checked",
+                "some photos are still being checked; submit once each has its verdict (GET the order's photos)",
+                details={"checking": order.photos.filter(state=Photo.State.CHECKING).count()},
+            )
+        photos = list(order.photos.filter(state=Photo.State.ACCEPTED).order_by("created_at"))
         if len(photos) < CONFIG.min_photos:
             raise FailedPrecondition(
                 "not_enough_photos",
@@ -115,16 +138,35 @@ def submit_order(order: Order) -> Order:
     return order
 
 
+def render_spec(order: Order, style_ids: list[str], per_style: int) -> common_pb2.RenderSpec:
+    """What the renderer renders for the order: with its recorded look's exact settings when it has one."""
+    spec = common_pb2.RenderSpec(style_ids=style_ids, images_per_style=per_style)
+    look = order.render_look
+    if look:
+        spec.look.CopyFrom(
+            common_pb2.RenderLook(
+                prompt=look["prompt"],
+                negative_prompt=look["negative_prompt"],
+                sampler=look["sampler"],
+                num_inference_steps=look["num_inference_steps"],
+                guidance_scale=look["guidance_scale"],
+                seed_base=look["seed_base"],
+            )
+        )
+    return spec
+
+
 def enqueue_submission(order: Order, resubmitted: bool = False) -> None:
-    """The OrderSubmitted event of a queued order, in the caller's transaction."""
+    """The OrderSubmitted event of a queued order, in the caller's transaction (none for a test order: the
+    placeholder pipeline takes it up by its state, `test_mode`)."""
+    if test_mode.is_test_order(order):
+        return
     submitted = events_pb2.OrderSubmitted(
         tenant_id=str(order.tenant_id),
-        photo_keys=[p.blob_key for p in order.photos.order_by("created_at")],
+        photo_keys=[p.blob_key for p in order.photos.filter(state=Photo.State.ACCEPTED).order_by("created_at")],
         subject_class=order.subject_class,
         training_profile=common_pb2.TRAINING_PROFILE_STANDARD,
-        render_spec=common_pb2.RenderSpec(
-            style_ids=order.style_ids, images_per_style=images_per_style(order.package, len(order.style_ids))
-        ),
+        render_spec=render_spec(order, order.style_ids, images_per_style(order.package, len(order.style_ids))),
         resubmitted=resubmitted,
     )
     outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), order_submitted=submitted), order.traceparent)
@@ -150,12 +192,14 @@ def request_render(order: Order, style_id: str, count: int) -> RenderRequest:
 
 
 def enqueue_render_request(order: Order, render: RenderRequest) -> None:
-    """The RenderRequested event of a pending render, in the caller's transaction."""
+    """The RenderRequested event of a pending render, in the caller's transaction (none for a test order)."""
+    if test_mode.is_test_order(order):
+        return
     requested = events_pb2.RenderRequested(
-        request_id=str(render.id),
+        render_id=str(render.id),
         adapter_key=order.adapter_key,
         subject_phrase=subject_phrase(order.subject_class),
-        render_spec=common_pb2.RenderSpec(style_ids=[render.style_id], images_per_style=render.count),
+        render_spec=render_spec(order, [render.style_id], render.count),
         existing_count=order.headshots.count(),
     )
     outbox.enqueue(bus.ORDERS_TOPIC, bus.new_event(str(order.id), render_requested=requested), order.traceparent)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from collections import Counter
+from datetime import UTC
 
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.observability import ORDERS_FINISHED
+from gateway.observability import count_order_finished
 from headshots.v1 import events_pb2
 from headshots_common import bus
 from orders import quality
 from orders.models import Headshot, Order, RenderRequest
-from orders.policy import MAX_RETENTION, PROGRESS_WEBHOOK_STEP, TRAINING_SHARE
+from orders.policy import PROGRESS_WEBHOOK_STEP, TRAINING_SHARE
 from orders.representation import order_summary
-from orders.services import notifications
-from orders.services.retention import record_cache_purge
+from orders.services import notifications, retention
 from webhooks import services as webhooks
 
 
@@ -23,12 +23,14 @@ def apply_pipeline_event(event: events_pb2.Event) -> None:
     """Move an order along its state machine from a trainer or renderer event (idempotent)."""
     kind = bus.payload_kind(event)
     if kind == "caches_purged":  # reported after the deletion: it completes the receipt
-        record_cache_purge(
-            event.order_id,
-            event.caches_purged.purged_by,
-            event.caches_purged.entries,
-            event.occur_time.ToDatetime(tzinfo=UTC),
-        )
+        purged = event.caches_purged
+        at = event.occur_time.ToDatetime(tzinfo=UTC)
+        retention.record_cache_purge(event.order_id, purged.purged_by, purged.entries, purged.entries_kept, at)
+        return
+    if kind == "cache_holder_present":  # about a process, not an order: whom a deletion waits for
+        present = event.cache_holder_present
+        at = event.occur_time.ToDatetime(tzinfo=UTC)
+        retention.record_cache_holder(present.holder, present.interval_s, present.stopping, at)
         return
     order = Order.objects.select_for_update().filter(pk=event.order_id).first()
     if order is None or order.state == Order.State.DELETED:
@@ -40,6 +42,11 @@ def apply_pipeline_event(event: events_pb2.Event) -> None:
         return  # late or duplicate training events never reopen a final order
     handler(order, getattr(event, kind))
     order.save()
+
+
+def _count_finished(order: Order, state: str) -> None:
+    test_mode = order.tenant.test_mode
+    transaction.on_commit(lambda: count_order_finished(test_mode, state))
 
 
 def _on_training_progress(order: Order, progress) -> None:
@@ -69,8 +76,14 @@ def _on_render_progress(order: Order, progress) -> None:
     order.eta_seconds = progress.eta_seconds
 
 
+def _short_styles(order: Order, shortfall: list[dict]) -> list[dict]:
+    """The entries of `shortfall` whose style still has fewer headshots than wanted, every render counted."""
+    counts = Counter(order.headshots.values_list("style_id", flat=True))
+    return [{**s, "delivered": counts[s["style_id"]]} for s in shortfall if counts[s["style_id"]] < s["wanted"]]
+
+
 def _on_render_completed(order: Order, completed) -> None:
-    render = order.render_requests.filter(pk=completed.request_id).first() if completed.request_id else None
+    render = order.render_requests.filter(pk=completed.render_id).first() if completed.render_id else None
     if (render is None and order.completed_at is not None) or (render is not None and render.completed_at):
         return  # announced again (after a resubmission): delivered already, nothing changes
     for h in completed.headshots:
@@ -97,28 +110,43 @@ def _on_render_completed(order: Order, completed) -> None:
     if render is not None:
         render.state, render.completed_at = RenderRequest.State.COMPLETED, now
         render.save()
+        waiting = order.awaiting_decision
+        order.shortfall = _short_styles(order, order.shortfall)  # the missing ones may have come now
+        if waiting and not order.awaiting_decision and order.training_data_purged_at is None:
+            order.purge_at = retention.purge_time(order, now)  # whole at last: the retention clock starts
         webhooks.enqueue(
-            order, "order.render_completed", {"render_id": str(render.id), "headshots": len(completed.headshots)}
+            order,
+            "order.render_completed",
+            {"render_id": str(render.id), "requested": render.count, "headshots": len(completed.headshots)},
         )
-        notifications.headshots_ready(order, len(completed.headshots))
+        reasons = [s.main_reason for s in completed.quality.shortfall]
+        notifications.render_delivered(order, render, len(completed.headshots), reasons[0] if reasons else "")
         return
     order.completed_at = now
-    transaction.on_commit(lambda: ORDERS_FINISHED.labels("completed").inc())
-    # Retention counts from delivery, never past the 35-day cap set at creation.
-    order.purge_at = min(now + timedelta(hours=order.retention_hours), order.created_at + MAX_RETENTION)
-    webhooks.enqueue(order, "order.completed", order_summary(order) | {"headshots": order.headshots_ready})
-    notifications.headshots_ready(order, order.headshots_ready)
+    short = completed.quality.shortfall
+    order.shortfall = _short_styles(
+        order, [quality.shortfall_entry(s.style_id, s.wanted, s.delivered, s.main_reason) for s in short]
+    )
+    _count_finished(order, "completed")
+    order.purge_at = retention.purge_time(order, now)
+    webhooks.enqueue(
+        order,
+        "order.completed",
+        order_summary(order)
+        | {"headshots": order.headshots_ready, "delivery": order.delivery, "shortfall": order.shortfall},
+    )
+    notifications.order_delivered(order)
 
 
 def _on_failed(order: Order, failure) -> None:
     reason = failure.message or events_pb2.FailureReason.Name(failure.reason)
-    request_id = getattr(failure, "request_id", "")
-    if request_id:  # a failed ad-hoc render leaves the delivered order as it was
-        order.render_requests.filter(pk=request_id).update(state=RenderRequest.State.FAILED, failure_reason=reason)
+    render_id = getattr(failure, "render_id", "")  # RenderFailed has one, TrainingFailed not
+    if render_id:  # a failed ad-hoc render leaves the delivered order as it was
+        order.render_requests.filter(pk=render_id).update(state=RenderRequest.State.FAILED, failure_reason=reason)
         order.state, order.progress_stage = Order.State.COMPLETED, "done"
         return
     order.state, order.progress_stage, order.failure_reason = Order.State.FAILED, "failed", reason
-    transaction.on_commit(lambda: ORDERS_FINISHED.labels("failed").inc())
+    _count_finished(order, "failed")
     webhooks.enqueue(order, "order.failed", order_summary(order))
 
 

@@ -4,6 +4,8 @@ Every stage reports progress often (training steps, rendered images), so an orde
 is older than `stall_after` lost a message: the broker restarted (a local broker keeps nothing across a restart),
 or a worker died between its work and its announcement. The order's last request is sent again; every
 consumer is idempotent, and a finished job announces its outcome again (`OrderSubmitted.resubmitted`).
+Likewise a photo still `checking` that long ago lost its PhotoReceived (the order could never be submitted):
+the checker is told again, and decides a photo once whatever it is told.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from orders.models import Order, RenderRequest
+from orders.models import Order, Photo, RenderRequest
 from orders.services.creation import enqueue_render_request, enqueue_submission
+from orders.services.photos import announce_to_checker
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +26,10 @@ IN_FLIGHT = (Order.State.QUEUED, Order.State.TRAINING, Order.State.RENDERING)
 
 
 def resubmit_stalled(stall_after: timedelta, now: datetime | None = None) -> int:
-    """Ask again for the work of every order in flight that has not changed for `stall_after`; returns how many."""
+    """Ask again for the work of every order in flight, and the check of every photo, that has not moved for
+    `stall_after`; returns how many."""
     cutoff = (now or timezone.now()) - stall_after
-    count = 0
+    count = _announce_unchecked_photos(cutoff)
     for order_id in Order.objects.filter(state__in=IN_FLIGHT, updated_at__lt=cutoff).values_list("id", flat=True):
         with transaction.atomic():
             order = Order.objects.select_for_update().get(pk=order_id)
@@ -42,6 +46,29 @@ def resubmit_stalled(stall_after: timedelta, now: datetime | None = None) -> int
             order_id,
             cutoff,
             extra={"order_id": str(order_id)},
+        )
+        count += 1
+    return count
+
+
+def _announce_unchecked_photos(cutoff: datetime) -> int:
+    count = 0
+    for photo_id in Photo.objects.filter(state=Photo.State.CHECKING, received_at__lt=cutoff).values_list(
+        "id", flat=True
+    ):
+        with transaction.atomic():
+            photo = Photo.objects.select_for_update().select_related("order").get(pk=photo_id)
+            if photo.state != Photo.State.CHECKING or photo.received_at is None or photo.received_at >= cutoff:
+                continue  # decided meanwhile
+            announce_to_checker(photo.order, photo)
+            photo.received_at = timezone.now()  # told again now: asked again no sooner than another `stall_after`
+            photo.save(update_fields=["received_at"])
+        log.warning(
+            "photo %s of order %s has had no verdict since %s: the checker was told again",
+            photo_id,
+            photo.order_id,
+            cutoff,
+            extra={"order_id": str(photo.order_id)},
         )
         count += 1
     return count

@@ -40,7 +40,8 @@ class LayerBank:
         self.B = torch.zeros(num_slots + 1, out_features, r_max, device=device, dtype=dtype)
         self.scale = torch.zeros(num_slots + 1, device=device, dtype=torch.float32)
         self.ranks = [0] * (num_slots + 1)  # host copy: real rank per slot (0 = empty)
-        # The running batch's (Aᵀ [n, in, r], scale·Bᵀ [n, r, out]), or None: set by the bank, read by the forward.
+        # The running batch's (Aᵀ [n, in, r], scale·Bᵀ [n, r, out]) -- or (Aᵀ [in, r], scale·Bᵀ [r, out]) when every
+        # sample has the same adapter -- or None: set by the bank, read by the forward.
         self.batch_weights: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
@@ -299,6 +300,11 @@ class AdapterBank:
             self.text_projections = None
 
     @property
+    def batch_samples(self) -> int:
+        """UNet (or text encoder) samples the current batch's slots were set for."""
+        return len(self._slots_host)
+
+    @property
     def active(self) -> bool:
         """Whether any sample of the current batch uses an adapter (else the fast path runs)."""
         return any(self._slots_host)
@@ -312,8 +318,18 @@ class AdapterBank:
         and no elementwise pass. The forward reads only these tensors -- no Python-side state
         that changes per batch -- so a compiled UNet does not recompile for a new adapter mix
         (with `static_rank`, r is always r_max; else r is the batch's highest rank).
+
+        A batch whose samples all have the same adapter and multiplier (one person's pack) gets that
+        adapter's weights once instead (two plain matrix products over the whole batch, as a
+        single-adapter LoRA layer runs); not with `static_rank`, whose point is one shape for every mix.
         """
         active = self.active
+        uniform = (
+            active
+            and not self.static_rank
+            and len(set(self._slots_host)) == 1
+            and (self._multipliers is None or bool((self._multipliers == self._multipliers[0]).all()))
+        )
         for layer in self.layers.values():
             if not active:
                 layer.batch_weights = None
@@ -327,6 +343,11 @@ class AdapterBank:
             scale = layer.scale.index_select(0, idx)
             if self._multipliers is not None:
                 scale = scale * self._multipliers
+            if uniform:
+                slot = self._slots_host[0]
+                b = layer.B[slot, :, :r_eff] * scale[0].to(layer.B.dtype)
+                layer.batch_weights = (layer.A[slot, :r_eff].t().contiguous(), b.t().contiguous())
+                continue
             a = layer.A[:, :r_eff].index_select(0, idx)  # [n, r, in]
             b = layer.B[:, :, :r_eff].index_select(0, idx)  # [n, out, r]
             layer.batch_weights = (

@@ -83,6 +83,8 @@ class MixedLoraLinear(nn.Module):
             return out
         a_t, b_t = gathered
         n = x.shape[0]
+        if a_t.dim() == 2:  # every sample on one adapter: two matrix products over the whole batch
+            return self._project_uniform(x, out, a_t, b_t)
         if n != a_t.shape[0]:
             raise RuntimeError(
                 f"{self.name}: batch of {n} samples but {a_t.shape[0]} slot indices were set "
@@ -94,6 +96,21 @@ class MixedLoraLinear(nn.Module):
             out3.baddbmm_(h, b_t)  # inference: add the LoRA term in place, no extra [n, T, out] buffer
             return out
         return (out3 + torch.bmm(h, b_t).to(out.dtype)).view(out.shape)
+
+    def _project_uniform(
+        self, x: torch.Tensor, out: torch.Tensor, a_t: torch.Tensor, b_t: torch.Tensor
+    ) -> torch.Tensor:
+        if x.shape[0] != self.bank.batch_samples:
+            raise RuntimeError(
+                f"{self.name}: batch of {x.shape[0]} samples but {self.bank.batch_samples} slot indices were set "
+                f"(with classifier-free guidance use set_batch_slots(..., guidance_doubles_batch=True))"
+            )
+        h = x.reshape(-1, x.shape[-1]).to(a_t.dtype) @ a_t  # [n*T, r]
+        out2 = out.view(-1, out.shape[-1])
+        if out2.dtype == b_t.dtype and not torch.is_grad_enabled():
+            out2.addmm_(h, b_t)  # inference: in place, as the mixed path's baddbmm_
+            return out
+        return out + (h @ b_t).to(out.dtype).view(out.shape)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, slots={self.bank.num_slots}, r_max={self.bank.r_max}"

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from headshots.partner.v1 import partner_api_pb2 as headshots_dot_partner_dot_v1_dot_partner__api__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -31,8 +32,9 @@ class PartnerServiceStub:
     error codes (each error carries a google.rpc.ErrorInfo whose `reason` is the REST `error.code`).
 
     Authenticate with the metadata entry `authorization: Bearer <api key>`. Resources are named as in
-    AIP-122: `orders/{order}`, `orders/{order}/headshots/{headshot}`. Long waits go through
-    google.longrunning.Operations (served on the same port) or `WatchOrder`.
+    AIP-122: `orders/{order}`, `orders/{order}/headshots/{headshot}`, `apiKeys/{prefix}`. Long waits go
+    through google.longrunning.Operations (served on the same port) or `WatchOrder`. Outside a developer's
+    machine the API is served over TLS.
     """
 
     def __init__(self, channel):
@@ -65,6 +67,16 @@ class PartnerServiceStub:
                 '/headshots.partner.v1.PartnerService/UploadPhotos',
                 request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.UploadPhotosRequest.SerializeToString,
                 response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.UploadPhotosResponse.FromString,
+                _registered_method=True)
+        self.DeletePhoto = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/DeletePhoto',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeletePhotoRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.AcceptOrder = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/AcceptOrder',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.AcceptOrderRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Order.FromString,
                 _registered_method=True)
         self.SubmitOrder = channel.unary_unary(
                 '/headshots.partner.v1.PartnerService/SubmitOrder',
@@ -116,6 +128,91 @@ class PartnerServiceStub:
                 request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListWebhookDeliveriesRequest.SerializeToString,
                 response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListWebhookDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/ListApiKeys',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.DeleteApiKey = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/DeleteApiKey',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteApiKeyRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.CreateTeam = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/CreateTeam',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.FromString,
+                _registered_method=True)
+        self.SetTeamLook = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/SetTeamLook',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamLookRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.FromString,
+                _registered_method=True)
+        self.CreateTeamInviteLink = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/CreateTeamInviteLink',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamInviteLinkRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInviteLink.FromString,
+                _registered_method=True)
+        self.ListTeamMembers = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/ListTeamMembers',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamMembersRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamMembersResponse.FromString,
+                _registered_method=True)
+        self.SetTeamPickState = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/SetTeamPickState',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamPickStateRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamPick.FromString,
+                _registered_method=True)
+        self.ExportTeamPicks = channel.unary_stream(
+                '/headshots.partner.v1.PartnerService/ExportTeamPicks',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksResponse.FromString,
+                _registered_method=True)
+        self.DeleteTeamMember = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/DeleteTeamMember',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamMemberRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamMemberResponse.FromString,
+                _registered_method=True)
+        self.GetTeam = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/GetTeam',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetTeamRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.FromString,
+                _registered_method=True)
+        self.ListTeams = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/ListTeams',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamsRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamsResponse.FromString,
+                _registered_method=True)
+        self.DeleteTeam = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/DeleteTeam',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamResponse.FromString,
+                _registered_method=True)
+        self.SetTeamRetention = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/SetTeamRetention',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamRetentionRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.FromString,
+                _registered_method=True)
+        self.CreateTeamInvitation = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/CreateTeamInvitation',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamInvitationRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInvitation.FromString,
+                _registered_method=True)
+        self.DeleteTeamInvitation = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/DeleteTeamInvitation',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamInvitationRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInvitation.FromString,
+                _registered_method=True)
+        self.RemindTeamMembers = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/RemindTeamMembers',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.RemindTeamMembersRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.RemindTeamMembersResponse.FromString,
+                _registered_method=True)
+        self.GetTeamUsage = channel.unary_unary(
+                '/headshots.partner.v1.PartnerService/GetTeamUsage',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetTeamUsageRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamUsage.FromString,
+                _registered_method=True)
 
 
 class PartnerServiceServicer:
@@ -123,8 +220,9 @@ class PartnerServiceServicer:
     error codes (each error carries a google.rpc.ErrorInfo whose `reason` is the REST `error.code`).
 
     Authenticate with the metadata entry `authorization: Bearer <api key>`. Resources are named as in
-    AIP-122: `orders/{order}`, `orders/{order}/headshots/{headshot}`. Long waits go through
-    google.longrunning.Operations (served on the same port) or `WatchOrder`.
+    AIP-122: `orders/{order}`, `orders/{order}/headshots/{headshot}`, `apiKeys/{prefix}`. Long waits go
+    through google.longrunning.Operations (served on the same port) or `WatchOrder`. Outside a developer's
+    machine the API is served over TLS.
     """
 
     def CreateOrder(self, request, context):
@@ -159,8 +257,26 @@ class PartnerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UploadPhotos(self, request_iterator, context):
-        """Streams photos, one per message, each checked as it arrives. The stream is all or nothing: one that
-        fails (a cap, a cancellation, a deadline) leaves none of its photos behind.
+        """Streams photos, one per message; each is kept for the photo checker as it arrives, and the answer carries
+        each photo's verdict once the checker has given it (a photo still being checked when the wait is over answers
+        `state` STATE_CHECKING: `Order.photos` shows its verdict later). The stream is all or nothing: one that fails
+        (a cap, a cancellation, a deadline) leaves none of its photos behind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePhoto(self, request, context):
+        """Removes a photo from an order awaiting photos: its row, its stored JPEG and analysis, its upload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptOrder(self, request, context):
+        """Accepts a delivery short of its headshots as it is (see `Order.delivery`): the retention clock starts now.
+        Until then, a short order's photos and adapter are kept (never past the 35-day limit). Only an order
+        delivered short can be accepted (FAILED_PRECONDITION `nothing_to_accept`); accepting again changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -237,6 +353,132 @@ class PartnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListApiKeys(self, request, context):
+        """Lists the caller's API keys and personal tokens, newest first (revoked and expired ones included, for the
+        record). The secret of a key is never shown again after it was issued.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteApiKey(self, request, context):
+        """Revokes one of the caller's keys or tokens: it stops working in every gateway process at once. Answers
+        with the key, revoked; revoking it again answers the same.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTeam(self, request, context):
+        """Teams (`teams/{team}`): a group that orders headshots in one brand look. The team is the caller's; its
+        members are people with their own Headshots accounts, who join with an invitation link.
+
+        Creates a team with a number of seats and a retention policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTeamLook(self, request, context):
+        """Fixes the team's look: a catalogue style, or a brand variant of one. Orders members start from then on are
+        rendered with its exact settings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTeamInviteLink(self, request, context):
+        """Creates a shared invitation link (`teams/{team}/invitations/{invitation}`); its token is shown only here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeamMembers(self, request, context):
+        """Lists the team's members with the state of their team order (never their photos or other headshots).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTeamPickState(self, request, context):
+        """Approves or hides a member's shared pick (`teams/{team}/picks/{pick}`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportTeamPicks(self, request, context):
+        """Streams the approved picks as one ZIP with `manifest.csv` (name, e-mail, file, style).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTeamMember(self, request, context):
+        """Removes a member (`teams/{team}/members/{member}`): their team order is deleted, with its receipt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTeam(self, request, context):
+        """Gets one of the caller's teams.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeams(self, request, context):
+        """Lists the caller's teams, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTeam(self, request, context):
+        """Deletes the team and every member's team order, each with its deletion receipt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTeamRetention(self, request, context):
+        """Sets the team's retention policy for the orders its members start from now on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTeamInvitation(self, request, context):
+        """E-mails one person an invitation (`teams/{team}/invitations/{invitation}`) that works for that address only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTeamInvitation(self, request, context):
+        """Revokes an e-mail invitation or a shared link; answers with it, revoked (revoking again answers the same).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemindTeamMembers(self, request, context):
+        """E-mails every member who has not started their team order yet (joined, or still adding photos). Once an hour
+        at most: sooner is RESOURCE_EXHAUSTED (`reminders_rate_limited`, with RetryInfo).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTeamUsage(self, request, context):
+        """The team's seats, seats taken and headshots delivered, for billing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PartnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +506,16 @@ def add_PartnerServiceServicer_to_server(servicer, server):
                     servicer.UploadPhotos,
                     request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.UploadPhotosRequest.FromString,
                     response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.UploadPhotosResponse.SerializeToString,
+            ),
+            'DeletePhoto': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePhoto,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeletePhotoRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'AcceptOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptOrder,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.AcceptOrderRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Order.SerializeToString,
             ),
             'SubmitOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitOrder,
@@ -315,6 +567,91 @@ def add_PartnerServiceServicer_to_server(servicer, server):
                     request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListWebhookDeliveriesRequest.FromString,
                     response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'DeleteApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteApiKey,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteApiKeyRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ApiKey.SerializeToString,
+            ),
+            'CreateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTeam,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.SerializeToString,
+            ),
+            'SetTeamLook': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTeamLook,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamLookRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.SerializeToString,
+            ),
+            'CreateTeamInviteLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTeamInviteLink,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamInviteLinkRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInviteLink.SerializeToString,
+            ),
+            'ListTeamMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeamMembers,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamMembersRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamMembersResponse.SerializeToString,
+            ),
+            'SetTeamPickState': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTeamPickState,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamPickStateRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamPick.SerializeToString,
+            ),
+            'ExportTeamPicks': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportTeamPicks,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksResponse.SerializeToString,
+            ),
+            'DeleteTeamMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTeamMember,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamMemberRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamMemberResponse.SerializeToString,
+            ),
+            'GetTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTeam,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetTeamRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.SerializeToString,
+            ),
+            'ListTeams': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeams,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamsRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamsResponse.SerializeToString,
+            ),
+            'DeleteTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTeam,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamResponse.SerializeToString,
+            ),
+            'SetTeamRetention': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTeamRetention,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamRetentionRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.SerializeToString,
+            ),
+            'CreateTeamInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTeamInvitation,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamInvitationRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInvitation.SerializeToString,
+            ),
+            'DeleteTeamInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTeamInvitation,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamInvitationRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInvitation.SerializeToString,
+            ),
+            'RemindTeamMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemindTeamMembers,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.RemindTeamMembersRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.RemindTeamMembersResponse.SerializeToString,
+            ),
+            'GetTeamUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTeamUsage,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetTeamUsageRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamUsage.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'headshots.partner.v1.PartnerService', rpc_method_handlers)
@@ -328,8 +665,9 @@ class PartnerService:
     error codes (each error carries a google.rpc.ErrorInfo whose `reason` is the REST `error.code`).
 
     Authenticate with the metadata entry `authorization: Bearer <api key>`. Resources are named as in
-    AIP-122: `orders/{order}`, `orders/{order}/headshots/{headshot}`. Long waits go through
-    google.longrunning.Operations (served on the same port) or `WatchOrder`.
+    AIP-122: `orders/{order}`, `orders/{order}/headshots/{headshot}`, `apiKeys/{prefix}`. Long waits go
+    through google.longrunning.Operations (served on the same port) or `WatchOrder`. Outside a developer's
+    machine the API is served over TLS.
     """
 
     @staticmethod
@@ -457,6 +795,60 @@ class PartnerService:
             '/headshots.partner.v1.PartnerService/UploadPhotos',
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.UploadPhotosRequest.SerializeToString,
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.UploadPhotosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePhoto(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/DeletePhoto',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeletePhotoRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/AcceptOrder',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.AcceptOrderRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.Order.FromString,
             options,
             channel_credentials,
             insecure,
@@ -727,6 +1119,465 @@ class PartnerService:
             '/headshots.partner.v1.PartnerService/ListWebhookDeliveries',
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListWebhookDeliveriesRequest.SerializeToString,
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/ListApiKeys',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListApiKeysRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/DeleteApiKey',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteApiKeyRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/CreateTeam',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTeamLook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/SetTeamLook',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamLookRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTeamInviteLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/CreateTeamInviteLink',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamInviteLinkRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInviteLink.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeamMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/ListTeamMembers',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamMembersRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTeamPickState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/SetTeamPickState',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamPickStateRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamPick.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportTeamPicks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/ExportTeamPicks',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTeamMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/DeleteTeamMember',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamMemberRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/GetTeam',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetTeamRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/ListTeams',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamsRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.ListTeamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/DeleteTeam',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTeamRetention(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/SetTeamRetention',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.SetTeamRetentionRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.Team.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTeamInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/CreateTeamInvitation',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.CreateTeamInvitationRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInvitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTeamInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/DeleteTeamInvitation',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamInvitationRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamInvitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemindTeamMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/RemindTeamMembers',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.RemindTeamMembersRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.RemindTeamMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTeamUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/GetTeamUsage',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.GetTeamUsageRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.TeamUsage.FromString,
             options,
             channel_credentials,
             insecure,

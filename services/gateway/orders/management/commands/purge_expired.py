@@ -1,10 +1,14 @@
 from django.core.management.base import BaseCommand
 
-from orders.services.retention import purge_expired
+from orders.services.retention import sweep
 
 
 class Command(BaseCommand):
-    help = "Apply the retention policy now: delete selfies and adapters whose retention has run out (CronJob)."
+    help = (
+        "The retention sweep once (the chart's CronJob), as the gateway worker runs it every minute: the training "
+        "data whose retention ran out, and what a killed writer left under a recently deleted order."
+    )
 
     def handle(self, **options):
-        self.stdout.write(f"purged the training data of {purge_expired()} orders")
+        purged, leftovers = sweep()
+        self.stdout.write(f"purged the training data of {purged} orders; removed {leftovers} leftover blobs")

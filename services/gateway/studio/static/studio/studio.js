@@ -1,13 +1,32 @@
 // The studio's only script. The order page calls the REST API (/v1/...) with the session cookie and the
-// CSRF token; every error shown is the API's own message.
+// CSRF token. Errors are shown in the studio's own words for the error's code (studio/messages.py, put in the page
+// as JSON), never the API's message for developers.
 "use strict";
 
 const PROGRESS_STATES = ["queued", "training", "rendering"];
 const POLL_MS = 2000;
+const VERDICT_POLL_MS = 500;
+const UPLOADS_AT_ONCE = 4;
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
+}
+
+// The studio's wording of errors (studio/messages.py `for_script`), read once from the page.
+let wordingCache = null;
+function wording() {
+  if (!wordingCache) {
+    const node = document.getElementById("studio-wording");
+    wordingCache = node ? JSON.parse(node.textContent) : { codes: {}, people_worded: [], fallback: "Something went wrong." };
+  }
+  return wordingCache;
+}
+
+function forConsumer(code, apiMessage) {
+  const words = wording();
+  if (words.people_worded.includes(code) && apiMessage) return apiMessage;
+  return words.codes[code] || words.fallback;
 }
 
 class ApiError extends Error {
@@ -18,8 +37,8 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
-  const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+async function api(method, path, body, extraHeaders = {}) {
+  const headers = { Accept: "application/json", "X-CSRFToken": csrfToken(), ...extraHeaders };
   let payload = body;
   if (body && !(body instanceof FormData)) {
     headers["Content-Type"] = "application/json";
@@ -29,7 +48,7 @@ async function api(method, path, body) {
   try {
     response = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
   } catch (err) {
-    throw new ApiError(0, "unreachable", "The studio cannot be reached. Check your connection and try again.");
+    throw new ApiError(0, "unreachable", forConsumer("unreachable"));
   }
   const text = await response.text();
   let data = null;
@@ -41,12 +60,11 @@ async function api(method, path, body) {
   if (!response.ok && !(data && data.results)) {
     // (A photo upload's 422 is a verdict in the same shape as its 201: returned, not thrown.)
     const error = (data && data.error) || {};
-    let message = error.message || `The request failed (${response.status}).`;
-    if (response.status === 429) {
-      const wait = response.headers.get("Retry-After");
-      message = `Too many requests${wait ? `: try again in ${wait} s` : ""}.`;
-    }
-    throw new ApiError(response.status, error.code || String(response.status), message);
+    const code = error.code || String(response.status);
+    let message = forConsumer(code, error.message);
+    const wait = response.headers.get("Retry-After");
+    if (response.status === 429 && wait) message = `${message} (You can try again in ${wait} s.)`;
+    throw new ApiError(response.status, code, message);
   }
   return data;
 }
@@ -81,6 +99,7 @@ class OrderPage {
     this.id = root.dataset.orderId;
     this.minPhotos = Number(root.dataset.minPhotos);
     this.base = `/v1/orders/${this.id}`;
+    this.teamId = root.dataset.teamId || ""; // a team member's order: its headshots can be shared with the team
     this.$ = (id) => document.getElementById(id);
     this.timer = null;
   }
@@ -90,7 +109,10 @@ class OrderPage {
     this.$("submit-order").addEventListener("click", () => this.submit());
     this.$("style-filter").addEventListener("change", () => this.loadGallery());
     this.$("viewer-close").addEventListener("click", () => this.$("viewer").close());
+    if (this.teamId) this.$("viewer-share").addEventListener("click", () => this.share());
     this.$("more").addEventListener("submit", (event) => this.renderMore(event));
+    this.$("render-missing").addEventListener("click", () => this.prepareMissing());
+    this.$("accept-order").addEventListener("click", () => this.accept());
     this.$("delete-order").addEventListener("click", () => this.deleteOrder());
     this.refresh();
   }
@@ -131,14 +153,16 @@ class OrderPage {
     this.$("failed").hidden = state !== "failed";
     this.$("danger").hidden = state === "deleted";
     if (state === "awaiting_photos") {
-      this.showAccepted(order.counts.photos_accepted);
       this.showReadiness(order.readiness);
+      await this.listPhotos();
+      this.showAccepted();
     }
     if (PROGRESS_STATES.includes(state)) {
       this.showProgress(order.progress);
       this.schedule();
     }
-    if (state === "failed") this.$("failure-reason").textContent = order.failure_reason || "No reason was given.";
+    if (state === "failed") this.$("failure-reason").textContent = wording().order_failed;
+    if (state === "completed") this.showShortfall(order);
     if (state === "completed" && this.$("grid").dataset.loaded !== "yes") await this.loadGallery();
     if (state === "deleted") this.$("deleted").hidden = false;
   }
@@ -172,27 +196,121 @@ class OrderPage {
     });
   }
 
+  // Every file uploads at once (a few at a time) and answers as soon as it is received (`Prefer: respond-async`);
+  // the verdicts come from the photo checker and are shown as each lands: nothing waits for another photo.
   async upload(files) {
-    for (const file of files) {
-      const thumb = el("img", { src: URL.createObjectURL(file), alt: `Your photo ${file.name}` });
-      const verdict = el("p", { class: "verdict", text: "Checking…" });
-      const item = el("li", { class: "photo checking" }, thumb, el("p", { class: "name", text: file.name }), verdict);
-      this.$("photos").append(item);
-      const form = new FormData();
-      form.append("files", file, file.name);
-      try {
-        const result = (await api("POST", `${this.base}/photos`, form)).results[0];
-        item.classList.replace("checking", result.accepted ? "accepted" : "rejected");
-        verdict.textContent = result.accepted ? "Accepted" : `Not used: ${result.message}`;
-      } catch (error) {
-        item.classList.replace("checking", "rejected");
-        verdict.textContent = `Not uploaded: ${error.message}`;
-      }
-    }
+    const queue = files.map((file) => ({ file, item: this.photoItem(file.name, URL.createObjectURL(file)) }));
+    const send = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) await this.send(next.file, next.item);
+    };
+    await Promise.all(Array.from({ length: Math.min(UPLOADS_AT_ONCE, files.length) }, send));
+  }
+
+  photoItem(name, src) {
+    const frame = el("div", { class: "thumb" });
+    if (src) frame.append(el("img", { src, alt: `Your photo ${name}` }));
+    const verdict = el("p", { class: "verdict", text: src ? "Uploading…" : "Checking…" });
+    const remove = el("button", { type: "button", class: "link remove", text: "Remove", hidden: "" });
+    remove.setAttribute("aria-label", `Remove ${name}`);
+    const item = el("li", { class: "photo checking" }, frame, el("p", { class: "name", text: name }), verdict, remove);
+    this.$("photos").append(item);
+    return item;
+  }
+
+  async send(file, item) {
+    const form = new FormData();
+    form.append("files", file, file.name);
     try {
-      const order = await api("GET", this.base);
-      this.showAccepted(order.counts.photos_accepted);
-      this.showReadiness(order.readiness);
+      const result = (await api("POST", `${this.base}/photos`, form, { Prefer: "respond-async" })).results[0];
+      if (result.photo_id) {
+        // The page's listing may have shown this photo already (it read the list while this upload ran): keep one.
+        const twin = this.$("photos").querySelector(`[data-photo-id="${result.photo_id}"]`);
+        if (twin) twin.remove();
+        item.dataset.photoId = result.photo_id;
+      }
+      this.showVerdict(item, { state: result.state, message: result.message });
+      if (result.state === "checking") this.watchPhotos();
+    } catch (error) {
+      item.classList.replace("checking", "rejected");
+      item.querySelector(".verdict").textContent = `Not uploaded: ${error.message}`;
+    }
+  }
+
+  showVerdict(item, photo) {
+    const verdict = item.querySelector(".verdict");
+    item.classList.remove("checking", "accepted", "rejected");
+    item.classList.add(photo.state === "uploading" ? "checking" : photo.state);
+    if (photo.state === "accepted") verdict.textContent = "Accepted";
+    else if (photo.state === "rejected") verdict.textContent = `Not used: ${photo.message}`;
+    else verdict.textContent = "Checking…";
+    if (photo.face && photo.width) this.cropToFace(item, photo);
+    this.showAccepted(); // every verdict that lands is counted at once
+    const remove = item.querySelector(".remove");
+    if (item.dataset.photoId && photo.state !== "checking" && !remove.dataset.bound) {
+      remove.dataset.bound = "yes";
+      remove.hidden = false;
+      remove.addEventListener("click", () => this.removePhoto(item));
+    }
+  }
+
+  // The thumbnail shows the face the checker found (its box, in the upright photo's pixels) with room around it.
+  cropToFace(item, photo) {
+    const image = item.querySelector(".thumb img");
+    if (!image) return;
+    const { left, top, right, bottom } = photo.face;
+    const side = Math.min(Math.max(right - left, bottom - top) * 1.8, photo.width, photo.height);
+    const x = Math.max(0, Math.min(photo.width - side, (left + right) / 2 - side / 2));
+    const y = Math.max(0, Math.min(photo.height - side, (top + bottom) / 2 - side / 2));
+    image.classList.add("cropped"); // CSSOM below, allowed by the CSP (no inline styles)
+    image.style.width = `${(100 * photo.width) / side}%`;
+    image.style.left = `${(-100 * x) / side}%`;
+    image.style.top = `${(-100 * y) / side}%`;
+  }
+
+  // While any photo is being checked, its verdict is read again every half second.
+  watchPhotos() {
+    if (this.watching) return;
+    this.watching = true;
+    const look = async () => {
+      let checking = false;
+      try {
+        const photos = (await api("GET", `${this.base}/photos`)).results;
+        for (const photo of photos) {
+          const item = this.$("photos").querySelector(`[data-photo-id="${photo.id}"]`);
+          if (item) this.showVerdict(item, photo);
+          checking = checking || photo.state === "checking" || photo.state === "uploading";
+        }
+        this.showReadiness((await api("GET", this.base)).readiness);
+      } catch (error) {
+        this.problem(error);
+        checking = true;
+      }
+      if (checking) setTimeout(look, VERDICT_POLL_MS);
+      else this.watching = false;
+    };
+    setTimeout(look, VERDICT_POLL_MS);
+  }
+
+  // Photos uploaded earlier (another visit) are listed with their verdicts; their files are not here to show.
+  async listPhotos() {
+    if (this.$("photos").dataset.listed === "yes") return;
+    this.$("photos").dataset.listed = "yes";
+    const photos = (await api("GET", `${this.base}/photos`)).results;
+    for (const photo of photos) {
+      if (this.$("photos").querySelector(`[data-photo-id="${photo.id}"]`)) continue; // its upload is on the page
+      const item = this.photoItem(photo.filename, null);
+      item.dataset.photoId = photo.id;
+      this.showVerdict(item, photo);
+      if (photo.state === "checking" || photo.state === "uploading") this.watchPhotos();
+    }
+  }
+
+  async removePhoto(item) {
+    try {
+      await api("DELETE", `${this.base}/photos/${item.dataset.photoId}`);
+      item.remove();
+      this.showAccepted();
+      this.showReadiness((await api("GET", this.base)).readiness);
     } catch (error) {
       this.problem(error);
     }
@@ -204,7 +322,10 @@ class OrderPage {
     this.$("advice").replaceChildren(...readiness.advice.map((a) => el("li", { text: a.message })));
   }
 
-  showAccepted(count) {
+  // The count is what the page shows: the photos marked Accepted, whichever way their verdict arrived (the upload's
+  // answer, the verdict poll, the listing of an earlier visit).
+  showAccepted() {
+    const count = this.$("photos").querySelectorAll("li.accepted").length;
     this.$("accepted-count").textContent = String(count);
     this.$("submit-order").disabled = count < this.minPhotos;
     if (count < this.minPhotos) this.say(`Add ${this.minPhotos - count} more accepted photo(s) to start.`);
@@ -220,6 +341,9 @@ class OrderPage {
     } catch (error) {
       this.problem(error);
       this.$("submit-order").disabled = false;
+      // Not verified yet: the notice beside it offers a new link.
+      const notice = this.$("verify-notice");
+      if (error.code === "email_not_verified" && notice) notice.querySelector("button").focus();
     }
   }
 
@@ -260,7 +384,58 @@ class OrderPage {
       shot.gated ? "" : "Not checked (test model).",
     ].join(" ");
     this.$("viewer-download").href = shot.download_url;
+    this.shown = shot;
     this.$("viewer").showModal();
+  }
+
+  // Only what the member shares reaches the team's admin: one headshot at a time, by choice.
+  async share() {
+    try {
+      await api("POST", `/v1/teams/${this.teamId}/picks`, { headshot_ids: [this.shown.id] });
+      this.$("viewer").close();
+      this.say("Shared with your team.");
+    } catch (error) {
+      this.problem(error);
+    }
+  }
+
+  // -- a delivery short of its count ----------------------------------------------------------------------
+  showShortfall(order) {
+    const short = order.delivery === "short";
+    this.$("shortfall").hidden = !short;
+    this.shortfall = short ? order.shortfall : [];
+    if (!short) return;
+    const counted = (s) => (s.delivered ? `${s.delivered} of ${s.wanted}` : `none of ${s.wanted}`);
+    this.$("shortfall-list").replaceChildren(
+      ...order.shortfall.map((s) => el("li", { text: `${s.style_id}: ${counted(s)} (${s.message}).` })),
+    );
+    this.$("accept-order").hidden = Boolean(order.accepted_at);
+    this.$("shortfall-hold").textContent = order.accepted_at
+      ? `You accepted these headshots: your photos and model are deleted ${order.retention_hours} hours after that.`
+      : "We keep your photos and trained model until you decide (never longer than 35 days after the order).";
+  }
+
+  prepareMissing() {
+    const first = this.shortfall[0];
+    if (!first) return;
+    this.$("more-style").value = first.style_id;
+    this.$("more-count").value = String(first.wanted - first.delivered);
+    this.$("more-count").focus();
+    this.say(`Ready to render ${first.wanted - first.delivered} more in ${first.style_id}: press Render more.`);
+  }
+
+  async accept() {
+    this.$("accept-order").disabled = true;
+    try {
+      const order = await api("POST", `${this.base}/accept`);
+      this.problem(null);
+      this.say("Accepted: these are your headshots.");
+      this.showShortfall(order);
+    } catch (error) {
+      this.problem(error);
+    } finally {
+      this.$("accept-order").disabled = false;
+    }
   }
 
   async renderMore(event) {
@@ -289,6 +464,8 @@ class OrderPage {
         ["Headshots deleted", receipt.headshots_deleted],
         ["Stored files deleted", receipt.blobs_deleted],
         ["Files remaining", receipt.remaining_blobs],
+        ["Copies in memory not yet confirmed dropped", receipt.cache_purges_pending.length],
+        ["Everything deleted", receipt.complete ? "yes" : "not confirmed yet"],
         ["Deleted at", receipt.deleted_at],
       ];
       this.$("receipt").replaceChildren(

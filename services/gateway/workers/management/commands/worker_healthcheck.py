@@ -1,12 +1,18 @@
-import sys
-
 from django.core.management.base import BaseCommand
 
-from workers.loops import HEARTBEAT
+from gateway.config import CONFIG
+from headshots_common.lifecycle import heartbeat_of, probe
+from workers.selectors import GATEWAY_WORKER
 
 
 class Command(BaseCommand):
-    help = "Exit 0 while the gateway worker's loops are running (liveness probe)."
+    help = "Exit 0 while the gateway worker's loops beat: `--max-age S` (its probes; liveness by default)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--max-age", type=float, default=None)
 
     def handle(self, **options):
-        sys.exit(0 if HEARTBEAT.is_fresh() else 1)
+        probe(
+            heartbeat_of(CONFIG.shared.var_dir, GATEWAY_WORKER),
+            [] if options["max_age"] is None else ["--max-age", str(options["max_age"])],
+        )
