@@ -98,6 +98,7 @@ RECORD_POLL_S = 2.0
 PROGRESS_EVERY_S = 30.0
 PHOTO_CHECK_PATIENCE_S = 300.0  # how long an order's submission waits for its photos' verdicts
 PURGE_REPORT_PATIENCE_S = 60.0  # how long the account waits for a running replica's purge report
+REPLICA_RESTART_PATIENCE_S = 90.0  # how long the account waits for Serve to restart a replica killed late
 
 # Small and quick jobs: the run is about faults, not image quality.
 CHAOS_ENV = {
@@ -526,20 +527,28 @@ class ChaosRun:
     # -- the account -----------------------------------------------------------------------------------------
     def _resident_adapters(self) -> tuple[set[str], set[str]]:
         """Every adapter any renderer replica holds, and the replicas that answered (GetStats is routed to one
-        replica a call: enough calls reach them all)."""
+        replica a call: enough calls reach them all). A replica killed late in the run may still be restarting:
+        the account waits for every configured replica, up to REPLICA_RESTART_PATIENCE_S, and otherwise covers
+        those that answer (`replicas_seen` says how many)."""
         import grpc
 
         from headshots.v1 import renderer_service_pb2 as pb, renderer_service_pb2_grpc as pb_grpc
 
-        resident: set[str] = set()
-        replicas: set[str] = set()
+        deadline = time.monotonic() + REPLICA_RESTART_PATIENCE_S
         with grpc.insecure_channel(f"127.0.0.1:{self.stack.ports.renderer_grpc}") as channel:
             stub = pb_grpc.RendererServiceStub(channel)
-            for _ in range(40):
-                stats = stub.GetStats(pb.GetStatsRequest(), timeout=10)
-                replicas.add(stats.replica_id)
-                resident.update(stats.adapters_resident)
-        return resident, replicas
+            while True:
+                resident: set[str] = set()
+                replicas: set[str] = set()
+                for _ in range(40):
+                    stats = stub.GetStats(pb.GetStatsRequest(), timeout=10)
+                    replicas.add(stats.replica_id)
+                    resident.update(stats.adapters_resident)
+                if len(replicas) >= self.stack.renderer_replicas or time.monotonic() > deadline:
+                    return resident, replicas
+                wanted = self.stack.renderer_replicas
+                log.info("chaos: %d of %d renderer replicas answer; waiting", len(replicas), wanted)
+                time.sleep(3)
 
     def _receipt(self, client: ApiClient, order: Order, running: set[str]) -> dict:
         """The order's deletion receipt (DELETE answers it again), once no running replica owes it a purge report,
