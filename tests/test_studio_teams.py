@@ -108,7 +108,7 @@ def test_a_team_by_keyboard_the_admin_and_two_members(stack, browser, s3_server,
     tab_to(eve, "main button[type=submit]")
     eve.keyboard.press("Enter")
     expect(eve.get_by_role("alert")).to_have_text(
-        "This invitation is for e-mail addresses at the team's domain. Sign in with one."
+        f"This invitation is for e-mail addresses at {domain}. Sign in with one there."
     )
     Journey(eve, "studio-teams").accessible()
     eve.screenshot(path=journey.artifacts / "refused-join.png", full_page=True)

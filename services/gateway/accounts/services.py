@@ -162,12 +162,13 @@ def verify_email(token: str) -> Tenant:
     return tenant
 
 
-def resend_verification(tenant: Tenant) -> None:
+def resend_verification(tenant: Tenant, next_path: str = "") -> None:
+    """A new verification link (going on to the studio page `next_path`, where given: the page it was asked from)."""
     if tenant.kind != Tenant.Kind.CONSUMER or not tenant.email:
         raise Conflict("no_email", "this account has no e-mail address to verify")
     if tenant.email_verified_at is not None:
         raise Conflict("email_already_verified", "your e-mail address is verified already")
-    mails.verify_email(tenant)
+    mails.verify_email(tenant, next_path)
 
 
 def _signin_limits() -> tuple[ratelimit.Backoff, ratelimit.Backoff]:

@@ -42,7 +42,14 @@ MIDDLEWARE = [
     "gateway.rest_errors.OutageMiddleware",  # last: it sees what a view raised
 ]
 
-TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True, "OPTIONS": {}}]
+# `request` in every template: the verification notice sends a person back to the page they asked from.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
 STATIC_URL = "/studio/static/"
 WHITENOISE_USE_FINDERS = True  # served from the installed package: no collectstatic step in the image
 WHITENOISE_AUTOREFRESH = DEBUG

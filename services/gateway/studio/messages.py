@@ -9,6 +9,8 @@ already written for a person (a password validator's reasons) and is shown as it
 
 from __future__ import annotations
 
+import contextlib
+
 from gateway.config import CONFIG
 from gateway.errors import DomainError
 from orders import policy
@@ -71,6 +73,12 @@ CONSUMER_MESSAGES: dict[str, str] = {
     "internal": SOMETHING_WENT_WRONG,
 }
 
+# Sentences that name a detail of the error (its `details`), for the pages; without that detail, or in the page's
+# script, the plain sentence above.
+DETAILED_MESSAGES: dict[str, str] = {
+    "email_domain_not_allowed": "This invitation is for e-mail addresses at {email_domain}. Sign in with one there.",
+}
+
 # Not an API error: what the order page says when training or rendering failed (the order's `failure_reason` is the
 # pipeline's own words, for us).
 ORDER_FAILED = (
@@ -83,6 +91,10 @@ def for_consumer(error: DomainError) -> str:
     """The sentence a person sees for `error`."""
     if error.code in PEOPLE_WORDED:
         return error.message
+    detailed = DETAILED_MESSAGES.get(error.code)
+    if detailed is not None:
+        with contextlib.suppress(KeyError):
+            return detailed.format_map(error.details)
     return CONSUMER_MESSAGES.get(error.code, SOMETHING_WENT_WRONG)
 
 

@@ -184,7 +184,7 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
     if limited := _limited(request, tenant):
         return limited
     try:
-        account_services.resend_verification(tenant)
+        account_services.resend_verification(tenant, next_path=_next(request))
     except DomainError as exc:
         context = {"tenant": tenant, "message": messages.for_consumer(exc)}
         return render(request, "studio/error.html", context, status=409)
