@@ -37,7 +37,7 @@ def next_page_token(offset: int, query: str) -> str:
 
 
 def page(rows, requested_size: int, token: str, query: str) -> tuple[list, str]:
-    """One page of `rows` (a queryset, ordered) for a List call: the page's rows and the next page's token
+    """One page of `rows` (an ordered queryset or list) for a List call: the page's rows and the next page's token
     ("" on the last page). One row more than the page is read, to know whether another page follows."""
     size = page_size(requested_size)
     offset = offset_of(token, query)

@@ -262,15 +262,11 @@ class PartnerService(TeamMethods, pb_grpc.PartnerServiceServicer):
                 f"order_by must be one of {sorted(k for k in HEADSHOT_ORDER_BY if k)}",
                 details={"fields": {"order_by": ["unknown ordering"]}},
             )
-        size = paging.page_size(request.page_size)
         query = f"{request.parent} {request.style_id} {sort}"
-        offset = paging.offset_of(request.page_token, query)
         headshots = selectors.list_headshots(order, style_id=request.style_id or None, sort=sort)
-        rows = list(headshots[offset : offset + size + 1])
+        rows, next_token = paging.page(headshots, request.page_size, request.page_token, query)
         return pb.ListHeadshotsResponse(
-            headshots=[headshot_message(h) for h in rows[:size]],
-            next_page_token=paging.next_page_token(offset + size, query) if len(rows) > size else "",
-            total_size=headshots.count(),
+            headshots=[headshot_message(h) for h in rows], next_page_token=next_token, total_size=headshots.count()
         )
 
     @calls.answer()
@@ -338,14 +334,12 @@ class PartnerService(TeamMethods, pb_grpc.PartnerServiceServicer):
     # -- API keys ----------------------------------------------------------------------------------------------
     @calls.answer()
     def ListApiKeys(self, tenant, request, context):
-        size = paging.page_size(request.page_size)
-        offset = paging.offset_of(request.page_token, "apiKeys")
         keys = account_selectors.keys_of(tenant)
-        rows = list(keys[offset : offset + size + 1])
+        rows, next_token = paging.page(keys, request.page_size, request.page_token, "apiKeys")
         current = account_services.hash_key(calls.caller_key(context))
         return pb.ListApiKeysResponse(
-            api_keys=[api_key_message(key, key.key_hash == current) for key in rows[:size]],
-            next_page_token=paging.next_page_token(offset + size, "apiKeys") if len(rows) > size else "",
+            api_keys=[api_key_message(key, key.key_hash == current) for key in rows],
+            next_page_token=next_token,
             total_size=keys.count(),
         )
 

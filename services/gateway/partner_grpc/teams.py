@@ -154,14 +154,10 @@ class TeamMethods:
     @calls.answer()
     def ListTeamMembers(self, tenant, request, context):
         team = selectors.team_for_admin(tenant, parse_team_name(request.parent, "parent"))
-        size = paging.page_size(request.page_size)
-        query = f"teamMembers:{team.id}"
-        offset = paging.offset_of(request.page_token, query)
-        rows = selectors.members(team)
+        members = selectors.members(team)
+        rows, next_token = paging.page(members, request.page_size, request.page_token, f"teamMembers:{team.id}")
         return pb.ListTeamMembersResponse(
-            members=[_member_message(team, row) for row in rows[offset : offset + size]],
-            next_page_token=paging.next_page_token(offset + size, query) if len(rows) > offset + size else "",
-            total_size=len(rows),
+            members=[_member_message(team, row) for row in rows], next_page_token=next_token, total_size=len(members)
         )
 
     @calls.answer()
