@@ -40,6 +40,9 @@ class Order(models.Model):
     # "prompt", "negative_prompt", "sampler", "num_inference_steps", "guidance_scale", "seed_base"}, recorded at
     # creation so that the order renders the same whenever it is submitted; empty: its styles' catalogue prompts.
     render_look = models.JSONField(default=dict, blank=True)
+    # A test order (`orders.services.test_mode`): a test-mode partner's, or a member's in a team a test-mode partner
+    # made. Fixed at creation: the placeholder pipeline does it, and it is counted apart from live orders.
+    test_mode = models.BooleanField(default=False)
     # Kept in step by the services (same transaction as the rows they count): status reads are one row.
     photos_accepted = models.PositiveIntegerField(default=0)
     headshots_ready = models.PositiveIntegerField(default=0)

@@ -33,6 +33,8 @@ def order_representation(order: Order) -> dict[str, Any]:
         "package": order.package,
         "styles": order.style_ids,
         "subject_class": order.subject_class,
+        # Made with a test key (or in a test-mode partner's team): placeholders, no training, counted apart.
+        "test_mode": order.test_mode,
         "progress": {"stage": order.progress_stage, "percent": order.progress_percent, "eta_s": order.eta_seconds},
         "counts": {"photos_accepted": order.photos_accepted, "headshots": order.headshots_ready},
         "failure_reason": order.failure_reason,

@@ -95,6 +95,9 @@ class OrderOutput(serializers.Serializer):
     package = serializers.CharField()
     styles = serializers.ListField(child=serializers.CharField())
     subject_class = serializers.CharField()
+    test_mode = serializers.BooleanField(
+        help_text="a test order (made with a test key, or in a test-mode partner's team): placeholder headshots"
+    )
     progress = ProgressOutput()
     counts = CountsOutput()
     failure_reason = serializers.CharField(allow_blank=True)

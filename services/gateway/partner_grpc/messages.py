@@ -76,6 +76,7 @@ def order_message(order: dict[str, Any]) -> pb.Order:
         shortfall=shortfall_messages(order.get("shortfall", [])),
         accept_time=_timestamp(order.get("accepted_at")),
         photos=[photo_message(order["id"], photo) for photo in order.get("photos", [])],
+        test_mode=order.get("test_mode", False),
     )
 
 

@@ -247,6 +247,7 @@ def start_order(membership: Membership) -> Order:
             style_ids=[team.look["style_id"]],
             retention_hours=team.retention_hours,
             render_look=dict(team.look),
+            test_mode=team.owner.test_mode,
         )
         membership.order = order
         membership.save(update_fields=["order"])

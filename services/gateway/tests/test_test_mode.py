@@ -9,17 +9,19 @@ import hashlib
 import io
 
 from django.core.management import call_command
+from django.utils import timezone
 from PIL import Image
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
-from accounts.models import Tenant
-from accounts.services import create_tenant_with_key
+from accounts.models import ApiKey, Tenant
+from accounts.services import create_tenant_with_key, issue_api_key
 from gateway.blobs import blob_store
 from headshots_common import blob_layout, bus
 from headshots_common.styles import STYLES
 from orders.services import creation, test_mode
 from outbox.models import OutboxMessage
+from partner_grpc import messages
 
 from .test_orders_api import photo_file, upload
 
@@ -126,3 +128,43 @@ def test_a_team_orders_placeholders_stand_on_the_teams_brand_backdrop(db):
     test_mode._render(order, blob_layout.PACK_RENDER_ID, ["corporate-navy"], 1, 0)
     (key,) = blob_store().list(blob_layout.order_prefix(str(order.id)))
     assert Image.open(io.BytesIO(blob_store().get(key))).getpixel((5, 5)) == (0x0A, 0x66, 0xC2)
+
+
+def test_every_order_says_whether_it_is_a_test_order_and_a_test_teams_members_are_counted_as_test(
+    db, person_photos, django_capture_on_commit_callbacks
+):
+    """A partner's dashboard tells test orders from live ones by the order itself, over REST and gRPC; a member's
+    order in a test-mode partner's team is a test order, counted with the test orders, never the live ones."""
+    sandbox, live = _client("sandbox", test=True), _client("acme", test=False)
+    team = sandbox.post("/v1/teams", {"name": "Initech", "seats": 2}, format="json").json()
+    look = {"style": "corporate-navy", "backdrop_hex": "#0A66C2"}
+    assert sandbox.put(f"/v1/teams/{team['id']}/look", look, format="json").status_code == 200
+    token = sandbox.post(f"/v1/teams/{team['id']}/links", {"max_uses": 2}, format="json").json()["token"]
+    member = Tenant.objects.create(
+        kind=Tenant.Kind.CONSUMER, name="Bob", email="bob@initech.example", email_verified_at=timezone.now()
+    )
+    person = APIClient()
+    person.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_api_key(member, ApiKey.Kind.PERSONAL_TOKEN)}")
+    assert person.post("/v1/teams/join", {"token": token}, format="json").status_code == 201
+
+    created = _created("test"), _created("live")
+    with django_capture_on_commit_callbacks(execute=True):
+        test_order = sandbox.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"]}, format="json").json()
+        live_order = live.post("/v1/orders", {"package": "trial", "styles": ["tech-grey"]}, format="json").json()
+        member_order = person.post(f"/v1/teams/{team['id']}/order").json()
+    assert (test_order["test_mode"], live_order["test_mode"], member_order["test_mode"]) == (True, False, True)
+    assert (_created("test") - created[0], _created("live") - created[1]) == (2, 1)
+    assert live.get("/v1/orders").json()["results"][0]["test_mode"] is False
+    assert messages.order_message(sandbox.get(f"/v1/orders/{test_order['id']}").json()).test_mode
+    assert not messages.order_message(live.get(f"/v1/orders/{live_order['id']}").json()).test_mode
+
+    # The member's order goes through the placeholder pipeline and finishes as a test order.
+    assert upload(person, member_order["id"], *[photo_file(p) for p in person_photos]).status_code == 201
+    assert person.post(f"/v1/orders/{member_order['id']}/submit").json()["state"] == "queued"
+    finished = _finished("test"), _finished("live")
+    for _ in range(10):
+        with django_capture_on_commit_callbacks(execute=True):
+            test_mode.advance()
+    assert person.get(f"/v1/orders/{member_order['id']}").json()["state"] == "completed"
+    assert (_finished("test") - finished[0], _finished("live") - finished[1]) == (1, 0)
+    assert not OutboxMessage.objects.filter(topic=bus.ORDERS_TOPIC, key=member_order["id"]).exists()

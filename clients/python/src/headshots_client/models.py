@@ -72,6 +72,7 @@ class Order:
     completed_at: datetime | None
     photos: tuple[Photo, ...] = ()
     shortfall: tuple[dict[str, Any], ...] = ()
+    test_mode: bool = False  # a test order: placeholder headshots, no training (a test key's, or a test team's)
 
     @property
     def final(self) -> bool:
@@ -94,6 +95,7 @@ class Order:
             completed_at=_time(body["completed_at"]),
             photos=tuple(Photo.from_json(p) for p in body.get("photos", [])),
             shortfall=tuple(body.get("shortfall", [])),
+            test_mode=body.get("test_mode", False),
         )
 
     @classmethod
@@ -115,6 +117,7 @@ class Order:
             completed_at=_proto_time(message, "complete_time"),
             photos=tuple(Photo.from_proto(p) for p in message.photos),
             shortfall=tuple(shortfall),
+            test_mode=message.test_mode,
         )
 
 

@@ -17,7 +17,6 @@ from headshots_common.styles import PACKAGES, STYLES, images_per_style, subject_
 from orders import policy
 from orders.models import Order, Photo, RenderRequest
 from orders.representation import order_summary
-from orders.services import test_mode
 from outbox import services as outbox
 from webhooks import services as webhooks
 from webhooks.destinations import BlockedDestination
@@ -49,8 +48,10 @@ def create_order(
     retention_hours: int = policy.DEFAULT_RETENTION_HOURS,
     webhook_url: str = "",
     render_look: dict | None = None,
+    test_mode: bool = False,
 ) -> Order:
-    """`render_look`: a fixed look's exact render settings (`render_spec`), for a team member's order."""
+    """`render_look`: a fixed look's exact render settings (`render_spec`), for a team member's order.
+    `test_mode`: a test order though `tenant` is not in test mode (a member's order in a test-mode partner's team)."""
     if package not in PACKAGES:
         raise InvalidArgument("unknown_package", f"package must be one of {sorted(PACKAGES)}")
     unknown = [s for s in style_ids if s not in STYLES]
@@ -87,11 +88,12 @@ def create_order(
         retention_hours=retention_hours,
         webhook_url=webhook_url,
         render_look=render_look or {},
+        test_mode=tenant.test_mode or test_mode,
         purge_at=timezone.now() + policy.MAX_RETENTION,
     )
     order.traceparent = tracing.order_trace(str(order.id), str(tenant.id))
     order.save(force_insert=True)
-    transaction.on_commit(lambda: count_order_created(tenant.test_mode))
+    transaction.on_commit(lambda: count_order_created(order.test_mode))
     webhooks.enqueue(order, "order.created", order_summary(order))
     return order
 
@@ -159,7 +161,7 @@ def render_spec(order: Order, style_ids: list[str], per_style: int) -> common_pb
 def enqueue_submission(order: Order, resubmitted: bool = False) -> None:
     """The OrderSubmitted event of a queued order, in the caller's transaction (none for a test order: the
     placeholder pipeline takes it up by its state, `test_mode`)."""
-    if test_mode.is_test_order(order):
+    if order.test_mode:
         return
     submitted = events_pb2.OrderSubmitted(
         tenant_id=str(order.tenant_id),
@@ -193,7 +195,7 @@ def request_render(order: Order, style_id: str, count: int) -> RenderRequest:
 
 def enqueue_render_request(order: Order, render: RenderRequest) -> None:
     """The RenderRequested event of a pending render, in the caller's transaction (none for a test order)."""
-    if test_mode.is_test_order(order):
+    if order.test_mode:
         return
     requested = events_pb2.RenderRequested(
         render_id=str(render.id),

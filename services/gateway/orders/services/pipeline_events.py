@@ -45,7 +45,7 @@ def apply_pipeline_event(event: events_pb2.Event) -> None:
 
 
 def _count_finished(order: Order, state: str) -> None:
-    test_mode = order.tenant.test_mode
+    test_mode = order.test_mode
     transaction.on_commit(lambda: count_order_finished(test_mode, state))
 
 

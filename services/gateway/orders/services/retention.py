@@ -31,7 +31,6 @@ from headshots.v1 import events_pb2
 from headshots_common import blob_layout, bus
 from orders.models import CacheHolder, DeletionReceipt, Order, Photo
 from orders.policy import CACHE_HOLDER_SILENT_INTERVALS, MAX_RETENTION, REPURGE_WINDOW
-from orders.services import test_mode
 from orders.services.photos import sweep_quarantine
 from outbox import services as outbox
 from webhooks import services as webhooks
@@ -118,7 +117,7 @@ def _receipt(order: Order, reason: str, keys: list[str], photos: int, headshots:
         blob_keys_sha256=digest,
         remaining_blobs=len(_purgeable(str(order.id), keep_headshots=reason == RETENTION)),
         checked_at=now,
-        cache_holders_expected=[] if test_mode.is_test_order(order) else _running_cache_holders(now),
+        cache_holders_expected=[] if order.test_mode else _running_cache_holders(now),
     )
 
 
@@ -133,7 +132,7 @@ def _recount(receipt: DeletionReceipt) -> DeletionReceipt:
 def _announce_purge(order: Order) -> None:
     """Every service drops what it holds of the order (caches included) on this event; the trainer and renderer
     never held a test order (`test_mode`), so they hear nothing of one."""
-    if test_mode.is_test_order(order):
+    if order.test_mode:
         return
     outbox.enqueue(
         bus.ORDERS_TOPIC,
@@ -170,7 +169,7 @@ def delete_order(order: Order, reason: str = USER_REQUEST) -> DeletionReceipt:
         order.headshots.all().delete()
         keys = _purge_blobs(order, keep_headshots=False)
         order.state, order.progress_stage, order.deleted_at = Order.State.DELETED, "deleted", timezone.now()
-        in_test_mode = order.tenant.test_mode
+        in_test_mode = order.test_mode
         transaction.on_commit(lambda: count_order_finished(in_test_mode, "deleted"))
         order.adapter_key, order.purge_at, order.photos_accepted, order.headshots_ready = "", None, 0, 0
         order.readiness, order.photo_states = {}, []  # they name the photos' files

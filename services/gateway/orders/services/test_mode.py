@@ -1,8 +1,9 @@
 """Test mode: a test-mode partner's orders (`accounts.Tenant.test_mode`), and its teams' members' orders, are
-trained and rendered here, in the gateway worker, within seconds and at no GPU cost.
+trained and rendered here, in the gateway worker, within seconds and at no GPU cost. An order is a test order or
+not from its creation on (`Order.test_mode`, which the API shows).
 
 Nothing of a test order goes to the orders topic, so the trainer and renderer never hear of it (`creation` and
-`retention` ask `is_test_order` before they announce work or a purge). Instead `advance` moves every test order in
+`retention` ask `Order.test_mode` before they announce work or a purge). Instead `advance` moves every test order in
 flight one step per turn of the worker's loop, by the same pipeline events the trainer and renderer send
 (`pipeline_events.apply_pipeline_event`, exactly once each): so the state machine, progress, webhooks, quality
 report, renders, downloads and deletion are the real ones, and the headshots are labelled placeholders (Pillow),
@@ -15,7 +16,6 @@ import io
 import logging
 
 from django.db import transaction
-from django.db.models import Q
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from gateway.blobs import blob_store
@@ -35,15 +35,6 @@ PLACEHOLDER_SIZE = 512
 PLACEHOLDER_ADAPTER = b"test mode: a placeholder; no adapter was trained for this order\n"
 # The placeholder pipeline's lease: a real trainer's fencing token is 1 or more.
 TEST_LEASE = 0
-
-
-# A test order: a test-mode partner's, or a team member's in a team a test-mode partner made (`teams`): a partner's
-# integration tests of teams never start training either.
-TEST_ORDERS = Q(tenant__test_mode=True) | Q(membership__team__owner__test_mode=True)
-
-
-def is_test_order(order: Order) -> bool:
-    return order.tenant.test_mode or Order.objects.filter(TEST_ORDERS, pk=order.pk).exists()
 
 
 def placeholder_png(style_id: str, index: int, backdrop_hex: str = "") -> bytes:
@@ -119,7 +110,7 @@ def advance(limit: int = 50) -> int:
     """
     from orders.services.pipeline_events import apply_pipeline_event
 
-    in_flight = Order.objects.filter(TEST_ORDERS, state__in=IN_FLIGHT).order_by("updated_at")
+    in_flight = Order.objects.filter(test_mode=True, state__in=IN_FLIGHT).order_by("updated_at")
     moved = 0
     for order_id in list(in_flight.values_list("id", flat=True)[:limit]):
         with transaction.atomic():

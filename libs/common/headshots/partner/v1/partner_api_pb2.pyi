@@ -17,7 +17,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Order(_message.Message):
-    __slots__ = ("name", "uid", "state", "package", "style_ids", "subject_class", "retention", "progress", "photos_accepted", "headshots_ready", "failure_reason", "create_time", "update_time", "submit_time", "complete_time", "delete_time", "readiness", "delivery", "shortfall", "accept_time", "photos")
+    __slots__ = ("name", "uid", "state", "package", "style_ids", "subject_class", "retention", "progress", "photos_accepted", "headshots_ready", "failure_reason", "create_time", "update_time", "submit_time", "complete_time", "delete_time", "readiness", "delivery", "shortfall", "accept_time", "photos", "test_mode")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Order.State]
@@ -65,6 +65,7 @@ class Order(_message.Message):
     SHORTFALL_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_TIME_FIELD_NUMBER: _ClassVar[int]
     PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    TEST_MODE_FIELD_NUMBER: _ClassVar[int]
     name: str
     uid: str
     state: Order.State
@@ -86,7 +87,8 @@ class Order(_message.Message):
     shortfall: _containers.RepeatedCompositeFieldContainer[StyleShortfall]
     accept_time: _timestamp_pb2.Timestamp
     photos: _containers.RepeatedCompositeFieldContainer[Photo]
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., state: _Optional[_Union[Order.State, str]] = ..., package: _Optional[str] = ..., style_ids: _Optional[_Iterable[str]] = ..., subject_class: _Optional[str] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[_Union[OrderProgress, _Mapping]] = ..., photos_accepted: _Optional[int] = ..., headshots_ready: _Optional[int] = ..., failure_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., readiness: _Optional[_Union[OrderReadiness, _Mapping]] = ..., delivery: _Optional[_Union[Order.Delivery, str]] = ..., shortfall: _Optional[_Iterable[_Union[StyleShortfall, _Mapping]]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., photos: _Optional[_Iterable[_Union[Photo, _Mapping]]] = ...) -> None: ...
+    test_mode: bool
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., state: _Optional[_Union[Order.State, str]] = ..., package: _Optional[str] = ..., style_ids: _Optional[_Iterable[str]] = ..., subject_class: _Optional[str] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[_Union[OrderProgress, _Mapping]] = ..., photos_accepted: _Optional[int] = ..., headshots_ready: _Optional[int] = ..., failure_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., readiness: _Optional[_Union[OrderReadiness, _Mapping]] = ..., delivery: _Optional[_Union[Order.Delivery, str]] = ..., shortfall: _Optional[_Iterable[_Union[StyleShortfall, _Mapping]]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., photos: _Optional[_Iterable[_Union[Photo, _Mapping]]] = ..., test_mode: _Optional[bool] = ...) -> None: ...
 
 class Photo(_message.Message):
     __slots__ = ("name", "uid", "filename", "state", "reason_code", "message", "face", "width", "height")
