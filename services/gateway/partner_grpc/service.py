@@ -6,7 +6,6 @@ field names mapped to the request's; every error is a domain error that `calls` 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,8 @@ from orders.models import Order
 from orders.representation import order_representation
 from orders.serializers import HeadshotListQuery, OrderCreateInput, RenderCreateInput
 from orders.services import creation, photos, retention
-from partner_grpc import calls, paging
+from partner_grpc import calls, downloads, paging
+from partner_grpc.inputs import validated
 from partner_grpc.limits import StreamLimiter
 from partner_grpc.messages import (
     api_key_message,
@@ -50,7 +50,6 @@ from webhooks.selectors import deliveries_for_order
 WATCH_POLL_S = 0.5
 # A watch ends after this long even without a deadline; the partner watches again if it still cares.
 WATCH_MAX_S = 3600.0
-CHUNK_BYTES = 256 * 1024
 _FINAL = {str(state) for state in Order.FINAL_STATES}
 # ListHeadshots' order_by (AIP-132) -> the selector's ordering.
 HEADSHOT_ORDER_BY = {
@@ -59,17 +58,6 @@ HEADSHOT_ORDER_BY = {
     "likeness_score desc": "likeness",
     "quality_score desc": "quality",
 }
-
-
-def validated(serializer_class, data: dict, field_names: dict[str, str]) -> dict:
-    """REST's input serializer run on a gRPC request; its errors named by the request's field paths."""
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        fields = {
-            field_names.get(name, name): [str(p) for p in problems] for name, problems in serializer.errors.items()
-        }
-        raise InvalidArgument("invalid_argument", "the request has invalid fields", details={"fields": fields})
-    return dict(serializer.validated_data)
 
 
 def _retention_hours(request: pb.CreateOrderRequest) -> int | None:
@@ -94,19 +82,6 @@ def _once(tenant, method: str, request, create: Callable[[], tuple[int, dict]]) 
     unkeyed.request_id = ""
     fingerprint = idempotency.fingerprint(f"grpc {method}", unkeyed.SerializeToString(deterministic=True))
     return idempotency.run_once(tenant, request.request_id, fingerprint, create, key_name="request_id")[1]
-
-
-def _chunks(data: bytes, content_type: str, message_type, offset: int = 0, **first_only) -> Iterator:
-    """The file from `offset` in messages of CHUNK_BYTES; the first also says the type, the whole size and
-    `first_only` (a headshot's SHA-256)."""
-    for start in range(offset, max(len(data), offset + 1), CHUNK_BYTES):
-        first = start == offset
-        yield message_type(
-            content_type=content_type if first else "",
-            total_bytes=len(data) if first else 0,
-            data=data[start : start + CHUNK_BYTES],
-            **(first_only if first else {}),
-        )
 
 
 class PartnerService(TeamMethods, pb_grpc.PartnerServiceServicer):
@@ -283,21 +258,14 @@ class PartnerService(TeamMethods, pb_grpc.PartnerServiceServicer):
         headshot = self._headshot(tenant, request.name)
         # Read from the store on every download: no copy of a headshot is kept on the gateway's disk.
         data = blob_store().get(headshot.blob_key)
-        if not 0 <= request.read_offset <= len(data):
-            raise InvalidArgument(
-                "invalid_read_offset",
-                f"read_offset must be between 0 and the file's size, {len(data)}",
-                details={"fields": {"read_offset": [f"must be between 0 and {len(data)}"]}},
-            )
-        sha256 = hashlib.sha256(data).hexdigest()
-        yield from _chunks(data, "image/png", pb.DownloadHeadshotResponse, request.read_offset, sha256=sha256)
+        yield from downloads.resumable(data, "image/png", pb.DownloadHeadshotResponse, request.read_offset)
 
     @calls.server_stream
     def DownloadHeadshotArchive(self, tenant, request, context):
         order = selectors.get_order(tenant, parse_order_name(request.parent, "parent"))
         with selectors.headshots_zip(order, blob_store()) as archive:
             data = archive.read()
-        yield from _chunks(data, "application/zip", pb.DownloadHeadshotArchiveResponse)
+        yield from downloads.chunks(data, "application/zip", pb.DownloadHeadshotArchiveResponse)
 
     @staticmethod
     def _headshot(tenant, name: str):

@@ -9,7 +9,8 @@ from gateway.blobs import blob_store
 from gateway.errors import InvalidArgument
 from headshots.partner.v1 import partner_api_pb2 as pb
 from orders import policy
-from partner_grpc import calls, paging
+from partner_grpc import calls, downloads, paging
+from partner_grpc.inputs import validated
 from partner_grpc.messages import _timestamp, receipt_message
 from partner_grpc.names import (
     parse_team_invitation_name,
@@ -27,12 +28,6 @@ from teams.serializers import EmailInviteInput, LinkInput, LookInput, ModerateIn
 
 # Invitation kinds by their REST value, as the proto enum names them.
 _INVITATION_KIND = {value: f"KIND_{name}" for value, name in zip(Invitation.Kind.values, Invitation.Kind.names)}
-
-
-def validated(serializer_class, data: dict, field_names: dict[str, str]) -> dict:
-    from partner_grpc.service import validated as rest_validated
-
-    return rest_validated(serializer_class, data, field_names)
 
 
 def team_message(team: Team) -> pb.Team:
@@ -171,12 +166,17 @@ class TeamMethods:
 
     @calls.server_stream
     def ExportTeamPicks(self, tenant, request, context) -> Iterator[pb.ExportTeamPicksResponse]:
-        from partner_grpc.service import _chunks
-
         team = selectors.team_for_admin(tenant, parse_team_name(request.parent, "parent"))
         with selectors.approved_picks_zip(team, blob_store()) as archive:
             data = archive.read()
-        yield from _chunks(data, "application/zip", pb.ExportTeamPicksResponse)
+        yield from downloads.chunks(data, "application/zip", pb.ExportTeamPicksResponse)
+
+    @calls.server_stream
+    def DownloadTeamPick(self, tenant, request, context) -> Iterator[pb.DownloadTeamPickResponse]:
+        team_id, pick_id = parse_team_pick_name(request.name)
+        pick = selectors.pick_of(selectors.team_for_admin(tenant, team_id), pick_id)
+        data = blob_store().get(pick.headshot.blob_key)
+        yield from downloads.resumable(data, "image/png", pb.DownloadTeamPickResponse, request.read_offset)
 
     @calls.answer()
     def DeleteTeamMember(self, tenant, request, context):

@@ -5,6 +5,7 @@ accounts; and isolation: another partner's key finds none of the team's resource
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import zipfile
 
@@ -93,6 +94,23 @@ def test_a_team_journey_over_grpc_and_no_other_partner_sees_it(partner):
     assert [r["email"] for r in rows] == ["alice@initech.example", "bob@initech.example"]
     assert sorted(r["file"] for r in rows) == sorted(n for n in archive.namelist() if n != "manifest.csv")
 
+    # One pick's PNG, as REST's picks/{pick}.png serves it: the same bytes, resumable, its SHA-256 named.
+    pick = listed[0].picks[0].name
+    admin = APIClient()
+    admin.credentials(HTTP_AUTHORIZATION=dict(auth)["authorization"])
+    served = admin.get(f"/v1/teams/{team_id}/picks/{pick.rsplit('/', 1)[1]}.png")
+    assert served.status_code == 200
+    png = b"".join(served.streaming_content) if served.streaming else served.content
+    whole = list(stub.DownloadTeamPick(pb.DownloadTeamPickRequest(name=pick), metadata=auth))
+    assert whole[0].content_type == "image/png" and whole[0].total_bytes == len(png)
+    assert b"".join(c.data for c in whole) == png and whole[0].sha256 == hashlib.sha256(png).hexdigest()
+    resumed = stub.DownloadTeamPick(pb.DownloadTeamPickRequest(name=pick, read_offset=100), metadata=auth)
+    assert b"".join(c.data for c in resumed) == png[100:]
+    past = pb.DownloadTeamPickRequest(name=pick, read_offset=len(png) + 1)
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.DownloadTeamPick(past, metadata=auth))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
     # Another partner: every team resource is NOT_FOUND, as another partner's orders are.
     _, other_key = create_tenant_with_key("other-partner")
     other = [("authorization", f"Bearer {other_key}")]
@@ -104,9 +122,13 @@ def test_a_team_journey_over_grpc_and_no_other_partner_sees_it(partner):
         (stub.DeleteTeamMember, pb.DeleteTeamMemberRequest(name=listed[0].name)),
     ):
         assert _reason(call, request, metadata=other) == (grpc.StatusCode.NOT_FOUND, "not_found")
-    with pytest.raises(grpc.RpcError) as caught:
-        list(stub.ExportTeamPicks(pb.ExportTeamPicksRequest(parent=team.name), metadata=other))
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    for stream, request in (
+        (stub.ExportTeamPicks, pb.ExportTeamPicksRequest(parent=team.name)),
+        (stub.DownloadTeamPick, pb.DownloadTeamPickRequest(name=pick)),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stream(request, metadata=other))
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
     # Removing Bob: his order's data goes, with its receipt; his seat frees.
     removed = stub.DeleteTeamMember(pb.DeleteTeamMemberRequest(name=listed[1].name), metadata=auth)

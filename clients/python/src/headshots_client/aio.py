@@ -183,6 +183,9 @@ class AsyncClient:
     async def download_team_picks(self, team: str | Team, to: str | Path) -> Path:
         return await asyncio.to_thread(self.sync.download_team_picks, team, to)
 
+    async def download_team_pick(self, team: str | Team, pick: str | TeamPick, to: str | Path) -> Path:
+        return await asyncio.to_thread(self.sync.download_team_pick, team, pick, to)
+
     async def remove_team_member(self, team: str | Team, member: str | TeamMember) -> list[DeletionReceipt]:
         return await asyncio.to_thread(self.sync.remove_team_member, team, member)
 

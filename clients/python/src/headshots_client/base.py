@@ -197,6 +197,11 @@ class HeadshotsClient(abc.ABC):
         """The approved picks as one ZIP with `manifest.csv` (name, email, file, style)."""
 
     @abc.abstractmethod
+    def download_team_pick(self, team: str | Team, pick: str | TeamPick, to: str | Path) -> Path:
+        """One shared pick's PNG, whatever its state, into `<to>/<pick id>.png` (or `to` itself when it ends .png):
+        resumed and checked against the API's SHA-256 as `download_headshot` is."""
+
+    @abc.abstractmethod
     def remove_team_member(self, team: str | Team, member: str | TeamMember) -> list[DeletionReceipt]:
         """Remove a member: their team order is deleted (its receipt) and their seat frees."""
 
@@ -244,11 +249,11 @@ def deadline_of(timeout_s: float | None) -> float:
     return time.monotonic() + timeout_s if timeout_s is not None else float("inf")
 
 
-def target_path(headshot: Headshot, to: str | Path) -> Path:
-    """`to` itself when it names a .png file, else `<headshot id>.png` in the folder `to` (made if missing)."""
+def target_path(file_id: str, to: str | Path) -> Path:
+    """`to` itself when it names a .png file, else `<file_id>.png` in the folder `to` (made if missing)."""
     to = Path(to)
     if to.suffix.lower() == ".png":
         to.parent.mkdir(parents=True, exist_ok=True)
         return to
     to.mkdir(parents=True, exist_ok=True)
-    return to / f"{headshot.id}.png"
+    return to / f"{file_id}.png"

@@ -259,17 +259,21 @@ class GrpcClient(HeadshotsClient):
         """Into `<to>/<id>.png` (or `to` itself when it ends .png) through `<file>.part`: a download that broke off
         resumes from the part's end (`read_offset`), also within the retries of this call, and the file is kept only
         when its SHA-256 matches the API's; otherwise ChecksumMismatch, and nothing is kept."""
-        path = target_path(headshot, to)
-        part = path.with_name(path.name + ".part")
         name = f"orders/{headshot.order_id}/headshots/{headshot.id}"
+        return self._download("DownloadHeadshot", pb.DownloadHeadshotRequest, name, target_path(headshot.id, to))
+
+    def _download(self, method: str, request_type, name: str, path: Path) -> Path:
+        """The stream `method` of the file `name` into `path` through `<path>.part`, resumed with `read_offset`,
+        kept only when its SHA-256 matches the one the stream names."""
+        part = path.with_name(path.name + ".part")
 
         def attempt() -> str:
             offset = part.stat().st_size if part.exists() else 0
-            request = pb.DownloadHeadshotRequest(name=name, read_offset=offset)
+            request = request_type(name=name, read_offset=offset)
             sha256 = ""
             try:
                 with open(part, "ab") as out:
-                    for chunk in self.stream("DownloadHeadshot", request, self.timeout_s):
+                    for chunk in self.stream(method, request, self.timeout_s):
                         sha256 = chunk.sha256 or sha256
                         out.write(chunk.data)
             except errors.InvalidArgument as error:
@@ -385,6 +389,10 @@ class GrpcClient(HeadshotsClient):
             return b"".join(m.data for m in self.stream("ExportTeamPicks", request, self.timeout_s))
 
         return with_retries(attempt, self.retry, idempotent=True)
+
+    def download_team_pick(self, team: str | Team, pick: str | TeamPick, to: str | Path) -> Path:
+        name = f"teams/{team_id(team)}/picks/{last_id(pick)}"
+        return self._download("DownloadTeamPick", pb.DownloadTeamPickRequest, name, target_path(last_id(pick), to))
 
     def remove_team_member(self, team: str | Team, member: str | TeamMember) -> list[DeletionReceipt]:
         name = f"teams/{team_id(team)}/members/{last_id(member)}"

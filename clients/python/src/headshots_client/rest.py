@@ -237,8 +237,12 @@ class RestClient(HeadshotsClient):
         """Into `<to>/<id>.png` (or `to` itself when it ends .png) through `<file>.part`: a download that broke off
         resumes from the part's end the next time (also within the retries of this call), and the file is kept only
         when its SHA-256 matches the API's; otherwise ChecksumMismatch, and nothing is kept."""
-        path = target_path(headshot, to)
         url = f"{self.base_url}/v1/orders/{headshot.order_id}/headshots/{headshot.id}.png"
+        return self._download(url, target_path(headshot.id, to))
+
+    def _download(self, url: str, path: Path) -> Path:
+        """`url`'s file into `path` through `<path>.part`, resumed with Range and If-Range, kept only when its SHA-256
+        matches the API's Repr-Digest."""
         part, etag_file = path.with_name(path.name + ".part"), path.with_name(path.name + ".part.etag")
 
         def attempt() -> str:
@@ -352,6 +356,10 @@ class RestClient(HeadshotsClient):
 
     def team_picks_archive(self, team: str | Team) -> bytes:
         return self._send("GET", f"{self.base_url}/v1/teams/{team_id(team)}/picks.zip", idempotent=True).content
+
+    def download_team_pick(self, team: str | Team, pick: str | TeamPick, to: str | Path) -> Path:
+        url = f"{self.base_url}/v1/teams/{team_id(team)}/picks/{last_id(pick)}.png"
+        return self._download(url, target_path(last_id(pick), to))
 
     def remove_team_member(self, team: str | Team, member: str | TeamMember) -> list[DeletionReceipt]:
         body = self._json("DELETE", f"/v1/teams/{team_id(team)}/members/{last_id(member)}")

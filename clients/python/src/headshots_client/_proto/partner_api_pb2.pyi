@@ -773,6 +773,26 @@ class ExportTeamPicksResponse(_message.Message):
     data: bytes
     def __init__(self, content_type: _Optional[str] = ..., total_bytes: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
+class DownloadTeamPickRequest(_message.Message):
+    __slots__ = ("name", "read_offset")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    READ_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    read_offset: int
+    def __init__(self, name: _Optional[str] = ..., read_offset: _Optional[int] = ...) -> None: ...
+
+class DownloadTeamPickResponse(_message.Message):
+    __slots__ = ("content_type", "total_bytes", "data", "sha256")
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    content_type: str
+    total_bytes: int
+    data: bytes
+    sha256: str
+    def __init__(self, content_type: _Optional[str] = ..., total_bytes: _Optional[int] = ..., data: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...
+
 class DeleteTeamMemberRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

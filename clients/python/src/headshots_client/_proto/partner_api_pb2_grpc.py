@@ -168,6 +168,11 @@ class PartnerServiceStub:
                 request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksRequest.SerializeToString,
                 response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksResponse.FromString,
                 _registered_method=True)
+        self.DownloadTeamPick = channel.unary_stream(
+                '/headshots.partner.v1.PartnerService/DownloadTeamPick',
+                request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DownloadTeamPickRequest.SerializeToString,
+                response_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DownloadTeamPickResponse.FromString,
+                _registered_method=True)
         self.DeleteTeamMember = channel.unary_unary(
                 '/headshots.partner.v1.PartnerService/DeleteTeamMember',
                 request_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DeleteTeamMemberRequest.SerializeToString,
@@ -415,6 +420,14 @@ class PartnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadTeamPick(self, request, context):
+        """Streams one shared pick's PNG (`teams/{team}/picks/{pick}`), whatever its state: resumable and checksummed as
+        DownloadHeadshot is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteTeamMember(self, request, context):
         """Removes a member (`teams/{team}/members/{member}`): their team order is deleted, with its receipt.
         """
@@ -606,6 +619,11 @@ def add_PartnerServiceServicer_to_server(servicer, server):
                     servicer.ExportTeamPicks,
                     request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksRequest.FromString,
                     response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksResponse.SerializeToString,
+            ),
+            'DownloadTeamPick': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadTeamPick,
+                    request_deserializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DownloadTeamPickRequest.FromString,
+                    response_serializer=headshots_dot_partner_dot_v1_dot_partner__api__pb2.DownloadTeamPickResponse.SerializeToString,
             ),
             'DeleteTeamMember': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteTeamMember,
@@ -1335,6 +1353,33 @@ class PartnerService:
             '/headshots.partner.v1.PartnerService/ExportTeamPicks',
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksRequest.SerializeToString,
             headshots_dot_partner_dot_v1_dot_partner__api__pb2.ExportTeamPicksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadTeamPick(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/headshots.partner.v1.PartnerService/DownloadTeamPick',
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DownloadTeamPickRequest.SerializeToString,
+            headshots_dot_partner_dot_v1_dot_partner__api__pb2.DownloadTeamPickResponse.FromString,
             options,
             channel_credentials,
             insecure,
