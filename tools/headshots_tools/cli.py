@@ -1,5 +1,5 @@
 """The developers' `headshots` commands: the local stack (up, down, status), the end-to-end demo, partners, model
-generation, chaos. The `headshots` program is the client package's (headshots_client.cli, which has `order ...`);
+generation, chaos. The `headshots` program is the client package's (headshots_client.cli: `order ...`, `team ...`);
 these join it through the `headshots.cli` entry point (`add_commands`), so a partner's install has none of them."""
 
 from __future__ import annotations

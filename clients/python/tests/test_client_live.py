@@ -377,6 +377,95 @@ def test_a_team_over_grpc_with_the_partner_client(stack, person_photos, tmp_path
     assert took < 30, f"the team journey took {took:.0f}s"
 
 
+def test_the_team_commands_of_the_cli_run_a_team_from_a_shell(stack, monkeypatch, capsys, tmp_path):
+    """`headshots team ...` as an HR platform's operator runs it with a test key: create, look, a domain-locked link,
+    list, members, usage, an e-mail invitation revoked, reminders and the (empty) picks' download, the API's refusals
+    (exit 3, its code on stderr and in the JSON), delete."""
+    from headshots_client.cli import main
+
+    monkeypatch.setenv("HEADSHOTS_API_KEY", stack.test_key)
+    monkeypatch.setenv("HEADSHOTS_GRPC_TARGET", stack.grpc)
+
+    def cli(*argv: str) -> tuple[int, str, str]:
+        code = main(["team", *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    def cli_json(*argv: str) -> tuple[int, dict, str]:
+        code, out, err = cli(*argv, "--json")
+        return code, json.loads(out.strip().splitlines()[-1]), err
+
+    started, tag = time.monotonic(), uuid.uuid4().hex[:6]
+    domain = f"initech-{tag}.example"
+    code, out, err = cli("create", "--name", f"Initech {tag}", "--seats", "25", "--retention-hours", "168")
+    assert code == 0, err
+    team = re.search(r"^team\s+(\S+)$", out, re.MULTILINE).group(1)
+    assert re.search(r"^seats\s+25$", out, re.M) and re.search(r"^retention\s+168 h$", out, re.M), out
+    assert re.search(r"^look\s+not set", out, re.M), out
+
+    code, looked, err = cli_json(
+        "look", f"teams/{team}", "--style", "corporate-navy", "--backdrop", "#0A66C2", "--attire", "navy blazer"
+    )
+    assert code == 0, err
+    look = looked["team"]["look"]
+    assert looked["team"]["id"] == team and look["style_id"] == "corporate-navy" and look["backdrop_hex"] == "#0a66c2"
+    assert "navy blazer" in look["prompt"]
+
+    # The link's join URL and token, printed once; locked to the domain.
+    code, out, err = cli("link", team, "--max-uses", "30", "--domain", domain)
+    assert code == 0, err
+    assert re.search(r"^join URL\s+http\S+token=\S+$", out, re.M) and re.search(r"^token\s+\S{20,}$", out, re.M), out
+    assert f"for anyone at {domain}" in out and "0 of 30" in out and "shown only now" in err
+
+    code, out, err = cli("list")
+    assert code == 0 and re.search(rf"^{team}\s+Initech {tag}\s+25\s+168 h\s+corporate-navy\s", out, re.M), out
+    code, listed, err = cli_json("list")
+    assert team in {t["id"] for t in listed["teams"]}
+
+    code, out, err = cli("members", team)
+    assert (code, out) == (0, ""), err
+    code, members, err = cli_json("members", team)
+    assert members == {"team": team, "members": []}
+    code, out, err = cli("usage", team)
+    assert (code, out) == (0, "0 of 25 seats used; 0 headshots delivered\n"), err
+    code, usage, err = cli_json("usage", team)
+    assert usage == {"team": team, "seats": 25, "seats_used": 0, "headshots_delivered": 0}
+
+    # An e-mail invitation shows among the members as invited until it is revoked.
+    bob = f"bob-{tag}@{domain}"
+    code, invited, err = cli_json("invite", team, "--email", bob)
+    assert code == 0 and invited["invitation"]["kind"] == "email" and invited["invitation"]["email"] == bob, err
+    code, out, err = cli("members", team)
+    assert re.search(rf"^-\s+\S.*\s+{re.escape(bob)}\s+invited\s+-$", out, re.M), out
+    code, out, err = cli("revoke", team, invited["invitation"]["id"])
+    assert code == 0 and re.search(r"^revoked\s+\d{4}-", out, re.M), err + out
+
+    code, out, err = cli("remind", team)
+    assert (code, out) == (0, "0 members reminded by e-mail\n"), err
+    code, picks, err = cli_json("download", team, "--to", str(tmp_path / "picks"))
+    assert code == 0 and picks["manifest"] == [] and picks["files"] == [str(tmp_path / "picks" / "manifest.csv")]
+    assert (tmp_path / "picks" / "manifest.csv").read_text().splitlines() == ["name,email,file,style"]
+
+    # What the API refuses: exit 3, its code on stderr and in the JSON.
+    code, refused, err = cli_json("create", "--name", "Nobody", "--seats", "0")
+    assert code == 3 and refused["exit_code"] == 3 and refused["code"] == "invalid_argument", refused
+    assert list(refused["fields"]) == ["team.seats"] and "error: invalid_argument" in err and "team.seats: " in err
+    code, out, err = cli("look", team, "--style", "no-such-style")
+    assert code == 3 and "error: invalid_argument" in err and "style_id: " in err, err
+    code, missing, err = cli_json("get", str(uuid.uuid4()))
+    assert code == 3 and missing["code"] == "not_found" and "error: not_found" in err, missing
+    for command in (["approve"], ["hide"], ["pick", "--to", str(tmp_path)], ["remove"]):  # no such pick or member
+        code, missing, err = cli_json(command[0], team, str(uuid.uuid4()), *command[1:])
+        assert code == 3 and missing["code"] == "not_found", (command, missing)
+
+    code, out, err = cli("delete", team)
+    assert code == 0 and out == f"team {team} deleted with 0 member orders\n", err
+    code, out, err = cli("get", team)
+    assert code == 3 and "not_found" in err
+    took = time.monotonic() - started
+    assert took < 10, f"the team commands took {took:.1f}s"
+
+
 # -- the package alone, as a partner installs it ---------------------------------------------------------------
 CLIENT_DIR = Path(__file__).resolve().parents[1]
 CONSTRAINTS = CLIENT_DIR.parents[1] / "constraints.txt"

@@ -1,6 +1,6 @@
-"""`headshots`: the package's command line. `headshots order ...` runs orders over the gRPC partner API; other
-installed packages add commands of their own through the `headshots.cli` entry point group (the repository's
-developer tools add `up`, `down`, `demo`, ...).
+"""`headshots`: the package's command line. `headshots order ...` runs orders over the gRPC partner API (this
+module); `headshots team ...` runs a team as its admin (`team_cli`); other installed packages add commands of their
+own through the `headshots.cli` entry point group (the repository's developer tools add `up`, `down`, `demo`, ...).
 
     headshots order create --photos DIR --styles corporate-navy,tech-grey [--wait] [--to DIR]
     headshots order watch ID
@@ -10,12 +10,14 @@ developer tools add `up`, `down`, `demo`, ...).
     headshots order get ID
     headshots order list
     headshots order configure --target HOST:PORT [--ca-file PEM]
+    headshots team create --name Initech --seats 25      # and list, get, look, link, members, ... (team_cli)
 
-The API key and the endpoint come from --api-key / --target, else HEADSHOTS_API_KEY /
-HEADSHOTS_GRPC_TARGET, else the config file (--config, default ~/.config/headshots/config.toml, mode 0600:
-`api_key = "..."`, `grpc_target = "host:port"`, `ca_file = "..."`; `configure` writes it), else the local
-stack's partner port. The channel is TLS for any host that is not loopback (`transport`).
-With --json, the last line of stdout is one JSON object naming the order; progress goes to stderr.
+What both groups share lives in `cli_common`: the options, the settings they resolve to (the API key and the
+endpoint come from --api-key / --target, else HEADSHOTS_API_KEY / HEADSHOTS_GRPC_TARGET, else the config file
+(--config, default ~/.config/headshots/config.toml, mode 0600: `api_key = "..."`, `grpc_target = "host:port"`,
+`ca_file = "..."`; `configure` writes it), else the local stack's partner port; TLS for any host that is not
+loopback), the exit codes and the output. With --json, the last line of stdout is one JSON object naming the order;
+progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -23,36 +25,31 @@ from __future__ import annotations
 import argparse
 import getpass
 import io
-import json
 import os
 import sys
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
 
-from headshots_client import errors, transport as partner_transport
+from headshots_client import team_cli, transport as partner_transport
 from headshots_client._proto import partner_api_pb2 as pb
-from headshots_client.grpc_api import GrpcClient
-from headshots_client.transport import (
-    DEFAULT_CONFIG,
-    KEY_ENV,
-    LOCAL_GRPC_TARGET,
-    TARGET_ENV,
-    Transport,
-    TransportError,
+from headshots_client.cli_common import (
+    EXIT_ORDER_FAILED,
+    EXIT_USAGE,
+    CliError,
+    ProgressLine,
+    common_options,
+    output,
+    read_config,
+    run_command,
+    say,
 )
-
-# Exit codes a script can tell apart.
-EXIT_OK = 0
-EXIT_USAGE = 2  # argparse's own, and missing settings
-EXIT_REJECTED = 3  # the API refused the input (bad photos, unknown order, wrong key, quota)
-EXIT_ORDER_FAILED = 4  # the order ended failed
-EXIT_UNREACHABLE = 5  # no answer from the endpoint
+from headshots_client.grpc_api import GrpcClient
+from headshots_client.transport import DEFAULT_CONFIG, KEY_ENV, TransportError
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 FINAL = {pb.Order.STATE_COMPLETED, pb.Order.STATE_FAILED, pb.Order.STATE_DELETED}
@@ -67,37 +64,11 @@ EXAMPLES = """examples:
   headshots order list --target api.example.com:443   # TLS with the system's roots
   headshots order list --target 127.0.0.1:50051 --ca-file ./private-ca.pem --tls
 
+  headshots team --help                               # a team's admin: look, invitations, members, picks
+
 exit codes: 0 ok, 2 usage, 3 input rejected by the API, 4 order failed, 5 service unreachable"""
 
 ENTRY_POINTS = "headshots.cli"  # other packages' commands: a callable that adds its subparsers
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class ProgressLine:
-    """One line on stderr that says where something is: rewritten in place on a terminal, a new line per change
-    elsewhere (a CI log)."""
-
-    def __init__(self) -> None:
-        self.tty, self.last = sys.stderr.isatty(), ""
-
-    def show(self, text: str) -> None:
-        if text == self.last:
-            return
-        self.last = text
-        print(f"\r{text:<78}" if self.tty else text, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.tty and self.last:
-            print(file=sys.stderr, flush=True)
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
 
 
 def order_name(value: str) -> str:
@@ -114,48 +85,8 @@ def as_json(message) -> dict:
     return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
-class Client:
-    """The partner API's raw messages (what --json prints) through `GrpcClient`: its key, TLS and retries; its
-    errors become CliErrors with the exit code a script can tell apart."""
-
-    def __init__(self, target: str, api_key: str, transport: Transport = Transport(), timeout_s: float = 60):
-        try:
-            self.api = GrpcClient(api_key, target, transport=transport, timeout_s=timeout_s)
-        except TransportError as exc:
-            raise CliError(str(exc), EXIT_USAGE) from None
-        self.target, self.timeout_s = target, timeout_s
-
-    def call(self, method: str, request, timeout_s: float | None = None, idempotent: bool = True):
-        try:
-            return self.api.call(method, request, timeout_s=timeout_s, idempotent=idempotent)
-        except errors.HeadshotsError as exc:
-            raise self._error(exc) from None
-
-    def stream(self, method: str, request, timeout_s: float) -> Iterator:
-        try:
-            yield from self.api.stream(method, request, timeout_s)
-        except errors.HeadshotsError as exc:
-            raise self._error(exc) from None
-
-    def close(self) -> None:
-        self.api.close()
-
-    def _error(self, exc: errors.HeadshotsError) -> CliError:
-        if isinstance(exc, errors.ConnectionFailed) and partner_transport.tls_failure(str(exc)):
-            return CliError(
-                f"no TLS connection to {self.target}: {exc}. A server with a private CA: --ca-file PEM; a "
-                "plaintext server on a trusted network: --plaintext --insecure",
-                EXIT_UNREACHABLE,
-            )
-        if isinstance(exc, errors.ConnectionFailed):
-            return CliError(str(exc), EXIT_UNREACHABLE)
-        if isinstance(exc, errors.TransportError):
-            return CliError(str(exc), EXIT_USAGE)
-        return CliError(str(exc), EXIT_REJECTED)
-
-
 # -- commands ---------------------------------------------------------------------------------------------------
-def cmd_create(client: Client, args) -> dict:
+def cmd_create(client: GrpcClient, args) -> dict:
     photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
     if not photos:
         raise CliError(f"no photos ({', '.join(sorted(PHOTO_SUFFIXES))}) in {args.photos}", EXIT_USAGE)
@@ -184,21 +115,21 @@ def cmd_create(client: Client, args) -> dict:
     return summary
 
 
-def cmd_watch(client: Client, args) -> dict:
+def cmd_watch(client: GrpcClient, args) -> dict:
     return as_json(watch(client, order_name(args.order)))
 
 
-def cmd_get(client: Client, args) -> dict:
+def cmd_get(client: GrpcClient, args) -> dict:
     return as_json(client.call("GetOrder", pb.GetOrderRequest(name=order_name(args.order))))
 
 
-def cmd_download(client: Client, args) -> dict:
+def cmd_download(client: GrpcClient, args) -> dict:
     name = order_name(args.order)
     files = download(client, name, Path(args.to))
     return {"order": name, "files": [str(p) for p in files]}
 
 
-def cmd_renders(client: Client, args) -> dict:
+def cmd_renders(client: GrpcClient, args) -> dict:
     name = order_name(args.order)
     render = client.call(
         "CreateRender",
@@ -211,7 +142,7 @@ def cmd_renders(client: Client, args) -> dict:
     return summary
 
 
-def cmd_list(client: Client, args) -> dict:
+def cmd_list(client: GrpcClient, args) -> dict:
     response = client.call("ListOrders", pb.ListOrdersRequest(page_size=args.limit))
     if not args.json:  # the listing is the output: a table on stdout
         for order in response.orders:
@@ -223,13 +154,13 @@ def cmd_list(client: Client, args) -> dict:
     return {"orders": [as_json(o) for o in response.orders], "total_size": response.total_size}
 
 
-def cmd_accept(client: Client, args) -> dict:
+def cmd_accept(client: GrpcClient, args) -> dict:
     order = client.call("AcceptOrder", pb.AcceptOrderRequest(name=order_name(args.order)))
     say(f"accepted: {order.headshots_ready} headshots; the photos and model go after the retention period")
     return as_json(order)
 
 
-def cmd_delete(client: Client, args) -> dict:
+def cmd_delete(client: GrpcClient, args) -> dict:
     receipt = client.call("DeleteOrder", pb.DeleteOrderRequest(name=order_name(args.order)))
     pending = f", {len(receipt.cache_purges_pending)} renderer copies not confirmed yet" if not receipt.complete else ""
     say(
@@ -252,7 +183,7 @@ def _progress_text(order: pb.Order, started: float) -> str:
     return f"{stage:<10} [{bar:<20}] {order.progress.percent:>3}%  {elapsed:.0f}s  ETA {f'{eta:.0f}s' if eta else '-'}"
 
 
-def watch(client: Client, name: str) -> pb.Order:
+def watch(client: GrpcClient, name: str) -> pb.Order:
     """A progress line with the order's stage, percent and the API's ETA until the order is final."""
     order = client.call("GetOrder", pb.GetOrderRequest(name=name))
     line, started = ProgressLine(), time.monotonic()
@@ -276,7 +207,7 @@ def watch(client: Client, name: str) -> pb.Order:
     return order
 
 
-def download(client: Client, name: str, to: Path) -> list[Path]:
+def download(client: GrpcClient, name: str, to: Path) -> list[Path]:
     """The order's zip, streamed with a byte count, unpacked into `to`."""
     data, total, line = io.BytesIO(), 0, ProgressLine()
     for chunk in client.stream("DownloadHeadshotArchive", pb.DownloadHeadshotArchiveRequest(parent=name), 600):
@@ -297,40 +228,10 @@ def download(client: Client, name: str, to: Path) -> list[Path]:
     return files
 
 
-# -- settings and entry point -----------------------------------------------------------------------------------
-def _config(args) -> tuple[Path, dict]:
-    config_path = Path(args.config) if args.config else DEFAULT_CONFIG
-    if args.config and not config_path.exists() and args.order_command != "configure":
-        raise CliError(f"no config file at {config_path}", EXIT_USAGE)
-    try:
-        return config_path, partner_transport.read_config(config_path)
-    except TransportError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
-
-
-def settings(args) -> tuple[str, str, Transport]:
-    config_path, config = _config(args)
-    if args.api_key:
-        say(partner_transport.key_on_command_line_warning(config_path))
-    key = args.api_key or os.environ.get(KEY_ENV) or config.get("api_key")
-    target = args.target or os.environ.get(TARGET_ENV) or config.get("grpc_target")
-    target = target or LOCAL_GRPC_TARGET  # the local stack (`make up`)
-    if not key:
-        raise CliError(
-            f"no API key: set {KEY_ENV}, save it with `headshots order configure`, or pass --api-key", EXIT_USAGE
-        )
-    transport = Transport(
-        tls=args.tls,
-        plaintext=args.plaintext,
-        insecure=args.insecure,
-        ca_file=args.ca_file or config.get("ca_file", ""),
-    )
-    return target, key, transport
-
-
+# -- configuration and entry point -----------------------------------------------------------------------------
 def configure(args) -> dict:
     """Save the key (from HEADSHOTS_API_KEY, else asked for, never an argument) and the endpoint, mode 0600."""
-    config_path, _ = _config(args)
+    config_path, _ = read_config(args, may_be_missing=True)
     key = os.environ.get(KEY_ENV) or (
         getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     )
@@ -361,23 +262,7 @@ COMMANDS = {
 
 def add_parser(sub) -> None:
     """`order` and its commands on the `headshots` parser."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--api-key", help="partner API key (better: HEADSHOTS_API_KEY or the config file; see `configure`)"
-    )
-    common.add_argument("--target", help="partner gRPC endpoint host:port (else HEADSHOTS_GRPC_TARGET)")
-    common.add_argument("--config", help=f"TOML config file, mode 0600 (default {DEFAULT_CONFIG})")
-    common.add_argument("--json", action="store_true", help="print one JSON object naming the order, last")
-    common.add_argument("--ca-file", help="trust this CA (PEM) for the endpoint's TLS certificate, not the system's")
-    common.add_argument("--tls", action="store_true", help="TLS to a loopback host too (other hosts always get it)")
-    common.add_argument(
-        "--plaintext", action="store_true", help="no TLS; to a host that is not loopback only with --insecure"
-    )
-    common.add_argument(
-        "--insecure",
-        action="store_true",
-        help="allow --plaintext to a host that is not loopback: the key is not encrypted",
-    )
+    common = common_options("order")
     order = sub.add_parser(
         "order",
         help="create, watch, download, re-render and delete orders over the partner gRPC API",
@@ -427,36 +312,33 @@ def add_parser(sub) -> None:
     order.set_defaults(func=run)
 
 
-def run(args) -> int:
-    try:
-        if args.order_command == "configure":
-            summary = configure(args)
-        else:
-            target, key, transport = settings(args)
-            client = Client(target, key, transport)
-            try:
-                summary = COMMANDS[args.order_command](client, args)
-            finally:
-                client.close()
-    except CliError as exc:
-        say(f"error: {exc}")
-        if args.json:
-            print(json.dumps({"error": str(exc), "exit_code": exc.code}))
-        return exc.code
-    if args.json:
-        print(json.dumps(summary))
-    elif summary.get("name") or summary.get("order"):
+def _show(summary: dict) -> None:
+    """Without --json: the order's name on stdout (progress and tables went out on the way)."""
+    if summary.get("name") or summary.get("order"):
         print(summary.get("name") or summary.get("order"))
-    return EXIT_OK
+
+
+def run(args) -> int:
+    if args.order_command == "configure":
+        return output(args, lambda: configure(args), show=_show)
+    return run_command(args, COMMANDS[args.order_command], show=_show)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`headshots`: `order` and the commands other installed packages add (entry point group `headshots.cli`)."""
+    """`headshots`: `order`, `team` and the commands other installed packages add (entry point group
+    `headshots.cli`)."""
     parser = argparse.ArgumentParser(
-        prog="headshots", description="Headshots orders over the partner API (order ...), and what other packages add"
+        prog="headshots",
+        description="Orders and teams over the partner API (order ..., team ...), and what other packages add",
+        epilog="""examples:
+  headshots order create --photos ./selfies --styles corporate-navy --wait --to ./headshots
+  headshots team create --name Initech --seats 25 --json
+  headshots order --help, headshots team --help        # each group's commands and examples""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser(sub)
+    team_cli.add_parser(sub)
     for entry_point in entry_points(group=ENTRY_POINTS):
         entry_point.load()(sub)
     args = parser.parse_args(argv)
