@@ -108,7 +108,7 @@ def test_a_test_key_runs_a_whole_order_over_rest_in_seconds(stack, person_photos
     with WebhookEndpoint() as hooks, RestClient(stack.test_key, stack.http) as client:
         started = time.monotonic()
         order = client.create_order("trial", STYLES, webhook_url=hooks.url)
-        assert order.state == "awaiting_photos" and order.styles == tuple(STYLES)
+        assert order.state == "awaiting_photos" and order.styles == tuple(STYLES) and order.test_mode
         uploaded = client.upload_photos(order.id, person_photos)
         assert uploaded.accepted == 5, uploaded
         assert client.submit_order(order.id).state == "queued"
@@ -154,6 +154,7 @@ def test_a_test_key_runs_a_whole_order_over_rest_in_seconds(stack, person_photos
                 live.get_order(order.id)
             assert missing.value.code == "not_found" and missing.value.http_status == 404
             live_order = live.create_order("trial", ["tech-grey"])
+            assert not live_order.test_mode
             assert order.id not in {o.id for o in live.list_orders()}
         assert live_order.id not in {o.id for o in client.list_orders()}
 
@@ -184,7 +185,7 @@ def test_a_test_key_runs_a_whole_order_over_rest_in_seconds(stack, person_photos
 def test_the_grpc_client_has_the_same_methods_and_results(stack, person_photos, tmp_path):
     with GrpcClient(stack.test_key, stack.grpc) as client:
         order = client.create_order("trial", STYLES, retention_hours=2)
-        assert order.state == "awaiting_photos" and order.package == "trial"
+        assert order.state == "awaiting_photos" and order.package == "trial" and order.test_mode
         assert client.upload_photos(f"orders/{order.id}", person_photos).accepted == 5  # a resource name works too
         client.submit_order(order.id)
         final = client.wait_for_order(order.id, timeout_s=60)
@@ -336,6 +337,20 @@ def test_a_team_over_grpc_with_the_partner_client(stack, person_photos, tmp_path
         ]
         assert sorted(r["file"] for r in rows) == sorted(n for n in archive.namelist() if n != "manifest.csv")
         assert all(archive.read(r["file"]).startswith(b"\x89PNG") for r in rows)
+        # One pick's PNG alone, over gRPC and REST: the same bytes. An unknown pick is NotFound and leaves no file.
+        pick = members[0].picks[0]
+        png = admin.download_team_pick(team, pick, tmp_path / "one").read_bytes()
+        assert png.startswith(b"\x89PNG") and png in {archive.read(r["file"]) for r in rows}
+        with RestClient(stack.test_key, stack.http) as rest:
+            assert (
+                rest.download_team_pick(team, f"teams/{team.id}/picks/{pick.id}", tmp_path / "rest.png").read_bytes()
+                == png
+            )
+        with RestClient(stack.test_key, stack.http) as rest:
+            for client in (admin, rest):
+                with pytest.raises(NotFound):
+                    client.download_team_pick(team, str(uuid.uuid4()), tmp_path / "missing")
+                assert list((tmp_path / "missing").iterdir()) == [], "a refused download leaves no file behind"
         usage = admin.team_usage(team)
         assert (usage.seats, usage.seats_used) == (3, 2) and usage.headshots_delivered > 0
 

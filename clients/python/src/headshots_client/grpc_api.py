@@ -283,7 +283,12 @@ class GrpcClient(HeadshotsClient):
                 raise errors.ConnectionFailed(f"{path.name}: the part was longer than the file") from None
             return sha256
 
-        expected = with_retries(attempt, self.retry, idempotent=True)
+        try:
+            expected = with_retries(attempt, self.retry, idempotent=True)
+        except Exception:
+            if part.exists() and not part.stat().st_size:  # refused before a byte came: nothing to resume
+                part.unlink()
+            raise
         actual = hashlib.sha256(part.read_bytes()).hexdigest()
         if expected and actual != expected:
             part.unlink(missing_ok=True)
