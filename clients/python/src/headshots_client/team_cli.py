@@ -199,12 +199,12 @@ def cmd_members(api: GrpcClient, args) -> Result:
     return {"team": team_id(args.team), "members": plain(members)}, lines
 
 
-def cmd_pick(api: GrpcClient, args) -> Result:
+def cmd_moderate(api: GrpcClient, args) -> Result:
     pick = api.set_team_pick_state(args.team, args.pick, {"approve": "approved", "hide": "hidden"}[args.team_command])
     return {"team": team_id(args.team), "pick": plain(pick)}, [f"pick {pick.id} {pick.state}"]
 
 
-def cmd_pick_file(api: GrpcClient, args) -> Result:
+def cmd_pick(api: GrpcClient, args) -> Result:
     path = api.download_team_pick(args.team, args.pick, args.to)
     return {"team": team_id(args.team), "pick": args.pick.rsplit("/", 1)[-1], "file": str(path)}, [str(path)]
 
@@ -279,9 +279,9 @@ COMMANDS = {
     "link": cmd_link,
     "revoke": cmd_revoke,
     "members": cmd_members,
-    "approve": cmd_pick,
-    "hide": cmd_pick,
-    "pick": cmd_pick_file,
+    "approve": cmd_moderate,
+    "hide": cmd_moderate,
+    "pick": cmd_pick,
     "download": cmd_download,
     "remove": cmd_remove,
     "remind": cmd_remind,
