@@ -168,7 +168,8 @@ def verify_email(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             return render(request, "studio/verify.html", {"error": messages.for_consumer(exc)}, status=400)
         start_session(request.session, tenant)
-        return redirect(_next(request) or "/studio/orders?verified=1")
+        target = _next(request) or "/studio/orders"
+        return redirect(target + ("&" if "?" in target else "?") + "verified=1")  # the page says it is verified
     tenant = links.VERIFY_EMAIL.consumer(token)
     if tenant is None:
         error = "This link is wrong, used already or expired. Sign in to ask for a new one."
@@ -236,7 +237,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @consumer_page
 def order_list(request: HttpRequest, tenant) -> HttpResponse:
     orders = selectors.list_orders(tenant)[:100]
-    context = {"tenant": tenant, "orders": orders, "styles": STYLES, "verified": request.GET.get("verified") == "1"}
+    context = {"tenant": tenant, "orders": orders, "styles": STYLES}
     return render(request, "studio/orders.html", context)
 
 

@@ -367,7 +367,7 @@ def test_a_join_link_carries_through_sign_up_and_verification_back_to_the_join_p
     assert confirm.status_code == 200
     fields = dict(re.findall(r'<input type="hidden" name="(token|next)" value="([^"]*)"', confirm.content.decode()))
     verified = browser.post("/studio/verify", {k: html.unescape(v) for k, v in fields.items()})
-    assert verified.status_code == 302 and verified["Location"] == join
+    assert verified.status_code == 302 and verified["Location"] == join + "&verified=1"
     joined = browser.post("/studio/teams/join", {"token": token})
     assert joined.status_code == 302 and joined["Location"].startswith("/studio/orders/")
 
@@ -399,7 +399,7 @@ def test_a_new_verification_link_asked_for_on_the_join_page_leads_back_to_it(
     confirm = browser.get(link.removeprefix("http://127.0.0.1:8000")).content.decode()
     hidden = dict(re.findall(r'<input type="hidden" name="(token|next)" value="([^"]*)"', confirm))
     verified = browser.post("/studio/verify", {k: html.unescape(v) for k, v in hidden.items()})
-    assert verified.status_code == 302 and verified["Location"] == join
+    assert verified.status_code == 302 and verified["Location"] == join + "&verified=1"
     assert browser.post("/studio/teams/join", {"token": token}).status_code == 302
 
 
