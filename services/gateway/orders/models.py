@@ -195,6 +195,9 @@ class Photo(models.Model):
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True, default="")
+    # The SHA-256 of the bytes as uploaded (multipart and gRPC uploads): the same bytes sent again by a later
+    # request are this photo (`photos.mark_received`), so a retried upload makes no second one.
+    upload_sha256 = models.CharField(max_length=64, blank=True, default="")
     # 128-d identity embedding: later uploads are compared with it (near-duplicates, a different person).
     embedding = models.JSONField(default=list)
     # Head pose, sharpness and face luminance measured by the check (orders.readiness advises from them).

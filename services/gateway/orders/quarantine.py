@@ -9,6 +9,7 @@ refused by the cap is skipped unread. `abort` takes back everything of an upload
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 from django.core.files.uploadedfile import UploadedFile
@@ -47,6 +48,7 @@ class QuarantineUploadHandler(FileUploadHandler):
         self.received: list[Photo] = []
         self.writer: BlobWriter | None = None
         self.photo: Photo | None = None
+        self.digest = hashlib.sha256()
 
     @property
     def file(self):
@@ -55,7 +57,7 @@ class QuarantineUploadHandler(FileUploadHandler):
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
-        self.photo, self.writer = None, None
+        self.photo, self.writer, self.digest = None, None, hashlib.sha256()
         slot = photos.reserve(self.order, self.file_name or "")
         if isinstance(slot, Rejection):
             self.outcomes.append(photos.PhotoOutcome(self.file_name or "", rejection=slot))
@@ -67,6 +69,7 @@ class QuarantineUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data, start):
         assert self.writer is not None
         self.writer.write(raw_data)
+        self.digest.update(raw_data)
         return None
 
     def file_complete(self, file_size):
@@ -76,9 +79,19 @@ class QuarantineUploadHandler(FileUploadHandler):
             self.writer.commit()
         except OrderDeleted:
             raise Conflict("order_not_open", "the order was deleted while its photos were uploaded") from None
+        self.photo.upload_sha256 = self.digest.hexdigest()
         self.received.append(self.photo)
         self.outcomes.append(photos.PhotoOutcome(self.file_name or "", photo=self.photo))
         return QuarantinedFile(self.file_name or "", file_size, self.photo)
+
+    def mark_received(self) -> None:
+        """The completed files' photos to the checker; a file an earlier upload sent already answers with the photo
+        made of it then (`photos.mark_received`)."""
+        marked = dict(zip([p.pk for p in self.received], photos.mark_received(self.order, self.received)))
+        self.outcomes = [
+            photos.PhotoOutcome(o.filename, photo=marked[o.photo.pk]) if o.photo is not None else o
+            for o in self.outcomes
+        ]
 
     def leftovers(self) -> list[Photo]:
         """Slots reserved for files that never completed (skipped over the size cap, cut off)."""

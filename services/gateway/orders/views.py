@@ -179,7 +179,7 @@ class OrderPhotosView(APIView):
             if not files and not oversized and not handler.outcomes:
                 raise InvalidArgument("no_files", "send one or more photos as multipart/form-data files")
             photos.discard(handler.leftovers())
-            photos.mark_received(order, handler.received)
+            handler.mark_received()
         except BaseException:
             handler.abort()
             raise

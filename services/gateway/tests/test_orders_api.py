@@ -134,10 +134,24 @@ def test_a_photo_with_two_people_is_rejected(api, order, two_faces_jpeg):
     assert response.json()["results"][0]["reason_code"] == "multiple_faces"
 
 
-def test_the_same_photo_twice_is_a_duplicate(api, order, person_photos):
-    upload(api, order["id"], photo_file(person_photos[0]))
-    response = upload(api, order["id"], photo_file(person_photos[0]))
-    assert response.json()["results"][0]["reason_code"] == "near_duplicate"
+def test_the_same_photo_twice_in_one_upload_is_a_duplicate(api, order, person_photos):
+    response = upload(api, order["id"], photo_file(person_photos[0]), photo_file(person_photos[0], "again.jpg"))
+    assert [r["reason_code"] for r in response.json()["results"]] == [None, "near_duplicate"]
+
+
+def test_an_upload_sent_again_answers_with_the_photos_it_made(api, order, person_photos):
+    """A partner retries an upload whose answer it never got (a 503 once the photos were stored, a cut connection):
+    the same bytes again are the same photos, with their ids and verdicts, not five rejected duplicates."""
+    files = [photo_file(p) for p in person_photos]
+    first = upload(api, order["id"], *files).json()
+    assert first["accepted"] == 5
+    again = upload(api, order["id"], *[photo_file(p) for p in person_photos])
+    assert again.status_code == 201, again.content
+    assert [(r["photo_id"], r["state"]) for r in again.json()["results"]] == [
+        (r["photo_id"], "accepted") for r in first["results"]
+    ]
+    assert Photo.objects.filter(order_id=order["id"]).count() == 5
+    assert api.get(f"/v1/orders/{order['id']}").json()["counts"]["photos_accepted"] == 5
 
 
 def test_submit_needs_five_photos(api, order, person_photos):

@@ -62,6 +62,9 @@ def test_an_order_from_creation_to_deletion_over_grpc(partner, person_photos):
     )
     assert [r.accepted for r in uploaded.results] == [True] * 5 + [False] and uploaded.accepted == 5
     assert uploaded.results[-1].reason_code == "empty_file"
+    again = _upload(stub, auth, order, person_photos)  # a retry: the same photos, not five duplicates
+    assert [(r.photo_id, r.accepted) for r in again.results] == [(r.photo_id, True) for r in uploaded.results[:5]]
+    assert Photo.objects.filter(order_id=order.uid).count() == 6  # the 5 and the empty file's verdict: none new
 
     operation = stub.SubmitOrder(pb.SubmitOrderRequest(name=order.name), metadata=auth)
     progress = pb.OrderProgress()

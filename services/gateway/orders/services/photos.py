@@ -14,6 +14,7 @@ upload never completed (`sweep_quarantine`, `HEADSHOTS_UPLOAD_URL_TTL_S`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -135,21 +136,44 @@ def reserve(order: Order, filename: str, expires_at: datetime | None = None, max
 def mark_received(order: Order, received: list[Photo]) -> list[Photo]:
     """The photos' bytes are all in quarantine: each turns `checking` and is announced to the checker (PhotoReceived,
     through the outbox, in this transaction). Conflict when the order stopped taking photos meanwhile (deleted,
-    submitted): then the caller discards them."""
+    submitted): then the caller discards them.
+
+    Answers the photos in the order given. A photo whose bytes (`upload_sha256`, set by the caller) an earlier request
+    uploaded already is that earlier photo: its slot and bytes go, and the earlier photo, with its verdict, stands in
+    its place. So an upload sent again, because its answer never came (a 503 once the photos were stored, a cut
+    connection), makes no second photo and answers as the first did. The same bytes twice in one request are still
+    two photos, and the checker rejects the second as a duplicate."""
     if not received:
         return []
     now = timezone.now()
+    digests = {p.pk: p.upload_sha256 for p in received}
+    sent_before: dict[uuid.UUID, Photo] = {}  # a slot -> the earlier photo of the same bytes
     with transaction.atomic():
         locked = _lock_open(order)
-        rows = {p.pk: p for p in locked.photos.select_for_update().filter(pk__in=[p.pk for p in received])}
+        rows = {p.pk: p for p in locked.photos.select_for_update().filter(pk__in=list(digests))}
+        earlier = {
+            p.upload_sha256: p
+            for p in locked.photos.exclude(pk__in=list(digests))
+            .exclude(upload_sha256="")
+            .exclude(state=Photo.State.UPLOADING)
+            .order_by("-created_at")  # the first photo of those bytes wins
+        }
         for photo in rows.values():
             if photo.state != Photo.State.UPLOADING:
                 continue  # completed before (a retried completion call)
+            if digests[photo.pk] in earlier:
+                sent_before[photo.pk] = earlier[digests[photo.pk]]
+                continue
             photo.state, photo.received_at, photo.upload_expires_at = Photo.State.CHECKING, now, None
-            photo.save(update_fields=["state", "received_at", "upload_expires_at"])
+            photo.upload_sha256 = digests[photo.pk]
+            photo.save(update_fields=["state", "received_at", "upload_expires_at", "upload_sha256"])
             announce_to_checker(locked, photo)
+        if sent_before:
+            Photo.objects.filter(pk__in=list(sent_before)).delete()
+            keys = [rows[pk].quarantine_key for pk in sent_before]
+            transaction.on_commit(lambda: [blob_store().delete(key) for key in keys])
         _refresh(locked)
-    return [rows.get(p.pk, p) for p in received]
+    return [sent_before.get(p.pk) or rows.get(p.pk, p) for p in received]
 
 
 def announce_to_checker(order: Order, photo: Photo) -> None:
@@ -193,8 +217,9 @@ def add_photos(order: Order, uploads: Iterable[tuple[str, bytes]]) -> list[Photo
                 blob_store().put(slot.quarantine_key, data)
             except OrderDeleted:
                 raise Conflict("order_not_open", "the order was deleted while its photos were uploaded") from None
+            slot.upload_sha256 = hashlib.sha256(data).hexdigest()
             outcomes.append(PhotoOutcome(filename, photo=slot))
-        received = {p.pk: p for p in mark_received(order, kept)}
+        received = dict(zip([p.pk for p in kept], mark_received(order, kept)))
     except BaseException:
         discard(kept)
         raise
