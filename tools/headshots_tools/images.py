@@ -216,6 +216,9 @@ def build(service: str, base: str, context: Path = REPO_ROOT, log: Path | None =
                 "build",
                 "--layers",
                 "--pull=never",
+                # RUN steps on the host's network, as the containers run: the default bridge needs netavark to set
+                # up iptables, which a fresh machine (CI's) lacks ("netavark: No such file or directory").
+                "--network=host",
                 # Docker's image format, as `docker build` makes: OCI's has no SHELL (the renderer's pipefail).
                 "--format=docker",
                 "--file",
