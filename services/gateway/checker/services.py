@@ -26,13 +26,10 @@ from headshots.v1 import events_pb2
 from headshots_common import blob_layout, photo_analysis, tracing
 from headshots_common.blobstore import BlobNotFound, OrderDeleted
 from orders.models import Photo
-from orders.photo_checks import CheckedPhoto, Rejection, check_photo
+from orders.photo_checks import CHECK_FAILED, UPLOAD_INCOMPLETE, CheckedPhoto, Rejection, check_photo
 from orders.services import photos
 
 log = logging.getLogger(__name__)
-
-LOST = Rejection("upload_incomplete", "The photo did not arrive whole. Upload it again.")
-FAILED = Rejection("check_failed", "We could not check this photo. Upload it again, or use another one.")
 
 
 def check(order_id: str, received: events_pb2.PhotoReceived) -> str:
@@ -46,7 +43,7 @@ def check(order_id: str, received: events_pb2.PhotoReceived) -> str:
     try:
         data = blob_store().get(received.quarantine_key)
     except BlobNotFound:
-        result: CheckedPhoto | Rejection = LOST
+        result: CheckedPhoto | Rejection = UPLOAD_INCOMPLETE
     else:
         # A child of the order's trace, as every span of the order is.
         with tracing.span("photo.checks", photo.order.traceparent, attributes={"photo.bytes": len(data)}) as span:
@@ -76,10 +73,10 @@ def check(order_id: str, received: events_pb2.PhotoReceived) -> str:
 
 def give_up(order_id: str, photo_id: str) -> str:
     """The verdict of a photo whose checks keep failing: rejected as `check_failed`, its bytes removed."""
-    recorded = photos.record_verdict(photo_id, FAILED)
+    recorded = photos.record_verdict(photo_id, CHECK_FAILED)
     _tidy(order_id, photo_id, keep_jpeg=False)
     PHOTOS_CHECKED.labels("skipped" if recorded is None else recorded.state).inc()
-    return "skipped" if recorded is None else FAILED.code
+    return "skipped" if recorded is None else CHECK_FAILED.code
 
 
 def _tidy(order_id: str, photo_id: str, keep_jpeg: bool) -> None:

@@ -50,6 +50,13 @@ class Rejection:
     message: str
 
 
+# Verdicts that judge no photo: its checks kept failing (the checker gave up on it), or its bytes never arrived whole.
+# The same bytes uploaded again are checked again (`photos.mark_received`).
+CHECK_FAILED = Rejection("check_failed", "We could not check this photo. Upload it again, or use another one.")
+UPLOAD_INCOMPLETE = Rejection("upload_incomplete", "The photo did not arrive whole. Upload it again.")
+NOT_JUDGED = frozenset({CHECK_FAILED.code, UPLOAD_INCOMPLETE.code})
+
+
 @dataclass(frozen=True)
 class CheckedPhoto:
     jpeg: bytes

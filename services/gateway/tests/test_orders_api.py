@@ -154,6 +154,14 @@ def test_an_upload_sent_again_answers_with_the_photos_it_made(api, order, person
     assert api.get(f"/v1/orders/{order['id']}").json()["counts"]["photos_accepted"] == 5
 
 
+def test_a_photo_whose_check_failed_is_checked_again_when_uploaded_again(api, order, person_photos):
+    """`check_failed` says "upload it again": the same bytes then get a new photo and a new check."""
+    first = upload(api, order["id"], photo_file(person_photos[0])).json()["results"][0]
+    Photo.objects.filter(pk=first["photo_id"]).update(state="rejected", reason_code="check_failed", blob_key="")
+    again = upload(api, order["id"], photo_file(person_photos[0])).json()["results"][0]
+    assert again["photo_id"] != first["photo_id"] and again["state"] == "accepted", again
+
+
 def test_submit_needs_five_photos(api, order, person_photos):
     upload(api, order["id"], *[photo_file(p) for p in person_photos[:4]])
     response = api.post(f"/v1/orders/{order['id']}/submit")

@@ -35,7 +35,7 @@ from headshots_common import blob_layout, bus
 from headshots_common.blobstore import OrderDeleted
 from orders import readiness
 from orders.models import Order, Photo
-from orders.photo_checks import CheckedPhoto, Rejection, check_against_accepted
+from orders.photo_checks import NOT_JUDGED, CheckedPhoto, Rejection, check_against_accepted
 from outbox import services as outbox
 from webhooks import services as webhooks
 
@@ -156,6 +156,7 @@ def mark_received(order: Order, received: list[Photo]) -> list[Photo]:
             for p in locked.photos.exclude(pk__in=list(digests))
             .exclude(upload_sha256="")
             .exclude(state=Photo.State.UPLOADING)
+            .exclude(state=Photo.State.REJECTED, reason_code__in=NOT_JUDGED)  # no verdict on the photo: check again
             .order_by("-created_at")  # the first photo of those bytes wins
         }
         for photo in rows.values():
