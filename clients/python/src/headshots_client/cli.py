@@ -47,6 +47,7 @@ from headshots_client.cli_common import (
     read_config,
     run_command,
     say,
+    unpack,
 )
 from headshots_client.grpc_api import GrpcClient
 from headshots_client.transport import DEFAULT_CONFIG, KEY_ENV, TransportError
@@ -215,15 +216,8 @@ def download(client: GrpcClient, name: str, to: Path) -> list[Path]:
         data.write(chunk.data)
         line.show(f"downloading {data.tell() // 1024} of {total // 1024 if total else '?'} KiB")
     line.done()
-    to.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(data) as archive:
-        files = []
-        for member in archive.infolist():
-            target = (to / Path(member.filename).name).resolve()
-            if member.is_dir() or not target.is_relative_to(to.resolve()):
-                continue
-            target.write_bytes(archive.read(member))
-            files.append(target)
+        files = unpack(archive, to)
     say(f"{len(files)} headshots in {to}")
     return files
 

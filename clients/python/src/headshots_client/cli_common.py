@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,16 @@ def output(args, produce: Callable[[], dict[str, Any]], *, show: Callable[[dict]
     else:
         show(summary)
     return EXIT_OK
+
+
+def unpack(archive: zipfile.ZipFile, to: Path) -> list[Path]:
+    """Every file of the archive into the folder `to` (made if missing), flat, none outside it."""
+    to.mkdir(parents=True, exist_ok=True)
+    files = []
+    for member in archive.infolist():
+        target = (to / Path(member.filename).name).resolve()
+        if member.is_dir() or not target.is_relative_to(to.resolve()):
+            continue
+        target.write_bytes(archive.read(member))
+        files.append(target)
+    return files

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from headshots_client.base import team_id
-from headshots_client.cli_common import common_options, run_command, say
+from headshots_client.cli_common import common_options, run_command, say, unpack
 from headshots_client.grpc_api import GrpcClient
 from headshots_client.models import DeletionReceipt, Team, TeamInvitation, TeamMember
 
@@ -221,25 +221,12 @@ def cmd_download(api: GrpcClient, args) -> Result:
             summary["zip"] = str(path)
             where = str(path)
         else:
-            summary["files"] = [str(p) for p in _unpack(archive, Path(args.to))]
+            summary["files"] = [str(p) for p in unpack(archive, Path(args.to))]
             where = args.to
     rows = [(r["name"], r["email"], r["style"], r["file"]) for r in manifest]
     lines = _table(("NAME", "EMAIL", "STYLE", "FILE"), rows) if rows else []
     say(f"{_count(len(manifest), 'approved pick')} in {where} (manifest.csv names them)")
     return {**summary, "manifest": manifest}, lines
-
-
-def _unpack(archive: zipfile.ZipFile, to: Path) -> list[Path]:
-    """Every file of the archive into `to` (manifest.csv too), none outside it."""
-    to.mkdir(parents=True, exist_ok=True)
-    files = []
-    for member in archive.infolist():
-        target = (to / Path(member.filename).name).resolve()
-        if member.is_dir() or not target.is_relative_to(to.resolve()):
-            continue
-        target.write_bytes(archive.read(member))
-        files.append(target)
-    return files
 
 
 def cmd_remove(api: GrpcClient, args) -> Result:
