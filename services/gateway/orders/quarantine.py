@@ -87,11 +87,7 @@ class QuarantineUploadHandler(FileUploadHandler):
     def mark_received(self) -> None:
         """The completed files' photos to the checker; a file an earlier upload sent already answers with the photo
         made of it then (`photos.mark_received`)."""
-        marked = dict(zip([p.pk for p in self.received], photos.mark_received(self.order, self.received)))
-        self.outcomes = [
-            photos.PhotoOutcome(o.filename, photo=marked[o.photo.pk]) if o.photo is not None else o
-            for o in self.outcomes
-        ]
+        self.outcomes = photos.mark_outcomes_received(self.order, self.outcomes)
 
     def leftovers(self) -> list[Photo]:
         """Slots reserved for files that never completed (skipped over the size cap, cut off)."""

@@ -177,6 +177,14 @@ def mark_received(order: Order, received: list[Photo]) -> list[Photo]:
     return [sent_before.get(p.pk) or rows.get(p.pk, p) for p in received]
 
 
+def mark_outcomes_received(order: Order, outcomes: list[PhotoOutcome]) -> list[PhotoOutcome]:
+    """`mark_received` for the photos of an upload's outcomes; each outcome then names the photo that stands for
+    its file (an earlier photo of the same bytes, where there is one)."""
+    sent = [o.photo for o in outcomes if o.photo is not None]
+    marked = dict(zip([p.pk for p in sent], mark_received(order, sent)))
+    return [PhotoOutcome(o.filename, photo=marked[o.photo.pk]) if o.photo is not None else o for o in outcomes]
+
+
 def announce_to_checker(order: Order, photo: Photo) -> None:
     """PhotoReceived for a `checking` photo, through the outbox, in the caller's transaction."""
     event = bus.new_event(
@@ -220,11 +228,10 @@ def add_photos(order: Order, uploads: Iterable[tuple[str, bytes]]) -> list[Photo
                 raise Conflict("order_not_open", "the order was deleted while its photos were uploaded") from None
             slot.upload_sha256 = hashlib.sha256(data).hexdigest()
             outcomes.append(PhotoOutcome(filename, photo=slot))
-        received = dict(zip([p.pk for p in kept], mark_received(order, kept)))
+        return mark_outcomes_received(order, outcomes)
     except BaseException:
         discard(kept)
         raise
-    return [PhotoOutcome(o.filename, photo=received[o.photo.pk]) if o.photo else o for o in outcomes]
 
 
 def await_verdicts(outcomes: list[PhotoOutcome], timeout_s: float) -> list[PhotoOutcome]:
